@@ -1,0 +1,6 @@
+DROP TABLE server_secrets;
+DROP TABLE sessions;
+DROP TABLE events;
+DROP TABLE memberships;
+DROP TABLE rooms;
+DROP TABLE users;

@@ -1,0 +1,7 @@
+//! Who is asking: password hashing, the database-backed session store, the `Principal` extractor.
+
+pub mod password;
+pub mod principal;
+pub mod session_store;
+
+pub use principal::Principal;

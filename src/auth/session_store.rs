@@ -1,0 +1,133 @@
+//! actix-session storage over the database. The cookie carries a random 256-bit key; the table
+//! stores only its SHA-256, so a leaked table does not leak live sessions. Deleting the row
+//! ends the session at once, for every copy of the cookie.
+
+use std::collections::HashMap;
+
+use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
+use actix_web::cookie::time::Duration;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use crate::store::{now_ms, sessions, Db};
+
+/// Session state key holding the user id (JSON number).
+pub const USER_ID: &str = "uid";
+/// Session state key holding the username (JSON string).
+pub const USERNAME: &str = "name";
+/// Session state key holding a public id of this session, used to find its sockets at logout.
+pub const SESSION_ID: &str = "sid";
+
+#[derive(Clone)]
+pub struct DbSessionStore {
+    db: Db,
+}
+
+impl DbSessionStore {
+    pub fn new(db: Db) -> Self {
+        DbSessionStore { db }
+    }
+}
+
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn expiry(ttl: &Duration) -> i64 {
+    now_ms().saturating_add(ttl.whole_milliseconds().clamp(0, i64::MAX as i128) as i64)
+}
+
+fn user_of(state: &HashMap<String, String>) -> Option<i64> {
+    state.get(USER_ID).and_then(|v| v.parse().ok())
+}
+
+fn sid_of(state: &HashMap<String, String>) -> Option<String> {
+    state
+        .get(SESSION_ID)
+        .and_then(|v| serde_json::from_str(v).ok())
+}
+
+impl SessionStore for DbSessionStore {
+    async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
+        let stored = sessions::load(&self.db, &hash_key(key.as_ref()), now_ms())
+            .await
+            .map_err(|e| LoadError::Other(e.into()))?;
+        match stored {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| LoadError::Deserialization(e.into())),
+        }
+    }
+
+    async fn save(
+        &self,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, SaveError> {
+        let json = serde_json::to_string(&state).map_err(|e| SaveError::Serialization(e.into()))?;
+        let key = random_token();
+        let sid = sid_of(&state);
+        sessions::insert(
+            &self.db,
+            &hash_key(&key),
+            sid.as_deref(),
+            user_of(&state),
+            &json,
+            expiry(ttl),
+        )
+        .await
+        .map_err(|e| SaveError::Other(e.into()))?;
+        SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
+    }
+
+    async fn update(
+        &self,
+        key: SessionKey,
+        state: HashMap<String, String>,
+        ttl: &Duration,
+    ) -> Result<SessionKey, UpdateError> {
+        let json =
+            serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
+        let sid = sid_of(&state);
+        let updated = sessions::update(
+            &self.db,
+            &hash_key(key.as_ref()),
+            sid.as_deref(),
+            user_of(&state),
+            &json,
+            expiry(ttl),
+        )
+        .await
+        .map_err(|e| UpdateError::Other(e.into()))?;
+        if updated {
+            Ok(key)
+        } else {
+            // The row is gone (expired or logged out elsewhere): never resurrect the login.
+            let mut state = state;
+            for k in [USER_ID, USERNAME, SESSION_ID] {
+                state.remove(k);
+            }
+            self.save(state, ttl).await.map_err(|e| match e {
+                SaveError::Serialization(e) => UpdateError::Serialization(e),
+                SaveError::Other(e) => UpdateError::Other(e),
+            })
+        }
+    }
+
+    async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
+        sessions::touch(&self.db, &hash_key(key.as_ref()), expiry(ttl)).await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
+        sessions::delete(&self.db, &hash_key(key.as_ref())).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,63 @@
+//! Join, leave, remove, list.
+
+use super::views::{MemberJson, RoomJson};
+use super::App;
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::realtime::{close, Frame};
+use crate::store::events::{EventRow, EventView};
+use crate::store::{membership, rooms};
+
+/// Whether a join seated the caller now or found them already seated.
+pub enum Joined {
+    Now(RoomJson),
+    Already(RoomJson),
+}
+
+pub async fn join(app: &App, who: &Principal, room: i64) -> Result<Joined, AppError> {
+    let event = membership::join(&app.db, room, who.user_id).await?;
+    let newly = event.is_some();
+    if let Some(event) = event {
+        publish(app, event, &who.username);
+    }
+    let view = rooms::views(&app.db, who.user_id, Some(room))
+        .await?
+        .into_iter()
+        .next()
+        .map(RoomJson::from)
+        .ok_or(AppError::RoomNotFound)?;
+    Ok(if newly {
+        Joined::Now(view)
+    } else {
+        Joined::Already(view)
+    })
+}
+
+/// `who` takes `target` out of the room (themselves, or anyone if `who` owns it).
+/// Leaving when not a member is a no-op, so retries are safe. The target's sockets close 4003.
+pub async fn remove(app: &App, who: &Principal, room: i64, target: i64) -> Result<(), AppError> {
+    let Some(event) = membership::leave(&app.db, room, target, who.user_id).await? else {
+        return Ok(());
+    };
+    app.hub.publish(Frame::from_event(&event));
+    app.hub.close_where(close::NOT_A_MEMBER, |s| {
+        s.room_id == room && s.user_id == target
+    });
+    Ok(())
+}
+
+pub async fn list(app: &App, room: i64) -> Result<Vec<MemberJson>, AppError> {
+    // An empty list is impossible for an existing room (the owner is always in it).
+    let members = membership::list(&app.db, room).await?;
+    if members.is_empty() {
+        return Err(AppError::RoomNotFound);
+    }
+    Ok(members.into_iter().map(MemberJson::from).collect())
+}
+
+fn publish(app: &App, event: EventRow, actor_name: &str) {
+    app.hub.publish(Frame::from_event(&EventView {
+        event,
+        actor_name: actor_name.to_string(),
+    }));
+}

@@ -1,0 +1,102 @@
+//! The JSON shapes clients see, built from store rows. HTTP answers and WebSocket frames share
+//! them, so a message looks the same whichever way it arrives.
+
+use serde::Serialize;
+
+use crate::store::events::EventView;
+use crate::store::membership::MemberRow;
+use crate::store::rooms::RoomView;
+
+/// RFC 3339 in UTC with milliseconds, from stored unix milliseconds.
+pub fn timestamp(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRef {
+    pub id: i64,
+    pub username: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AccountJson {
+    pub id: i64,
+    pub username: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RoomJson {
+    pub id: i64,
+    pub name: String,
+    pub owner: UserRef,
+    pub capacity: i32,
+    pub member_count: i32,
+    pub last_seq: i64,
+    pub created_at: String,
+    /// Whether the caller is a member.
+    pub joined: bool,
+}
+
+impl From<RoomView> for RoomJson {
+    fn from(v: RoomView) -> Self {
+        RoomJson {
+            id: v.room.id,
+            name: v.room.name,
+            owner: UserRef {
+                id: v.room.owner_id,
+                username: v.owner_name,
+            },
+            capacity: v.room.capacity,
+            member_count: v.room.member_count,
+            last_seq: v.room.last_seq,
+            created_at: timestamp(v.room.created_at),
+            joined: v.joined,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MessageJson {
+    pub id: i64,
+    pub room_id: i64,
+    pub seq: i64,
+    pub author: UserRef,
+    pub content: String,
+    pub created_at: String,
+}
+
+impl From<&EventView> for MessageJson {
+    fn from(v: &EventView) -> Self {
+        MessageJson {
+            id: v.event.id,
+            room_id: v.event.room_id,
+            seq: v.event.seq,
+            author: UserRef {
+                id: v.event.actor_id,
+                username: v.actor_name.clone(),
+            },
+            content: v.event.content.clone().unwrap_or_default(),
+            created_at: timestamp(v.event.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberJson {
+    pub id: i64,
+    pub username: String,
+    pub joined_at: String,
+}
+
+impl From<MemberRow> for MemberJson {
+    fn from(m: MemberRow) -> Self {
+        MemberJson {
+            id: m.user_id,
+            username: m.username,
+            joined_at: timestamp(m.joined_at),
+        }
+    }
+}

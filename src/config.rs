@@ -1,0 +1,107 @@
+//! Settings: built-in defaults (config/default.toml), an optional file, then `ROOMCAST_*` env vars.
+
+use std::path::Path;
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub bind: String,
+    pub workers: usize,
+    pub database_url: String,
+    pub db_pool_size: usize,
+    pub db_pool_timeout_ms: u64,
+    pub sqlite_busy_timeout_ms: u64,
+    pub session_cookie_name: String,
+    pub session_ttl_secs: i64,
+    pub cookie_secure: bool,
+    pub allowed_origins: Vec<String>,
+    pub ws_heartbeat_secs: u64,
+    pub ws_timeout_secs: u64,
+    pub ws_queue: usize,
+    pub ws_write_timeout_secs: u64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(format!("config file {} does not exist", path.display()));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        // ROOMCAST_CONFIG names the file, it is not a key.
+        let env = Env::prefixed("ROOMCAST_").ignore(&["CONFIG"]);
+        let config: Config = figment
+            .merge(env)
+            .extract()
+            .map_err(|e| format!("invalid configuration: {e}"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.db_pool_size == 0 {
+            return Err("invalid configuration: db_pool_size must be at least 1".into());
+        }
+        if self.ws_queue == 0 {
+            return Err("invalid configuration: ws_queue must be at least 1".into());
+        }
+        if self.ws_heartbeat_secs == 0 || self.ws_timeout_secs <= self.ws_heartbeat_secs {
+            return Err(
+                "invalid configuration: need 0 < ws_heartbeat_secs < ws_timeout_secs".into(),
+            );
+        }
+        if self.session_ttl_secs <= 0 {
+            return Err("invalid configuration: session_ttl_secs must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail API returns its large error type
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse_and_env_overrides() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROOMCAST_DATABASE_URL", "postgres://x@127.0.0.1/db");
+            jail.set_env("ROOMCAST_ALLOWED_ORIGINS", "[\"https://a.example\"]");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.database_url, "postgres://x@127.0.0.1/db");
+            assert_eq!(c.allowed_origins, vec!["https://a.example".to_string()]);
+            assert_eq!(c.bind, "127.0.0.1:8080");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_value_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROOMCAST_WS_QUEUE", "lots");
+            let err = Config::load(None).expect_err("must fail");
+            assert!(err.contains("ws_queue"), "{err}");
+            Ok(())
+        });
+    }
+}

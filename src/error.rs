@@ -1,0 +1,187 @@
+//! The one error type. Every failure becomes an RFC 9457 `application/problem+json` response
+//! whose `type` is a stable code clients can branch on.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+use crate::store::{Rejection, StoreError};
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("authentication required")]
+    Unauthenticated,
+    #[error("unknown username or wrong password")]
+    InvalidCredentials,
+    #[error("you are not a member of this room")]
+    NotAMember,
+    #[error("only the room's owner may do this")]
+    NotOwner,
+    #[error("origin {0} may not open sockets here")]
+    OriginNotAllowed(String),
+    #[error("no such room")]
+    RoomNotFound,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("that username is taken")]
+    UsernameTaken,
+    #[error("the room is full")]
+    RoomFull,
+    #[error("the owner cannot leave; delete the room instead")]
+    OwnerCannotLeave,
+    #[error("the body is larger than {0} bytes")]
+    PayloadTooLarge(usize),
+    #[error("expected Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("{field}: {message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
+    #[error("the database is unavailable; retry later")]
+    Unavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl AppError {
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        AppError::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The stable `type` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::MalformedJson(_) => "malformed-json",
+            AppError::BadRequest(_) => "bad-request",
+            AppError::Unauthenticated => "unauthenticated",
+            AppError::InvalidCredentials => "invalid-credentials",
+            AppError::NotAMember => "not-a-member",
+            AppError::NotOwner => "not-owner",
+            AppError::OriginNotAllowed(_) => "origin-not-allowed",
+            AppError::RoomNotFound => "room-not-found",
+            AppError::NotFound => "not-found",
+            AppError::MethodNotAllowed => "method-not-allowed",
+            AppError::UsernameTaken => "username-taken",
+            AppError::RoomFull => "room-full",
+            AppError::OwnerCannotLeave => "owner-cannot-leave",
+            AppError::PayloadTooLarge(_) => "payload-too-large",
+            AppError::UnsupportedMediaType => "unsupported-media-type",
+            AppError::Validation { .. } => "validation-failed",
+            AppError::Unavailable => "database-unavailable",
+            AppError::Internal => "internal",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            AppError::MalformedJson(_) => "Malformed JSON",
+            AppError::BadRequest(_) => "Bad request",
+            AppError::Unauthenticated => "Not authenticated",
+            AppError::InvalidCredentials => "Invalid credentials",
+            AppError::NotAMember => "Not a member",
+            AppError::NotOwner => "Not the owner",
+            AppError::OriginNotAllowed(_) => "Origin not allowed",
+            AppError::RoomNotFound => "Room not found",
+            AppError::NotFound => "Not found",
+            AppError::MethodNotAllowed => "Method not allowed",
+            AppError::UsernameTaken => "Username taken",
+            AppError::RoomFull => "Room full",
+            AppError::OwnerCannotLeave => "Owner cannot leave",
+            AppError::PayloadTooLarge(_) => "Payload too large",
+            AppError::UnsupportedMediaType => "Unsupported media type",
+            AppError::Validation { .. } => "Validation failed",
+            AppError::Unavailable => "Service unavailable",
+            AppError::Internal => "Internal error",
+        }
+    }
+}
+
+/// The problem+json body (RFC 9457).
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// For `validation-failed`: the offending field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::MalformedJson(_) | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AppError::NotAMember | AppError::NotOwner | AppError::OriginNotAllowed(_) => {
+                StatusCode::FORBIDDEN
+            }
+            AppError::RoomNotFound | AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::UsernameTaken | AppError::RoomFull | AppError::OwnerCannotLeave => {
+                StatusCode::CONFLICT
+            }
+            AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let problem = Problem {
+            kind: self.code(),
+            title: self.title(),
+            status: status.as_u16(),
+            detail: self.to_string(),
+            field: match self {
+                AppError::Validation { field, .. } => Some(field),
+                _ => None,
+            },
+        };
+        let mut res = HttpResponse::build(status);
+        res.content_type(PROBLEM_JSON);
+        if matches!(self, AppError::Unavailable) {
+            res.insert_header(("Retry-After", "1"));
+        }
+        res.json(problem)
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(r) => match r {
+                Rejection::RoomNotFound => AppError::RoomNotFound,
+                Rejection::RoomFull => AppError::RoomFull,
+                Rejection::NotAMember => AppError::NotAMember,
+                Rejection::NotOwner => AppError::NotOwner,
+                Rejection::OwnerCannotLeave => AppError::OwnerCannotLeave,
+                Rejection::UsernameTaken => AppError::UsernameTaken,
+            },
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(%reason, "database unavailable");
+                AppError::Unavailable
+            }
+            StoreError::Query(err) => {
+                tracing::error!(error = %err, "database query failed");
+                AppError::Internal
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! HTTP: the route table, and one file per resource. Handlers parse, call `chat`, map errors.
+
+pub mod accounts;
+pub mod events;
+pub mod members;
+pub mod messages;
+pub mod ops;
+pub mod problems;
+pub mod rooms;
+pub mod session;
+
+use actix_web::web;
+
+/// JSON bodies larger than this get 413.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// Every route, in one place.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(problems::json_config())
+        .app_data(problems::path_config())
+        .app_data(problems::query_config())
+        .service(web::resource("/healthz").get(ops::healthz))
+        .service(web::resource("/readyz").get(ops::readyz))
+        .service(
+            web::scope("/api")
+                .service(web::resource("/accounts").post(accounts::register))
+                .service(
+                    web::resource("/session")
+                        .post(session::login)
+                        .delete(session::logout),
+                )
+                .service(web::resource("/me").get(session::me))
+                .service(web::resource("/rooms").post(rooms::create).get(rooms::list))
+                .service(
+                    web::resource("/rooms/{id}")
+                        .get(rooms::show)
+                        .delete(rooms::delete),
+                )
+                .service(
+                    web::resource("/rooms/{id}/members/me")
+                        .put(members::join)
+                        .delete(members::leave),
+                )
+                .service(web::resource("/rooms/{id}/members").get(members::list))
+                .service(web::resource("/rooms/{id}/members/{user}").delete(members::remove))
+                .service(
+                    web::resource("/rooms/{id}/messages")
+                        .post(messages::send)
+                        .get(messages::history),
+                )
+                .service(web::resource("/rooms/{id}/events").get(events::subscribe)),
+        )
+        .default_service(web::to(problems::not_found));
+}

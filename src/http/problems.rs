@@ -1,0 +1,91 @@
+//! Turning every framework-level failure (bad JSON, bad path, unknown route, a middleware's
+//! error) into the same problem+json shape as `AppError`.
+
+use actix_web::body::{BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse, ResponseError};
+
+use super::MAX_JSON_BODY;
+use crate::error::{AppError, PROBLEM_JSON};
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BODY)
+        .content_type_required(true)
+        .error_handler(|err, _| json_error(err).into())
+}
+
+fn json_error(err: JsonPayloadError) -> AppError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            AppError::PayloadTooLarge(MAX_JSON_BODY)
+        }
+        JsonPayloadError::ContentType => AppError::UnsupportedMediaType,
+        // Well-formed JSON of the wrong shape is a validation failure, not a syntax error.
+        JsonPayloadError::Deserialize(e) if e.is_data() => AppError::Validation {
+            field: "body",
+            message: e.to_string(),
+        },
+        JsonPayloadError::Deserialize(e) => AppError::MalformedJson(e.to_string()),
+        other => AppError::MalformedJson(other.to_string()),
+    }
+}
+
+/// A path segment that does not parse (e.g. a non-numeric id) names nothing that exists.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_: PathError, _| AppError::NotFound.into())
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e: QueryPayloadError, _| AppError::BadRequest(e.to_string()).into())
+}
+
+pub async fn not_found() -> Result<HttpResponse, AppError> {
+    Err(AppError::NotFound)
+}
+
+fn for_status(status: StatusCode) -> AppError {
+    match status.as_u16() {
+        400 => AppError::BadRequest("bad request".into()),
+        401 => AppError::Unauthenticated,
+        404 => AppError::NotFound,
+        405 => AppError::MethodNotAllowed,
+        413 => AppError::PayloadTooLarge(MAX_JSON_BODY),
+        415 => AppError::UnsupportedMediaType,
+        503 => AppError::Unavailable,
+        _ => AppError::Internal,
+    }
+}
+
+/// Outermost middleware: an error from an inner middleware, or an error response that is not
+/// problem+json yet (405 from the router, a WebSocket handshake refusal), is rewritten as one.
+pub async fn normalize<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error> {
+    match next.call(req).await {
+        Ok(res) => {
+            let status = res.status();
+            let is_problem = res
+                .headers()
+                .get(CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
+            if (status.is_client_error() || status.is_server_error()) && !is_problem {
+                let (req, _) = res.into_parts();
+                let body = for_status(status).error_response();
+                return Ok(ServiceResponse::new(req, body).map_into_right_body());
+            }
+            Ok(res.map_into_left_body())
+        }
+        Err(err) => {
+            // The framework renders a returned error with its own `error_response`.
+            let status = err.as_response_error().status_code();
+            tracing::error!(error = %err, %status, "request failed in middleware");
+            Err(for_status(status).into())
+        }
+    }
+}

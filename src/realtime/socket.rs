@@ -1,0 +1,160 @@
+//! The task behind one receive-only WebSocket: backfill from the store, then live frames from
+//! the hub, with duplicates dropped and gaps repaired from the store; heartbeats; closes.
+
+use std::time::{Duration, Instant};
+
+use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
+use bytestring::ByteString;
+use futures_util::StreamExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::close;
+use super::hub::Subscription;
+use super::Frame;
+use crate::store::{events, Db};
+
+/// Events fetched per store read during backfill and repair.
+const PAGE: i64 = 500;
+
+pub struct SocketSettings {
+    pub heartbeat: Duration,
+    pub timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+pub struct Socket {
+    pub db: Db,
+    pub session: Session,
+    pub stream: MessageStream,
+    pub sub: Subscription,
+    pub room_id: i64,
+    /// The last seq the client has; everything after it is delivered exactly once.
+    pub last: i64,
+    pub settings: SocketSettings,
+}
+
+/// Why the loop ended: a code to close with, or a connection already gone.
+enum End {
+    Close(u16, &'static str),
+    Gone,
+}
+
+impl Socket {
+    pub async fn run(mut self) {
+        let end = match self.serve().await {
+            Ok(()) => End::Close(close::NORMAL, "bye"),
+            Err(end) => end,
+        };
+        if let End::Close(code, why) = end {
+            let reason = CloseReason {
+                code: CloseCode::from(code),
+                description: Some(why.to_string()),
+            };
+            let _ = tokio::time::timeout(
+                self.settings.write_timeout,
+                self.session.close(Some(reason)),
+            )
+            .await;
+        }
+    }
+
+    async fn serve(&mut self) -> Result<(), End> {
+        self.catch_up(None).await?;
+        let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
+        heartbeat.tick().await;
+        let mut last_pong = Instant::now();
+        loop {
+            tokio::select! {
+                // Frames first, so an event committed before a close signal is still delivered.
+                biased;
+                frame = self.sub.events.recv() => match frame {
+                    Ok(frame) => self.deliver(&frame).await?,
+                    Err(RecvError::Lagged(_)) => {
+                        return Err(End::Close(close::TOO_SLOW, "too slow: resume with after"));
+                    }
+                    Err(RecvError::Closed) => return Err(End::Close(close::GOING_AWAY, "shutting down")),
+                },
+                code = &mut self.sub.closed => {
+                    let code = code.unwrap_or(close::GOING_AWAY);
+                    return Err(End::Close(code, reason_for(code)));
+                }
+                msg = self.stream.next() => match msg {
+                    Some(Ok(Message::Ping(bytes))) => {
+                        self.session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                    }
+                    Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                    Some(Ok(Message::Close(_))) => return Err(End::Close(close::NORMAL, "bye")),
+                    Some(Ok(Message::Nop)) => {}
+                    Some(Ok(Message::Text(_) | Message::Binary(_) | Message::Continuation(_))) => {
+                        return Err(End::Close(close::POLICY, "this socket is receive-only"));
+                    }
+                    Some(Err(_)) | None => return Err(End::Gone),
+                },
+                _ = heartbeat.tick() => {
+                    if last_pong.elapsed() > self.settings.timeout {
+                        return Err(End::Gone);
+                    }
+                    self.session.ping(b"").await.map_err(|_| End::Gone)?;
+                }
+            }
+        }
+    }
+
+    async fn deliver(&mut self, frame: &Frame) -> Result<(), End> {
+        if frame.terminal {
+            self.send(frame.json.clone()).await?;
+            return Err(End::Close(close::ROOM_DELETED, "room deleted"));
+        }
+        if frame.seq <= self.last {
+            return Ok(());
+        }
+        if frame.seq > self.last + 1 {
+            // Frames can reach the hub out of commit order; the store has the missing ones.
+            self.catch_up(Some(frame.seq)).await?;
+        }
+        if frame.seq == self.last + 1 {
+            self.send(frame.json.clone()).await?;
+            self.last = frame.seq;
+        }
+        Ok(())
+    }
+
+    /// Sends stored events after `self.last` (and before `until`, if given).
+    async fn catch_up(&mut self, until: Option<i64>) -> Result<(), End> {
+        loop {
+            let page = events::after(&self.db, self.room_id, self.last, until, PAGE)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(error = %e, room = self.room_id, "backfill failed");
+                    End::Close(close::GOING_AWAY, "storage unavailable: resume with after")
+                })?;
+            let n = page.len() as i64;
+            for event in &page {
+                self.send(Frame::from_event(event).json).await?;
+                self.last = event.event.seq;
+            }
+            if n < PAGE {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn send(&mut self, json: ByteString) -> Result<(), End> {
+        match tokio::time::timeout(self.settings.write_timeout, self.session.text(json)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(End::Gone),
+            // The client does not read: the connection is dropped (it resumes with after).
+            Err(_) => Err(End::Gone),
+        }
+    }
+}
+
+fn reason_for(code: u16) -> &'static str {
+    match code {
+        close::SESSION_ENDED => "session ended",
+        close::NOT_A_MEMBER => "no longer a member",
+        close::ROOM_DELETED => "room deleted",
+        close::GOING_AWAY => "server shutting down",
+        _ => "closed",
+    }
+}

@@ -1,0 +1,131 @@
+//! Builds the app and serves it until SIGINT/SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::config::{PersistentSession, TtlExtensionPolicy};
+use actix_session::SessionMiddleware;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::middleware::from_fn;
+use actix_web::{web, HttpServer};
+use tracing_actix_web::TracingLogger;
+
+use crate::auth::password::Passwords;
+use crate::auth::session_store::DbSessionStore;
+use crate::chat::App;
+use crate::config::Config;
+use crate::http;
+use crate::realtime::{close, Hub};
+use crate::store::{now_ms, secrets, sessions, Db};
+
+/// How often expired sessions are swept.
+const SESSION_SWEEP: Duration = Duration::from_secs(3600);
+
+/// The cookie signing/encryption key, kept in the database so it survives restarts and is the
+/// same on every instance.
+async fn session_key(db: &Db) -> Result<Key, String> {
+    let candidate = hex::encode(Key::generate().master());
+    let stored = secrets::get_or_create(db, "session_key", &candidate)
+        .await
+        .map_err(|e| format!("cannot read the session key: {e}"))?;
+    let bytes = hex::decode(stored).map_err(|e| format!("stored session key is corrupt: {e}"))?;
+    Key::try_from(bytes.as_slice()).map_err(|e| format!("stored session key is unusable: {e}"))
+}
+
+pub async fn serve(config: Config) -> Result<(), String> {
+    let db = Db::connect(&config).await?;
+    let key = session_key(&db).await?;
+    let passwords = Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?;
+    let hub = Hub::new(config.ws_queue);
+    let config = Arc::new(config);
+    let app = App {
+        db: db.clone(),
+        hub: hub.clone(),
+        passwords,
+        config: config.clone(),
+    };
+
+    let server_app = app.clone();
+    let server = HttpServer::new(move || {
+        let cfg = &server_app.config;
+        let sessions =
+            SessionMiddleware::builder(DbSessionStore::new(server_app.db.clone()), key.clone())
+                .cookie_name(cfg.session_cookie_name.clone())
+                .cookie_secure(cfg.cookie_secure)
+                .cookie_http_only(true)
+                .cookie_same_site(SameSite::Lax)
+                .session_lifecycle(
+                    PersistentSession::default()
+                        .session_ttl(actix_web::cookie::time::Duration::seconds(
+                            cfg.session_ttl_secs,
+                        ))
+                        .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+                )
+                .build();
+        actix_web::App::new()
+            .app_data(web::Data::new(server_app.clone()))
+            .wrap(sessions)
+            .wrap(from_fn(http::problems::normalize))
+            .wrap(TracingLogger::default())
+            .configure(http::routes)
+    })
+    .disable_signals()
+    .shutdown_timeout(10);
+    let server = if config.workers > 0 {
+        server.workers(config.workers)
+    } else {
+        server
+    };
+    let server = server
+        .bind(&config.bind)
+        .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    for addr in server.addrs() {
+        // Tests and scripts read this line to learn the port when bind uses port 0.
+        println!("roomcast listening on http://{addr}");
+    }
+    tracing::info!(backend = db.backend_name(), "serving");
+    let server = server.run();
+    let handle = server.handle();
+
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        hub.close_where(close::GOING_AWAY, |_| true);
+        handle.stop(true).await;
+    });
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(SESSION_SWEEP);
+        loop {
+            tick.tick().await;
+            match sessions::purge_expired(&db, now_ms()).await {
+                Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "session purge failed"),
+            }
+        }
+    });
+
+    server.await.map_err(|e| format!("server failed: {e}"))
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

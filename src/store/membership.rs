@@ -1,0 +1,159 @@
+//! Join and leave: each one transaction of conditional statements against the room's capacity.
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::events::{EventRow, EventView, NewEvent, MEMBER_JOINED, MEMBER_LEFT};
+use super::schema::{events, memberships, rooms, users};
+use super::{now_ms, with_conn, Db, Rejection, StoreError};
+
+/// Seats `user` in `room`. `Ok(None)` when already a member (nothing changes).
+///
+/// The membership row goes in first (ON CONFLICT DO NOTHING makes a concurrent second join of
+/// the same user wait and then see the row); then one conditional UPDATE takes a seat and the
+/// room's next seq, or finds the room full and the whole transaction rolls back.
+pub async fn join(db: &Db, room: i64, user: i64) -> Result<Option<EventRow>, StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let inserted = diesel::insert_into(memberships::table)
+                .values((
+                    memberships::room_id.eq(room),
+                    memberships::user_id.eq(user),
+                    memberships::joined_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await
+                .map_err(|e| match e {
+                    DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                        Rejection::RoomNotFound.into()
+                    }
+                    e => StoreError::from(e),
+                })?;
+            if inserted == 0 {
+                return Ok(None);
+            }
+            let seq: i64 = diesel::update(
+                rooms::table
+                    .find(room)
+                    .filter(rooms::member_count.lt(rooms::capacity)),
+            )
+            .set((
+                rooms::member_count.eq(rooms::member_count + 1),
+                rooms::last_seq.eq(rooms::last_seq + 1),
+            ))
+            .returning(rooms::last_seq)
+            .get_result(conn)
+            .await
+            .optional()?
+            .ok_or(Rejection::RoomFull)?;
+            let event = diesel::insert_into(events::table)
+                .values(NewEvent {
+                    room_id: room,
+                    seq,
+                    kind: MEMBER_JOINED,
+                    actor_id: user,
+                    content: None,
+                    created_at: now,
+                })
+                .returning(EventRow::as_returning())
+                .get_result(conn)
+                .await?;
+            Ok(Some(event))
+        })
+        .await
+    })
+}
+
+/// Takes `target` out of `room`, on their own (`actor == target`) or by the owner.
+/// `Ok(None)` when `target` was not a member. The owner cannot leave their own room.
+pub async fn leave(
+    db: &Db,
+    room: i64,
+    target: i64,
+    actor: i64,
+) -> Result<Option<EventView>, StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let owner: i64 = rooms::table
+                .find(room)
+                .select(rooms::owner_id)
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or(Rejection::RoomNotFound)?;
+            if actor != target && actor != owner {
+                return Err(Rejection::NotOwner.into());
+            }
+            if target == owner {
+                return Err(Rejection::OwnerCannotLeave.into());
+            }
+            let removed = diesel::delete(memberships::table.find((room, target)))
+                .execute(conn)
+                .await?;
+            if removed == 0 {
+                return Ok(None);
+            }
+            let seq: i64 = diesel::update(rooms::table.find(room))
+                .set((
+                    rooms::member_count.eq(rooms::member_count - 1),
+                    rooms::last_seq.eq(rooms::last_seq + 1),
+                ))
+                .returning(rooms::last_seq)
+                .get_result(conn)
+                .await?;
+            let event = diesel::insert_into(events::table)
+                .values(NewEvent {
+                    room_id: room,
+                    seq,
+                    kind: MEMBER_LEFT,
+                    actor_id: target,
+                    content: None,
+                    created_at: now,
+                })
+                .returning(EventRow::as_returning())
+                .get_result(conn)
+                .await?;
+            let actor_name = users::table
+                .find(target)
+                .select(users::username)
+                .first(conn)
+                .await?;
+            Ok(Some(EventView { event, actor_name }))
+        })
+        .await
+    })
+}
+
+pub async fn is_member(db: &Db, room: i64, user: i64) -> Result<bool, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(
+            diesel::select(diesel::dsl::exists(memberships::table.find((room, user))))
+                .get_result(conn)
+                .await?,
+        )
+    })
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct MemberRow {
+    pub user_id: i64,
+    pub username: String,
+    pub joined_at: i64,
+}
+
+/// Members in join order.
+pub async fn list(db: &Db, room: i64) -> Result<Vec<MemberRow>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(memberships::table
+            .inner_join(users::table)
+            .filter(memberships::room_id.eq(room))
+            .order((memberships::joined_at.asc(), memberships::user_id.asc()))
+            .select((users::id, users::username, memberships::joined_at))
+            .load(conn)
+            .await?)
+    })
+}

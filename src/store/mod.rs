@@ -1,0 +1,236 @@
+//! Persistence. Every query is written once: `with_conn!` expands the same diesel block for the
+//! SQLite and the PostgreSQL connection type, so both backends are type-checked from one copy.
+
+pub mod accounts;
+pub mod events;
+pub mod membership;
+pub mod rooms;
+pub mod schema;
+pub mod secrets;
+pub mod sessions;
+
+use std::time::Duration;
+
+use deadpool::managed::{PoolError, Timeouts};
+use deadpool::Runtime;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::SqliteConnection;
+use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use futures_util::FutureExt;
+
+use crate::config::Config;
+
+pub type SqliteConn = SyncConnectionWrapper<SqliteConnection>;
+pub type PgConn = AsyncPgConnection;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// The database handle. Cloning is cheap (the pools are reference-counted).
+#[derive(Clone)]
+pub enum Db {
+    /// SQLite allows one writer at a time: a single write connection avoids lock waits, while
+    /// readers use their own pool (WAL lets them run beside the writer).
+    Sqlite {
+        writer: Pool<SqliteConn>,
+        readers: Pool<SqliteConn>,
+    },
+    Postgres(Pool<PgConn>),
+}
+
+/// Expands `$body` once per backend with `$conn` bound to `&mut` that backend's connection.
+/// `writer` or `reader` picks the SQLite pool; PostgreSQL has one pool for both.
+macro_rules! with_conn {
+    ($db:expr, $pool:ident, |$conn:ident| $body:expr) => {
+        match $db {
+            $crate::store::Db::Sqlite { $pool, .. } => {
+                let mut pooled = $pool
+                    .get()
+                    .await
+                    .map_err($crate::store::StoreError::from_pool)?;
+                let $conn: &mut $crate::store::SqliteConn = &mut pooled;
+                $body
+            }
+            $crate::store::Db::Postgres(pool) => {
+                let mut pooled = pool
+                    .get()
+                    .await
+                    .map_err($crate::store::StoreError::from_pool)?;
+                let $conn: &mut $crate::store::PgConn = &mut pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use with_conn;
+
+/// Why a store call did not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached (pool timeout, refused or broken connection).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A rule enforced by the statement itself said no; the transaction was rolled back.
+    #[error("rejected: {0:?}")]
+    Rejected(Rejection),
+    #[error("database error: {0}")]
+    Query(DieselError),
+}
+
+/// Outcomes decided atomically inside a transaction (a conditional update found no row, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    RoomNotFound,
+    RoomFull,
+    NotAMember,
+    NotOwner,
+    OwnerCannotLeave,
+    UsernameTaken,
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match &e {
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_string())
+            }
+            DieselError::BrokenTransactionManager => {
+                StoreError::Unavailable("connection lost inside a transaction".into())
+            }
+            _ => StoreError::Query(e),
+        }
+    }
+}
+
+impl From<Rejection> for StoreError {
+    fn from(r: Rejection) -> Self {
+        StoreError::Rejected(r)
+    }
+}
+
+impl StoreError {
+    pub(crate) fn from_pool<E: std::fmt::Display>(e: PoolError<E>) -> Self {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+/// Milliseconds since the Unix epoch; the one clock for every stored time.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl Db {
+    /// Opens the pools for `config.database_url` and runs pending migrations.
+    pub async fn connect(config: &Config) -> Result<Db, String> {
+        let url = config.database_url.as_str();
+        let timeout = Duration::from_millis(config.db_pool_timeout_ms);
+        let timeouts = Timeouts {
+            wait: Some(timeout),
+            create: Some(timeout),
+            recycle: Some(timeout),
+        };
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let mut mc = ManagerConfig::default();
+            mc.recycling_method = RecyclingMethod::Fast;
+            let manager = AsyncDieselConnectionManager::<PgConn>::new_with_config(url, mc);
+            let pool = Pool::builder(manager)
+                .max_size(config.db_pool_size)
+                .timeouts(timeouts)
+                .runtime(Runtime::Tokio1)
+                .build()
+                .map_err(|e| format!("cannot build the PostgreSQL pool: {e}"))?;
+            let db = Db::Postgres(pool);
+            db.migrate().await?;
+            Ok(db)
+        } else {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
+            if let Some(dir) = std::path::Path::new(&path).parent() {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+                }
+            }
+            let busy = config.sqlite_busy_timeout_ms;
+            let build = |size: usize| {
+                let mut mc = ManagerConfig::<SqliteConn>::default();
+                mc.recycling_method = RecyclingMethod::Fast;
+                mc.custom_setup = Box::new(move |url| sqlite_setup(url.to_string(), busy).boxed());
+                let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), mc);
+                Pool::builder(manager)
+                    .max_size(size)
+                    .timeouts(timeouts)
+                    .runtime(Runtime::Tokio1)
+                    .build()
+                    .map_err(|e| format!("cannot build the SQLite pool: {e}"))
+            };
+            let db = Db::Sqlite {
+                writer: build(1)?,
+                readers: build(config.db_pool_size)?,
+            };
+            db.migrate().await?;
+            Ok(db)
+        }
+    }
+
+    /// Runs pending migrations on the writer. Needs the multi-thread runtime
+    /// (the harness blocks in place).
+    pub async fn migrate(&self) -> Result<(), String> {
+        let unavailable = |e| format!("cannot reach the database: {}", StoreError::from_pool(e));
+        match self {
+            Db::Sqlite { writer, .. } => {
+                run_migrations(writer.get().await.map_err(unavailable)?, SQLITE_MIGRATIONS)
+            }
+            Db::Postgres(pool) => {
+                run_migrations(pool.get().await.map_err(unavailable)?, PG_MIGRATIONS)
+            }
+        }
+    }
+
+    /// A cheap round trip, for readiness.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self, readers, |conn| {
+            conn.batch_execute("SELECT 1").await?;
+            Ok(())
+        })
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite { .. } => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+}
+
+/// Per-connection SQLite settings: WAL for readers beside the writer, a lock wait instead of
+/// an immediate "database is locked", foreign keys (off by default in SQLite).
+async fn sqlite_setup(path: String, busy_ms: u64) -> diesel::ConnectionResult<SqliteConn> {
+    let mut conn = SqliteConn::establish(&path).await?;
+    let pragmas = format!(
+        "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = {busy_ms}; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+    );
+    conn.batch_execute(&pragmas)
+        .await
+        .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+    Ok(conn)
+}
+
+fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<(), String>
+where
+    C: AsyncConnection,
+    AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
+{
+    AsyncMigrationHarness::new(conn)
+        .run_pending_migrations(migrations)
+        .map(|_| ())
+        .map_err(|e| format!("migrations failed: {e}"))
+}

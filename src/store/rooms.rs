@@ -1,0 +1,151 @@
+//! Rooms: creation (owner seated, seq 1), listing, deletion.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+
+use super::events::{EventRow, NewEvent, MEMBER_JOINED};
+use super::schema::{events, memberships, rooms, users};
+use super::{now_ms, with_conn, Db, Rejection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rooms)]
+pub struct RoomRow {
+    pub id: i64,
+    pub name: String,
+    pub owner_id: i64,
+    pub capacity: i32,
+    pub member_count: i32,
+    pub last_seq: i64,
+    pub created_at: i64,
+}
+
+/// A room as one viewer sees it.
+#[derive(Debug, Clone)]
+pub struct RoomView {
+    pub room: RoomRow,
+    pub owner_name: String,
+    pub joined: bool,
+}
+
+/// Creates the room with its owner as the first member; the owner's join is event seq 1.
+pub async fn create(
+    db: &Db,
+    owner: i64,
+    name: &str,
+    capacity: i32,
+) -> Result<(RoomRow, EventRow), StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let room = diesel::insert_into(rooms::table)
+                .values((
+                    rooms::name.eq(name),
+                    rooms::owner_id.eq(owner),
+                    rooms::capacity.eq(capacity),
+                    rooms::member_count.eq(1),
+                    rooms::last_seq.eq(1i64),
+                    rooms::created_at.eq(now),
+                ))
+                .returning(RoomRow::as_returning())
+                .get_result(conn)
+                .await?;
+            diesel::insert_into(memberships::table)
+                .values((
+                    memberships::room_id.eq(room.id),
+                    memberships::user_id.eq(owner),
+                    memberships::joined_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            let event = diesel::insert_into(events::table)
+                .values(NewEvent {
+                    room_id: room.id,
+                    seq: 1,
+                    kind: MEMBER_JOINED,
+                    actor_id: owner,
+                    content: None,
+                    created_at: now,
+                })
+                .returning(EventRow::as_returning())
+                .get_result(conn)
+                .await?;
+            Ok((room, event))
+        })
+        .await
+    })
+}
+
+/// All rooms, or one (`only`), with the owner's name and whether `viewer` is a member.
+pub async fn views(db: &Db, viewer: i64, only: Option<i64>) -> Result<Vec<RoomView>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        let mut query = rooms::table
+            .inner_join(users::table)
+            .left_join(
+                memberships::table.on(memberships::room_id
+                    .eq(rooms::id)
+                    .and(memberships::user_id.eq(viewer))),
+            )
+            .select((
+                RoomRow::as_select(),
+                users::username,
+                memberships::user_id.nullable().is_not_null(),
+            ))
+            .order(rooms::id.asc())
+            .into_boxed();
+        if let Some(id) = only {
+            query = query.filter(rooms::id.eq(id));
+        }
+        let rows: Vec<(RoomRow, String, bool)> = query.load(conn).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(room, owner_name, joined)| RoomView {
+                room,
+                owner_name,
+                joined,
+            })
+            .collect())
+    })
+}
+
+/// Deletes the room (memberships and events go with it) if `actor` owns it.
+/// Returns the last seq the room had, so the deletion event can take the next one.
+pub async fn delete(db: &Db, room: i64, actor: i64) -> Result<i64, StoreError> {
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            // Only the owner may delete: the condition is part of the DELETE itself.
+            let deleted: Option<i64> =
+                diesel::delete(rooms::table.find(room).filter(rooms::owner_id.eq(actor)))
+                    .returning(rooms::last_seq)
+                    .get_result(conn)
+                    .await
+                    .optional()?;
+            match deleted {
+                Some(last_seq) => Ok(last_seq),
+                None => {
+                    let exists: bool = diesel::select(diesel::dsl::exists(rooms::table.find(room)))
+                        .get_result(conn)
+                        .await?;
+                    Err(if exists {
+                        Rejection::NotOwner
+                    } else {
+                        Rejection::RoomNotFound
+                    }
+                    .into())
+                }
+            }
+        })
+        .await
+    })
+}
+
+/// The room's current last seq, or None if there is no such room.
+pub async fn last_seq(db: &Db, room: i64) -> Result<Option<i64>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(rooms::table
+            .find(room)
+            .select(rooms::last_seq)
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}

@@ -1,0 +1,75 @@
+// One schema for both backends. Written by hand: `diesel print-schema` would read SQLite's
+// INTEGER ids as i32, while they are 64-bit on both backends.
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        username -> Text,
+        password_hash -> Text,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    rooms (id) {
+        id -> BigInt,
+        name -> Text,
+        owner_id -> BigInt,
+        capacity -> Integer,
+        member_count -> Integer,
+        last_seq -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    memberships (room_id, user_id) {
+        room_id -> BigInt,
+        user_id -> BigInt,
+        joined_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        room_id -> BigInt,
+        seq -> BigInt,
+        kind -> Text,
+        actor_id -> BigInt,
+        content -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    sessions (key_hash) {
+        key_hash -> Text,
+        sid -> Nullable<Text>,
+        user_id -> Nullable<BigInt>,
+        state -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Text,
+    }
+}
+
+diesel::joinable!(rooms -> users (owner_id));
+diesel::joinable!(memberships -> rooms (room_id));
+diesel::joinable!(memberships -> users (user_id));
+diesel::joinable!(events -> rooms (room_id));
+diesel::joinable!(events -> users (actor_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    rooms,
+    memberships,
+    events,
+    sessions,
+    server_secrets
+);
