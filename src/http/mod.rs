@@ -1,6 +1,7 @@
 //! HTTP: the route table, and one file per resource. Handlers parse, call `chat`, map errors.
 
 pub mod accounts;
+pub mod assets;
 pub mod events;
 pub mod members;
 pub mod messages;
@@ -21,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .app_data(problems::query_config())
         .service(web::resource("/healthz").get(ops::healthz))
         .service(web::resource("/readyz").get(ops::readyz))
+        .configure(assets::routes)
         .service(
             web::scope("/api")
                 .service(web::resource("/accounts").post(accounts::register))

@@ -1,0 +1,1 @@
+// The browser client (filled in by the browser-client work).
