@@ -17,6 +17,9 @@ pub struct Config {
     pub db_pool_size: usize,
     pub db_pool_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    pub idempotency_retention_secs: i64,
+    pub janitor_interval_secs: u64,
+    pub shutdown_grace_secs: u64,
     pub session_cookie_name: String,
     pub session_ttl_secs: i64,
     pub cookie_secure: bool,
@@ -69,6 +72,11 @@ impl Config {
             return Err(
                 "invalid configuration: need 0 < ws_heartbeat_secs < ws_timeout_secs".into(),
             );
+        }
+        if self.janitor_interval_secs == 0 || self.idempotency_retention_secs <= 0 {
+            return Err("invalid configuration: janitor_interval_secs and \
+                        idempotency_retention_secs must be positive"
+                .into());
         }
         if self.session_ttl_secs <= 0 {
             return Err("invalid configuration: session_ttl_secs must be positive".into());

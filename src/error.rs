@@ -37,6 +37,10 @@ pub enum AppError {
     RoomFull,
     #[error("the owner cannot leave; delete the room instead")]
     OwnerCannotLeave,
+    #[error("this Idempotency-Key was used with a different request")]
+    IdempotencyKeyReused,
+    #[error("Idempotency-Key must be 1-255 printable ASCII characters")]
+    InvalidIdempotencyKey,
     #[error("the body is larger than {0} bytes")]
     PayloadTooLarge(usize),
     #[error("expected Content-Type: application/json")]
@@ -76,6 +80,8 @@ impl AppError {
             AppError::UsernameTaken => "username-taken",
             AppError::RoomFull => "room-full",
             AppError::OwnerCannotLeave => "owner-cannot-leave",
+            AppError::IdempotencyKeyReused => "idempotency-key-reused",
+            AppError::InvalidIdempotencyKey => "invalid-idempotency-key",
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::UnsupportedMediaType => "unsupported-media-type",
             AppError::Validation { .. } => "validation-failed",
@@ -99,6 +105,8 @@ impl AppError {
             AppError::UsernameTaken => "Username taken",
             AppError::RoomFull => "Room full",
             AppError::OwnerCannotLeave => "Owner cannot leave",
+            AppError::IdempotencyKeyReused => "Idempotency-Key reused",
+            AppError::InvalidIdempotencyKey => "Invalid Idempotency-Key",
             AppError::PayloadTooLarge(_) => "Payload too large",
             AppError::UnsupportedMediaType => "Unsupported media type",
             AppError::Validation { .. } => "Validation failed",
@@ -124,7 +132,9 @@ pub struct Problem {
 impl ResponseError for AppError {
     fn status_code(&self) -> StatusCode {
         match self {
-            AppError::MalformedJson(_) | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::MalformedJson(_)
+            | AppError::BadRequest(_)
+            | AppError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             AppError::NotAMember | AppError::NotOwner | AppError::OriginNotAllowed(_) => {
                 StatusCode::FORBIDDEN
@@ -136,7 +146,9 @@ impl ResponseError for AppError {
             }
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            AppError::Validation { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Validation { .. } | AppError::IdempotencyKeyReused => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -173,6 +185,7 @@ impl From<StoreError> for AppError {
                 Rejection::NotOwner => AppError::NotOwner,
                 Rejection::OwnerCannotLeave => AppError::OwnerCannotLeave,
                 Rejection::UsernameTaken => AppError::UsernameTaken,
+                Rejection::IdempotencyKeyReused => AppError::IdempotencyKeyReused,
             },
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable");

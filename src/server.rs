@@ -16,10 +16,7 @@ use crate::chat::App;
 use crate::config::Config;
 use crate::http;
 use crate::realtime::{close, Hub};
-use crate::store::{now_ms, secrets, sessions, Db};
-
-/// How often expired sessions are swept.
-const SESSION_SWEEP: Duration = Duration::from_secs(3600);
+use crate::store::{events, now_ms, secrets, sessions, Db};
 
 /// The cookie signing/encryption key, kept in the database so it survives restarts and is the
 /// same on every instance.
@@ -70,7 +67,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .configure(http::routes)
     })
     .disable_signals()
-    .shutdown_timeout(10);
+    .shutdown_timeout(config.shutdown_grace_secs);
     let server = if config.workers > 0 {
         server.workers(config.workers)
     } else {
@@ -93,19 +90,29 @@ pub async fn serve(config: Config) -> Result<(), String> {
         hub.close_where(close::GOING_AWAY, |_| true);
         handle.stop(true).await;
     });
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(SESSION_SWEEP);
-        loop {
-            tick.tick().await;
-            match sessions::purge_expired(&db, now_ms()).await {
-                Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "session purge failed"),
-            }
-        }
-    });
+    tokio::spawn(janitor(db, config));
 
     server.await.map_err(|e| format!("server failed: {e}"))
+}
+
+/// Sweeps expired sessions and idempotency keys, forever.
+async fn janitor(db: Db, config: Arc<Config>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(config.janitor_interval_secs));
+    loop {
+        tick.tick().await;
+        let now = now_ms();
+        match sessions::purge_expired(&db, now).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "session purge failed"),
+        }
+        let cutoff = now - config.idempotency_retention_secs.saturating_mul(1000);
+        match events::purge_idempotency_keys(&db, cutoff).await {
+            Ok(n) if n > 0 => tracing::info!(removed = n, "old idempotency keys purged"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),
+        }
+    }
 }
 
 async fn wait_for_signal() {

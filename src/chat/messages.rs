@@ -7,7 +7,9 @@ use super::App;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::realtime::Frame;
-use crate::store::events::{self, EventView};
+use sha2::{Digest, Sha256};
+
+use crate::store::events::{self, EventView, IdemKey, Sent};
 use crate::store::membership;
 
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -26,13 +28,31 @@ pub struct Page {
     pub limit: Option<i64>,
 }
 
+/// The result of a send: the message, and whether it was stored by an earlier request
+/// with the same Idempotency-Key.
+pub struct Delivered {
+    pub message: MessageJson,
+    pub replayed: bool,
+}
+
+/// Checks an `Idempotency-Key` header value: 1-255 printable ASCII characters.
+pub fn check_idempotency_key(key: &str) -> Result<(), AppError> {
+    if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        Ok(())
+    } else {
+        Err(AppError::InvalidIdempotencyKey)
+    }
+}
+
 /// Stores the message (trimmed) and, once committed, hands it to the room's sockets.
+/// A retry with the same key and body returns the stored message and publishes nothing.
 pub async fn send(
     app: &App,
     who: &Principal,
     room: i64,
     input: NewMessage,
-) -> Result<MessageJson, AppError> {
+    idempotency_key: Option<&str>,
+) -> Result<Delivered, AppError> {
     let content = input.content.trim();
     let chars = content.chars().count();
     if chars == 0 || chars > MAX_CONTENT_CHARS {
@@ -41,13 +61,32 @@ pub async fn send(
             format!("must be 1-{MAX_CONTENT_CHARS} characters and not only whitespace"),
         ));
     }
-    let event = events::append_message(&app.db, room, who.user_id, content).await?;
-    let view = EventView {
-        event,
-        actor_name: who.username.clone(),
-    };
-    app.hub.publish(Frame::from_event(&view));
-    Ok(MessageJson::from(&view))
+    if let Some(key) = idempotency_key {
+        check_idempotency_key(key)?;
+    }
+    // The body is what the key vouches for: the same key with other content is refused.
+    let request_hash = hex::encode(Sha256::digest(input.content.as_bytes()));
+    let idem = idempotency_key.map(|key| IdemKey {
+        key,
+        request_hash: &request_hash,
+    });
+    match events::append_message(&app.db, room, who.user_id, content, idem).await? {
+        Sent::New(event) => {
+            let view = EventView {
+                event,
+                actor_name: who.username.clone(),
+            };
+            app.hub.publish(Frame::from_event(&view));
+            Ok(Delivered {
+                message: MessageJson::from(&view),
+                replayed: false,
+            })
+        }
+        Sent::Replayed(view) => Ok(Delivered {
+            message: MessageJson::from(&view),
+            replayed: true,
+        }),
+    }
 }
 
 /// A page of the room's messages, members only.
@@ -77,5 +116,20 @@ pub async fn ensure_member(app: &App, who: &Principal, room: i64) -> Result<(), 
     match crate::store::rooms::last_seq(&app.db, room).await? {
         Some(_) => Err(AppError::NotAMember),
         None => Err(AppError::RoomNotFound),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys() {
+        assert!(check_idempotency_key("a").is_ok());
+        assert!(check_idempotency_key(&"k".repeat(255)).is_ok());
+        assert!(check_idempotency_key("").is_err());
+        assert!(check_idempotency_key(&"k".repeat(256)).is_err());
+        assert!(check_idempotency_key("tab\there").is_err());
+        assert!(check_idempotency_key("ünïcode").is_err());
     }
 }

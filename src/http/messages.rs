@@ -1,6 +1,6 @@
 //! /api/rooms/{id}/messages
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use crate::auth::Principal;
@@ -9,14 +9,25 @@ use crate::chat::App;
 use crate::error::AppError;
 
 /// 201 only after the message is committed; the socket fan-out follows the commit.
+/// A replay under the same `Idempotency-Key` answers the original 201, marked
+/// `Idempotent-Replayed: true`.
 pub async fn send(
+    req: HttpRequest,
     app: web::Data<App>,
     who: Principal,
     id: web::Path<i64>,
     body: web::Json<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
-    let message = messages::send(&app, &who, id.into_inner(), body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(message))
+    let key = match req.headers().get("Idempotency-Key") {
+        Some(v) => Some(v.to_str().map_err(|_| AppError::InvalidIdempotencyKey)?),
+        None => None,
+    };
+    let sent = messages::send(&app, &who, id.into_inner(), body.into_inner(), key).await?;
+    let mut res = HttpResponse::Created();
+    if sent.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(res.json(sent.message))
 }
 
 pub async fn history(

@@ -9,6 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 
 use super::MAX_JSON_BODY;
+use crate::chat::App;
 use crate::error::{AppError, PROBLEM_JSON};
 
 pub fn json_config() -> web::JsonConfig {
@@ -67,6 +68,7 @@ pub async fn normalize<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: actix_web::middleware::Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error> {
+    let app = req.app_data::<web::Data<App>>().cloned();
     match next.call(req).await {
         Ok(res) => {
             let status = res.status();
@@ -85,6 +87,15 @@ pub async fn normalize<B: MessageBody + 'static>(
             // The framework renders a returned error with its own `error_response`.
             let status = err.as_response_error().status_code();
             tracing::error!(error = %err, %status, "request failed in middleware");
+            // The session middleware's storage errors arrive as opaque 500s; when the database
+            // is unreachable the truthful answer is a retryable 503.
+            if status == StatusCode::INTERNAL_SERVER_ERROR {
+                if let Some(app) = app {
+                    if app.db.ping().await.is_err() {
+                        return Err(AppError::Unavailable.into());
+                    }
+                }
+            }
             Err(for_status(status).into())
         }
     }

@@ -3,7 +3,9 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::schema::{events, rooms, users};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::schema::{events, idempotency_keys, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::store::schema::memberships;
 
@@ -41,17 +43,68 @@ pub(crate) struct NewEvent<'a> {
     pub created_at: i64,
 }
 
+/// An `Idempotency-Key` with a digest of the request it came with.
+pub struct IdemKey<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a str,
+}
+
+/// What a send did.
+pub enum Sent {
+    /// Stored now.
+    New(EventRow),
+    /// Stored earlier under the same Idempotency-Key; nothing new was written.
+    Replayed(EventView),
+}
+
 /// Stores a message: takes the room's next seq (the room row lock orders concurrent senders),
 /// checks membership after that lock so a concurrent leave cannot slip between, and inserts.
+///
+/// With a key, the key row is claimed first: a concurrent request with the same key blocks on
+/// its primary key until this transaction ends, then finds the committed result and replays it.
 pub async fn append_message(
     db: &Db,
     room: i64,
     author: i64,
     content: &str,
-) -> Result<EventRow, StoreError> {
+    idem: Option<IdemKey<'_>>,
+) -> Result<Sent, StoreError> {
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
+            if let Some(k) = &idem {
+                let claimed = diesel::insert_into(idempotency_keys::table)
+                    .values((
+                        idempotency_keys::user_id.eq(author),
+                        idempotency_keys::room_id.eq(room),
+                        idempotency_keys::idem_key.eq(k.key),
+                        idempotency_keys::request_hash.eq(k.request_hash),
+                        idempotency_keys::created_at.eq(now),
+                    ))
+                    .on_conflict_do_nothing()
+                    .execute(conn)
+                    .await
+                    .map_err(room_must_exist)?;
+                if claimed == 0 {
+                    let (hash, event_id): (String, Option<i64>) = idempotency_keys::table
+                        .find((author, room, k.key))
+                        .select((idempotency_keys::request_hash, idempotency_keys::event_id))
+                        .first(conn)
+                        .await?;
+                    if hash != k.request_hash {
+                        return Err(Rejection::IdempotencyKeyReused.into());
+                    }
+                    // A committed key row always names its event (set in the same transaction).
+                    let event_id = event_id.ok_or(Rejection::IdempotencyKeyReused)?;
+                    let (event, actor_name) = events::table
+                        .inner_join(users::table)
+                        .filter(events::id.eq(event_id))
+                        .select((EventRow::as_select(), users::username))
+                        .first(conn)
+                        .await?;
+                    return Ok(Sent::Replayed(EventView { event, actor_name }));
+                }
+            }
             let seq: i64 = diesel::update(rooms::table.find(room))
                 .set(rooms::last_seq.eq(rooms::last_seq + 1))
                 .returning(rooms::last_seq)
@@ -78,10 +131,37 @@ pub async fn append_message(
                 .returning(EventRow::as_returning())
                 .get_result(conn)
                 .await?;
-            Ok(row)
+            if let Some(k) = &idem {
+                diesel::update(idempotency_keys::table.find((author, room, k.key)))
+                    .set(idempotency_keys::event_id.eq(row.id))
+                    .execute(conn)
+                    .await?;
+            }
+            Ok(Sent::New(row))
         })
         .await
     })
+}
+
+/// Removes keys older than `cutoff`; returns how many.
+pub async fn purge_idempotency_keys(db: &Db, cutoff: i64) -> Result<usize, StoreError> {
+    with_conn!(db, writer, |conn| {
+        Ok(
+            diesel::delete(idempotency_keys::table.filter(idempotency_keys::created_at.lt(cutoff)))
+                .execute(conn)
+                .await?,
+        )
+    })
+}
+
+/// A foreign-key failure on `room_id` means the room does not exist.
+pub(crate) fn room_must_exist(e: DieselError) -> StoreError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+            Rejection::RoomNotFound.into()
+        }
+        e => StoreError::from(e),
+    }
 }
 
 /// Up to `limit` events with seq > `after`, in seq order (backfill and gap repair).

@@ -1,10 +1,9 @@
 //! Join and leave: each one transaction of conditional statements against the room's capacity.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::events::{EventRow, EventView, NewEvent, MEMBER_JOINED, MEMBER_LEFT};
+use super::events::{room_must_exist, EventRow, EventView, NewEvent, MEMBER_JOINED, MEMBER_LEFT};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 
@@ -26,12 +25,7 @@ pub async fn join(db: &Db, room: i64, user: i64) -> Result<Option<EventRow>, Sto
                 .on_conflict_do_nothing()
                 .execute(conn)
                 .await
-                .map_err(|e| match e {
-                    DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
-                        Rejection::RoomNotFound.into()
-                    }
-                    e => StoreError::from(e),
-                })?;
+                .map_err(room_must_exist)?;
             if inserted == 0 {
                 return Ok(None);
             }

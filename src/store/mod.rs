@@ -94,12 +94,21 @@ pub enum Rejection {
     NotOwner,
     OwnerCannotLeave,
     UsernameTaken,
+    IdempotencyKeyReused,
 }
 
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match &e {
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
+            // A server going down says so before it drops the connection (SQLSTATE 57P01..3);
+            // SQLite's lock wait running out is load, not a bug. Both are worth a retry.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_transient(info.message()) =>
+            {
                 StoreError::Unavailable(info.message().to_string())
             }
             DieselError::BrokenTransactionManager => {
@@ -108,6 +117,16 @@ impl From<DieselError> for StoreError {
             _ => StoreError::Query(e),
         }
     }
+}
+
+fn is_transient(message: &str) -> bool {
+    const TRANSIENT: [&str; 4] = [
+        "terminating connection",
+        "the database system is shutting down",
+        "database is locked",
+        "connection closed",
+    ];
+    TRANSIENT.iter().any(|t| message.contains(t))
 }
 
 impl From<Rejection> for StoreError {

@@ -59,6 +59,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    idempotency_keys (user_id, room_id, idem_key) {
+        user_id -> BigInt,
+        room_id -> BigInt,
+        idem_key -> Text,
+        request_hash -> Text,
+        event_id -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(rooms -> users (owner_id));
 diesel::joinable!(memberships -> rooms (room_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -71,5 +82,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     memberships,
     events,
     sessions,
-    server_secrets
+    server_secrets,
+    idempotency_keys
 );
