@@ -19,6 +19,7 @@ pub struct Config {
     pub sqlite_busy_timeout_ms: u64,
     pub idempotency_retention_secs: i64,
     pub janitor_interval_secs: u64,
+    pub revocation_poll_ms: u64,
     pub shutdown_grace_secs: u64,
     pub session_cookie_name: String,
     pub session_ttl_secs: i64,
@@ -73,10 +74,15 @@ impl Config {
                 "invalid configuration: need 0 < ws_heartbeat_secs < ws_timeout_secs".into(),
             );
         }
-        if self.janitor_interval_secs == 0 || self.idempotency_retention_secs <= 0 {
-            return Err("invalid configuration: janitor_interval_secs and \
+        if self.janitor_interval_secs == 0
+            || self.idempotency_retention_secs <= 0
+            || self.revocation_poll_ms == 0
+        {
+            return Err(
+                "invalid configuration: janitor_interval_secs, revocation_poll_ms and \
                         idempotency_retention_secs must be positive"
-                .into());
+                    .into(),
+            );
         }
         if self.session_ttl_secs <= 0 {
             return Err("invalid configuration: session_ttl_secs must be positive".into());
@@ -108,7 +114,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ROOMCAST_WS_QUEUE", "lots");
             let err = Config::load(None).expect_err("must fail");
-            assert!(err.contains("ws_queue"), "{err}");
+            assert!(err.to_lowercase().contains("ws_queue"), "{err}");
             Ok(())
         });
     }

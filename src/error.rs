@@ -17,6 +17,8 @@ pub enum AppError {
     BadRequest(String),
     #[error("authentication required")]
     Unauthenticated,
+    #[error("the bearer token is invalid or revoked")]
+    InvalidToken,
     #[error("unknown username or wrong password")]
     InvalidCredentials,
     #[error("you are not a member of this room")]
@@ -27,6 +29,12 @@ pub enum AppError {
     OriginNotAllowed(String),
     #[error("no such room")]
     RoomNotFound,
+    #[error("no such bot")]
+    BotNotFound,
+    #[error("no such user")]
+    UserNotFound,
+    #[error("{0}")]
+    Forbidden(&'static str),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -71,10 +79,14 @@ impl AppError {
             AppError::BadRequest(_) => "bad-request",
             AppError::Unauthenticated => "unauthenticated",
             AppError::InvalidCredentials => "invalid-credentials",
+            AppError::InvalidToken => "invalid-token",
             AppError::NotAMember => "not-a-member",
             AppError::NotOwner => "not-owner",
             AppError::OriginNotAllowed(_) => "origin-not-allowed",
             AppError::RoomNotFound => "room-not-found",
+            AppError::BotNotFound => "bot-not-found",
+            AppError::UserNotFound => "user-not-found",
+            AppError::Forbidden(_) => "forbidden",
             AppError::NotFound => "not-found",
             AppError::MethodNotAllowed => "method-not-allowed",
             AppError::UsernameTaken => "username-taken",
@@ -96,10 +108,14 @@ impl AppError {
             AppError::BadRequest(_) => "Bad request",
             AppError::Unauthenticated => "Not authenticated",
             AppError::InvalidCredentials => "Invalid credentials",
+            AppError::InvalidToken => "Invalid token",
             AppError::NotAMember => "Not a member",
             AppError::NotOwner => "Not the owner",
             AppError::OriginNotAllowed(_) => "Origin not allowed",
             AppError::RoomNotFound => "Room not found",
+            AppError::BotNotFound => "Bot not found",
+            AppError::UserNotFound => "User not found",
+            AppError::Forbidden(_) => "Forbidden",
             AppError::NotFound => "Not found",
             AppError::MethodNotAllowed => "Method not allowed",
             AppError::UsernameTaken => "Username taken",
@@ -135,11 +151,17 @@ impl ResponseError for AppError {
             AppError::MalformedJson(_)
             | AppError::BadRequest(_)
             | AppError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
-            AppError::Unauthenticated | AppError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AppError::NotAMember | AppError::NotOwner | AppError::OriginNotAllowed(_) => {
-                StatusCode::FORBIDDEN
+            AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken => {
+                StatusCode::UNAUTHORIZED
             }
-            AppError::RoomNotFound | AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::NotAMember
+            | AppError::NotOwner
+            | AppError::OriginNotAllowed(_)
+            | AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::RoomNotFound
+            | AppError::NotFound
+            | AppError::BotNotFound
+            | AppError::UserNotFound => StatusCode::NOT_FOUND,
             AppError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             AppError::UsernameTaken | AppError::RoomFull | AppError::OwnerCannotLeave => {
                 StatusCode::CONFLICT
@@ -168,8 +190,21 @@ impl ResponseError for AppError {
         };
         let mut res = HttpResponse::build(status);
         res.content_type(PROBLEM_JSON);
-        if matches!(self, AppError::Unavailable) {
-            res.insert_header(("Retry-After", "1"));
+        match self {
+            AppError::Unavailable => {
+                res.insert_header(("Retry-After", "1"));
+            }
+            // RFC 6750: tell token clients how to authenticate, and why a token failed.
+            AppError::Unauthenticated => {
+                res.insert_header(("WWW-Authenticate", "Bearer realm=\"roomcast\""));
+            }
+            AppError::InvalidToken => {
+                res.insert_header((
+                    "WWW-Authenticate",
+                    "Bearer realm=\"roomcast\", error=\"invalid_token\"",
+                ));
+            }
+            _ => {}
         }
         res.json(problem)
     }
@@ -186,6 +221,8 @@ impl From<StoreError> for AppError {
                 Rejection::OwnerCannotLeave => AppError::OwnerCannotLeave,
                 Rejection::UsernameTaken => AppError::UsernameTaken,
                 Rejection::IdempotencyKeyReused => AppError::IdempotencyKeyReused,
+                Rejection::BotNotFound => AppError::BotNotFound,
+                Rejection::UserNotFound => AppError::UserNotFound,
             },
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable");

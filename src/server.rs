@@ -16,7 +16,7 @@ use crate::chat::App;
 use crate::config::Config;
 use crate::http;
 use crate::realtime::{close, Hub};
-use crate::store::{events, now_ms, secrets, sessions, Db};
+use crate::store::{accounts, events, now_ms, secrets, sessions, Db};
 
 /// The cookie signing/encryption key, kept in the database so it survives restarts and is the
 /// same on every instance.
@@ -90,9 +90,29 @@ pub async fn serve(config: Config) -> Result<(), String> {
         hub.close_where(close::GOING_AWAY, |_| true);
         handle.stop(true).await;
     });
+    tokio::spawn(watch_revocations(app.clone()));
     tokio::spawn(janitor(db, config));
 
     server.await.map_err(|e| format!("server failed: {e}"))
+}
+
+/// Closes sockets of principals revoked by anyone (another instance, the admin CLI): polls
+/// `users.revoked_at`, a cheap indexed read, instead of re-checking every socket.
+async fn watch_revocations(app: App) {
+    let mut since = now_ms();
+    let mut tick = tokio::time::interval(Duration::from_millis(app.config.revocation_poll_ms));
+    loop {
+        tick.tick().await;
+        match accounts::revoked_since(&app.db, since).await {
+            Ok(revoked) => {
+                for (user, at) in revoked {
+                    since = since.max(at);
+                    crate::chat::bots::close_sockets(&app, user);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "revocation poll failed"),
+        }
+    }
 }
 
 /// Sweeps expired sessions and idempotency keys, forever.

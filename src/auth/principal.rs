@@ -1,25 +1,43 @@
-//! `Principal`: the authenticated caller, checked on every request.
+//! `Principal`: the authenticated caller, checked on every request, from a bot's bearer token
+//! or a browser's session cookie. Handlers never care which.
 
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_session::SessionExt;
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
+use actix_web::http::header::AUTHORIZATION;
+use actix_web::{web, FromRequest, HttpRequest};
 
-use super::session_store::{SESSION_ID, USERNAME, USER_ID};
+use super::session_store::{hash_key, SESSION_ID, USERNAME, USER_ID};
+use crate::chat::views::UserRef;
+use crate::chat::App;
 use crate::error::AppError;
+use crate::store::accounts::{self, Profile};
 
-/// Who is asking. Today the only credential is the session cookie; a bearer token for bots
-/// resolves to the same type here, so handlers never care which one was used.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub user_id: i64,
     pub username: String,
-    /// The session this request came with; sockets remember it so logout can close them.
+    pub is_bot: bool,
+    /// The session this request came with (None for bearer tokens); sockets remember it so
+    /// logout can close them.
     pub session_id: Option<String>,
 }
 
 impl Principal {
+    pub fn profile(&self) -> Profile {
+        Profile {
+            id: self.user_id,
+            username: self.username.clone(),
+            is_bot: self.is_bot,
+        }
+    }
+
+    pub fn user_ref(&self) -> UserRef {
+        UserRef::from(self.profile())
+    }
+
     fn from_session(req: &HttpRequest) -> Option<Principal> {
         let session = req.get_session();
         let user_id = session.get::<i64>(USER_ID).ok().flatten()?;
@@ -28,16 +46,66 @@ impl Principal {
         Some(Principal {
             user_id,
             username,
+            is_bot: false,
             session_id,
         })
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` header; `Err` for any other scheme.
+fn bearer(value: &str) -> Result<&str, AppError> {
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(token.trim())
+        }
+        _ => Err(AppError::InvalidToken),
+    }
+}
+
 impl FromRequest for Principal {
     type Error = AppError;
-    type Future = Ready<Result<Self, Self::Error>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(Principal::from_session(req).ok_or(AppError::Unauthenticated))
+        let Some(header) = req.headers().get(AUTHORIZATION) else {
+            let found = Principal::from_session(req).ok_or(AppError::Unauthenticated);
+            return Box::pin(async move { found });
+        };
+        // A presented token is the credential, even if a cookie came along too.
+        let token_hash = header
+            .to_str()
+            .map_err(|_| AppError::InvalidToken)
+            .and_then(bearer)
+            .map(hash_key);
+        let app = req.app_data::<web::Data<App>>().cloned();
+        Box::pin(async move {
+            let token_hash = token_hash?;
+            let app = app.ok_or(AppError::Internal)?;
+            let bot = accounts::find_by_token(&app.db, &token_hash)
+                .await?
+                .ok_or(AppError::InvalidToken)?;
+            Ok(Principal {
+                user_id: bot.id,
+                username: bot.username,
+                is_bot: bot.is_bot,
+                session_id: None,
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer("Bearer abc").ok(), Some("abc"));
+        assert_eq!(bearer("bearer  abc ").ok(), Some("abc"));
+        assert!(bearer("Basic abc").is_err());
+        assert!(bearer("Bearer ").is_err());
+        assert!(bearer("Bearer").is_err());
     }
 }

@@ -57,6 +57,8 @@ pub async fn authenticate(app: &App, input: Credentials) -> Result<User, AppErro
     } else {
         accounts::find_by_username(&app.db, &username).await?
     };
+    // Disabled accounts and bots (which have no password) cannot log in.
+    let user = user.filter(|u| u.disabled_at.is_none() && !u.is_bot);
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     if app.passwords.verify(input.password, stored).await? {
         user.ok_or(AppError::InvalidCredentials)

@@ -5,7 +5,7 @@ use super::App;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::realtime::{close, Frame};
-use crate::store::events::{EventRow, EventView};
+use crate::store::events::EventView;
 use crate::store::{membership, rooms};
 
 /// Whether a join seated the caller now or found them already seated.
@@ -18,7 +18,10 @@ pub async fn join(app: &App, who: &Principal, room: i64) -> Result<Joined, AppEr
     let event = membership::join(&app.db, room, who.user_id).await?;
     let newly = event.is_some();
     if let Some(event) = event {
-        publish(app, event, &who.username);
+        app.hub.publish(Frame::from_event(&EventView {
+            event,
+            actor: who.profile(),
+        }));
     }
     let view = rooms::views(&app.db, who.user_id, Some(room))
         .await?
@@ -53,11 +56,4 @@ pub async fn list(app: &App, room: i64) -> Result<Vec<MemberJson>, AppError> {
         return Err(AppError::RoomNotFound);
     }
     Ok(members.into_iter().map(MemberJson::from).collect())
-}
-
-fn publish(app: &App, event: EventRow, actor_name: &str) {
-    app.hub.publish(Frame::from_event(&EventView {
-        event,
-        actor_name: actor_name.to_string(),
-    }));
 }

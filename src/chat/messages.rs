@@ -74,7 +74,7 @@ pub async fn send(
         Sent::New(event) => {
             let view = EventView {
                 event,
-                actor_name: who.username.clone(),
+                actor: who.profile(),
             };
             app.hub.publish(Frame::from_event(&view));
             Ok(Delivered {

@@ -2,6 +2,7 @@
 //! after commit, tells the hub.
 
 pub mod accounts;
+pub mod bots;
 pub mod membership;
 pub mod messages;
 pub mod rooms;

@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use super::views::{RoomJson, UserRef};
+use super::views::RoomJson;
 use super::App;
 use crate::auth::Principal;
 use crate::error::AppError;
@@ -34,7 +34,7 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
     // Nobody can be subscribed to a room that did not exist, so the join event is not published.
     Ok(RoomJson::from(rooms::RoomView {
         room,
-        owner_name: who.username.clone(),
+        owner: who.profile(),
         joined: true,
     }))
 }
@@ -56,11 +56,8 @@ pub async fn show(app: &App, who: &Principal, room: i64) -> Result<RoomJson, App
 /// Owner only. The room's sockets get `room.deleted` and then close with 4004.
 pub async fn delete(app: &App, who: &Principal, room: i64) -> Result<(), AppError> {
     let last_seq = rooms::delete(&app.db, room, who.user_id).await?;
-    let by = UserRef {
-        id: who.user_id,
-        username: who.username.clone(),
-    };
-    app.hub.publish(Frame::room_deleted(room, last_seq + 1, by));
+    app.hub
+        .publish(Frame::room_deleted(room, last_seq + 1, who.user_ref()));
     app.hub
         .close_where(close::ROOM_DELETED, |s| s.room_id == room);
     Ok(())

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::store::accounts::Profile;
 use crate::store::events::EventView;
 use crate::store::membership::MemberRow;
 use crate::store::rooms::RoomView;
@@ -18,6 +19,18 @@ pub fn timestamp(ms: i64) -> String {
 pub struct UserRef {
     pub id: i64,
     pub username: String,
+    /// True for bots, so clients can mark their messages.
+    pub bot: bool,
+}
+
+impl From<Profile> for UserRef {
+    fn from(p: Profile) -> Self {
+        UserRef {
+            id: p.id,
+            username: p.username,
+            bot: p.is_bot,
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -45,10 +58,7 @@ impl From<RoomView> for RoomJson {
         RoomJson {
             id: v.room.id,
             name: v.room.name,
-            owner: UserRef {
-                id: v.room.owner_id,
-                username: v.owner_name,
-            },
+            owner: UserRef::from(v.owner),
             capacity: v.room.capacity,
             member_count: v.room.member_count,
             last_seq: v.room.last_seq,
@@ -74,10 +84,7 @@ impl From<&EventView> for MessageJson {
             id: v.event.id,
             room_id: v.event.room_id,
             seq: v.event.seq,
-            author: UserRef {
-                id: v.event.actor_id,
-                username: v.actor_name.clone(),
-            },
+            author: UserRef::from(v.actor.clone()),
             content: v.event.content.clone().unwrap_or_default(),
             created_at: timestamp(v.event.created_at),
         }
@@ -88,14 +95,16 @@ impl From<&EventView> for MessageJson {
 pub struct MemberJson {
     pub id: i64,
     pub username: String,
+    pub bot: bool,
     pub joined_at: String,
 }
 
 impl From<MemberRow> for MemberJson {
     fn from(m: MemberRow) -> Self {
         MemberJson {
-            id: m.user_id,
-            username: m.username,
+            id: m.user.id,
+            username: m.user.username,
+            bot: m.user.is_bot,
             joined_at: timestamp(m.joined_at),
         }
     }

@@ -1,5 +1,6 @@
 //! POST /api/accounts
 
+use crate::http::body::JsonObject;
 use actix_web::{web, HttpResponse};
 
 use crate::chat::accounts::{self, Credentials};
@@ -8,7 +9,7 @@ use crate::error::AppError;
 
 pub async fn register(
     app: web::Data<App>,
-    body: web::Json<Credentials>,
+    body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
     let account = accounts::register(&app, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(account))

@@ -1,5 +1,6 @@
 //! /api/rooms/{id}/messages
 
+use crate::http::body::JsonObject;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
@@ -16,7 +17,7 @@ pub async fn send(
     app: web::Data<App>,
     who: Principal,
     id: web::Path<i64>,
-    body: web::Json<NewMessage>,
+    body: JsonObject<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
     let key = match req.headers().get("Idempotency-Key") {
         Some(v) => Some(v.to_str().map_err(|_| AppError::InvalidIdempotencyKey)?),

@@ -2,6 +2,8 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod body;
+pub mod bots;
 pub mod events;
 pub mod members;
 pub mod messages;
@@ -50,7 +52,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .post(messages::send)
                         .get(messages::history),
                 )
-                .service(web::resource("/rooms/{id}/events").get(events::subscribe)),
+                .service(web::resource("/rooms/{id}/events").get(events::subscribe))
+                .service(web::resource("/bots").post(bots::create).get(bots::list))
+                .service(web::resource("/bots/{id}").delete(bots::delete))
+                .service(
+                    web::resource("/bots/{id}/token")
+                        .post(bots::rotate)
+                        .delete(bots::revoke),
+                ),
         )
         .default_service(web::to(problems::not_found));
 }

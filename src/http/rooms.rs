@@ -1,5 +1,6 @@
 //! /api/rooms and /api/rooms/{id}
 
+use crate::http::body::JsonObject;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
@@ -11,7 +12,7 @@ use crate::error::AppError;
 pub async fn create(
     app: web::Data<App>,
     who: Principal,
-    body: web::Json<NewRoom>,
+    body: JsonObject<NewRoom>,
 ) -> Result<HttpResponse, AppError> {
     let room = rooms::create(&app, &who, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(room))

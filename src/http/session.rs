@@ -1,5 +1,6 @@
 //! POST/DELETE /api/session, GET /api/me
 
+use crate::http::body::JsonObject;
 use actix_session::Session;
 use actix_web::{web, HttpResponse};
 
@@ -15,7 +16,7 @@ use crate::store::sessions;
 pub async fn login(
     app: web::Data<App>,
     session: Session,
-    body: web::Json<Credentials>,
+    body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
     let user = accounts::authenticate(&app, body.into_inner()).await?;
     // A fresh key at login, so a session id planted before login is worthless.
@@ -29,6 +30,7 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(UserRef {
         id: user.id,
         username: user.username,
+        bot: false,
     }))
 }
 
@@ -50,8 +52,5 @@ pub async fn logout(
 }
 
 pub async fn me(who: Principal) -> HttpResponse {
-    HttpResponse::Ok().json(UserRef {
-        id: who.user_id,
-        username: who.username,
-    })
+    HttpResponse::Ok().json(who.user_ref())
 }

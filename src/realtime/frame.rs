@@ -53,10 +53,7 @@ impl Frame {
                 e.room_id,
                 e.seq,
                 MemberData {
-                    user: UserRef {
-                        id: e.actor_id,
-                        username: v.actor_name.clone(),
-                    },
+                    user: UserRef::from(v.actor.clone()),
                 },
             ),
             other => encode(other, e.room_id, e.seq, serde_json::Value::Null),

@@ -177,6 +177,9 @@ mod tests {
         assert_eq!(hub.open_sockets(), 1);
         drop(s2);
         assert_eq!(hub.open_sockets(), 0);
+        // s1 was unregistered but still holds its receiver; the room's channel goes with it.
+        assert!(!lock(&hub.inner.rooms).is_empty());
+        drop(s1);
         assert!(lock(&hub.inner.rooms).is_empty());
     }
 }

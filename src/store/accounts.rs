@@ -2,9 +2,9 @@
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::schema::users;
+use super::schema::{sessions, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -14,6 +14,17 @@ pub struct User {
     pub username: String,
     pub password_hash: String,
     pub created_at: i64,
+    pub is_bot: bool,
+    pub disabled_at: Option<i64>,
+}
+
+/// A user or bot as others see it (authors, owners, members).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Profile {
+    pub id: i64,
+    pub username: String,
+    pub is_bot: bool,
 }
 
 /// Inserts a user; the unique index on `username` decides races between equal names.
@@ -38,6 +49,19 @@ pub async fn create(db: &Db, username: &str, password_hash: &str) -> Result<User
     })
 }
 
+/// The live (not disabled) principal holding this bearer token.
+pub async fn find_by_token(db: &Db, token_hash: &str) -> Result<Option<Profile>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(users::table
+            .filter(users::token_hash.eq(token_hash))
+            .filter(users::disabled_at.is_null())
+            .select(Profile::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(users::table
@@ -46,5 +70,63 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, S
             .first(conn)
             .await
             .optional()?)
+    })
+}
+
+/// Disables an account: no login, no token, sessions deleted, and `revoked_at` set so every
+/// server closes its sockets. Disabling again just moves the time.
+pub async fn disable(db: &Db, user: i64) -> Result<(), StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let n = diesel::update(users::table.find(user))
+                .set((
+                    users::disabled_at.eq(Some(now)),
+                    users::token_hash.eq(None::<String>),
+                    users::revoked_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            if n == 0 {
+                return Err(Rejection::UserNotFound.into());
+            }
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(user)))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    })
+}
+
+/// Principals whose credentials were revoked after `since`, with the newest such time.
+pub async fn revoked_since(db: &Db, since: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(users::table
+            .filter(users::revoked_at.gt(since))
+            .select((users::id, users::revoked_at.assume_not_null()))
+            .load(conn)
+            .await?)
+    })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserSummary {
+    pub id: i64,
+    pub username: String,
+    pub is_bot: bool,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+}
+
+/// Every account, for operators.
+pub async fn list(db: &Db) -> Result<Vec<UserSummary>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(users::table
+            .order(users::id.asc())
+            .select(UserSummary::as_select())
+            .load(conn)
+            .await?)
     })
 }

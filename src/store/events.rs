@@ -5,6 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::accounts::Profile;
 use super::schema::{events, idempotency_keys, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::store::schema::memberships;
@@ -25,11 +26,11 @@ pub struct EventRow {
     pub created_at: i64,
 }
 
-/// An event with its actor's name, ready to be shown.
+/// An event with its actor, ready to be shown.
 #[derive(Debug, Clone)]
 pub struct EventView {
     pub event: EventRow,
-    pub actor_name: String,
+    pub actor: Profile,
 }
 
 #[derive(Insertable)]
@@ -96,13 +97,13 @@ pub async fn append_message(
                     }
                     // A committed key row always names its event (set in the same transaction).
                     let event_id = event_id.ok_or(Rejection::IdempotencyKeyReused)?;
-                    let (event, actor_name) = events::table
+                    let (event, actor) = events::table
                         .inner_join(users::table)
                         .filter(events::id.eq(event_id))
-                        .select((EventRow::as_select(), users::username))
+                        .select((EventRow::as_select(), Profile::as_select()))
                         .first(conn)
                         .await?;
-                    return Ok(Sent::Replayed(EventView { event, actor_name }));
+                    return Ok(Sent::Replayed(EventView { event, actor }));
                 }
             }
             let seq: i64 = diesel::update(rooms::table.find(room))
@@ -174,14 +175,14 @@ pub async fn after(
 ) -> Result<Vec<EventView>, StoreError> {
     let before = before.unwrap_or(i64::MAX);
     with_conn!(db, readers, |conn| {
-        let rows: Vec<(EventRow, String)> = events::table
+        let rows: Vec<(EventRow, Profile)> = events::table
             .inner_join(users::table)
             .filter(events::room_id.eq(room))
             .filter(events::seq.gt(after))
             .filter(events::seq.lt(before))
             .order(events::seq.asc())
             .limit(limit)
-            .select((EventRow::as_select(), users::username))
+            .select((EventRow::as_select(), Profile::as_select()))
             .load(conn)
             .await?;
         Ok(into_views(rows))
@@ -202,13 +203,13 @@ pub async fn messages(
             .inner_join(users::table)
             .filter(events::room_id.eq(room))
             .filter(events::kind.eq(MESSAGE_CREATED))
-            .select((EventRow::as_select(), users::username))
+            .select((EventRow::as_select(), Profile::as_select()))
             .limit(limit)
             .into_boxed();
         if let Some(before) = before {
             query = query.filter(events::seq.lt(before));
         }
-        let rows: Vec<(EventRow, String)> = match after {
+        let rows: Vec<(EventRow, Profile)> = match after {
             Some(after) => {
                 query
                     .filter(events::seq.gt(after))
@@ -217,7 +218,7 @@ pub async fn messages(
                     .await?
             }
             None => {
-                let mut rows: Vec<(EventRow, String)> =
+                let mut rows: Vec<(EventRow, Profile)> =
                     query.order(events::seq.desc()).load(conn).await?;
                 rows.reverse();
                 rows
@@ -227,8 +228,8 @@ pub async fn messages(
     })
 }
 
-fn into_views(rows: Vec<(EventRow, String)>) -> Vec<EventView> {
+fn into_views(rows: Vec<(EventRow, Profile)>) -> Vec<EventView> {
     rows.into_iter()
-        .map(|(event, actor_name)| EventView { event, actor_name })
+        .map(|(event, actor)| EventView { event, actor })
         .collect()
 }

@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::accounts::Profile;
 use super::events::{room_must_exist, EventRow, EventView, NewEvent, MEMBER_JOINED, MEMBER_LEFT};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
@@ -111,12 +112,12 @@ pub async fn leave(
                 .returning(EventRow::as_returning())
                 .get_result(conn)
                 .await?;
-            let actor_name = users::table
+            let actor = users::table
                 .find(target)
-                .select(users::username)
+                .select(Profile::as_select())
                 .first(conn)
                 .await?;
-            Ok(Some(EventView { event, actor_name }))
+            Ok(Some(EventView { event, actor }))
         })
         .await
     })
@@ -134,8 +135,7 @@ pub async fn is_member(db: &Db, room: i64, user: i64) -> Result<bool, StoreError
 
 #[derive(Debug, Clone, Queryable)]
 pub struct MemberRow {
-    pub user_id: i64,
-    pub username: String,
+    pub user: Profile,
     pub joined_at: i64,
 }
 
@@ -146,7 +146,7 @@ pub async fn list(db: &Db, room: i64) -> Result<Vec<MemberRow>, StoreError> {
             .inner_join(users::table)
             .filter(memberships::room_id.eq(room))
             .order((memberships::joined_at.asc(), memberships::user_id.asc()))
-            .select((users::id, users::username, memberships::joined_at))
+            .select((Profile::as_select(), memberships::joined_at))
             .load(conn)
             .await?)
     })

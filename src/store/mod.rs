@@ -2,6 +2,7 @@
 //! SQLite and the PostgreSQL connection type, so both backends are type-checked from one copy.
 
 pub mod accounts;
+pub mod bots;
 pub mod events;
 pub mod membership;
 pub mod rooms;
@@ -95,6 +96,8 @@ pub enum Rejection {
     OwnerCannotLeave,
     UsernameTaken,
     IdempotencyKeyReused,
+    BotNotFound,
+    UserNotFound,
 }
 
 impl From<DieselError> for StoreError {

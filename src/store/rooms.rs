@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
+use super::accounts::Profile;
 use super::events::{EventRow, NewEvent, MEMBER_JOINED};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
@@ -23,7 +24,7 @@ pub struct RoomRow {
 #[derive(Debug, Clone)]
 pub struct RoomView {
     pub room: RoomRow,
-    pub owner_name: String,
+    pub owner: Profile,
     pub joined: bool,
 }
 
@@ -87,7 +88,7 @@ pub async fn views(db: &Db, viewer: i64, only: Option<i64>) -> Result<Vec<RoomVi
             )
             .select((
                 RoomRow::as_select(),
-                users::username,
+                Profile::as_select(),
                 memberships::user_id.nullable().is_not_null(),
             ))
             .order(rooms::id.asc())
@@ -95,12 +96,12 @@ pub async fn views(db: &Db, viewer: i64, only: Option<i64>) -> Result<Vec<RoomVi
         if let Some(id) = only {
             query = query.filter(rooms::id.eq(id));
         }
-        let rows: Vec<(RoomRow, String, bool)> = query.load(conn).await?;
+        let rows: Vec<(RoomRow, Profile, bool)> = query.load(conn).await?;
         Ok(rows
             .into_iter()
-            .map(|(room, owner_name, joined)| RoomView {
+            .map(|(room, owner, joined)| RoomView {
                 room,
-                owner_name,
+                owner,
                 joined,
             })
             .collect())

@@ -7,6 +7,11 @@ diesel::table! {
         username -> Text,
         password_hash -> Text,
         created_at -> BigInt,
+        is_bot -> Bool,
+        bot_owner_id -> Nullable<BigInt>,
+        token_hash -> Nullable<Text>,
+        disabled_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
     }
 }
 

@@ -1,0 +1,114 @@
+//! Bots: users rows with `is_bot`, owned by a user, authenticated by one bearer token.
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_async::RunQueryDsl;
+
+use super::accounts::Profile;
+use super::schema::users;
+use super::{now_ms, with_conn, Db, Rejection, StoreError};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct BotRow {
+    pub id: i64,
+    pub username: String,
+    pub created_at: i64,
+    pub bot_owner_id: Option<i64>,
+    #[diesel(select_expression = users::token_hash.is_not_null())]
+    #[diesel(select_expression_type = diesel::dsl::IsNotNull<users::token_hash>)]
+    pub has_token: bool,
+}
+
+pub async fn create(
+    db: &Db,
+    owner: i64,
+    name: &str,
+    token_hash: &str,
+) -> Result<BotRow, StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        diesel::insert_into(users::table)
+            .values((
+                users::username.eq(name),
+                // Bots never log in with a password; an empty hash matches nothing.
+                users::password_hash.eq(""),
+                users::created_at.eq(now),
+                users::is_bot.eq(true),
+                users::bot_owner_id.eq(owner),
+                users::token_hash.eq(token_hash),
+            ))
+            .returning(BotRow::as_returning())
+            .get_result(conn)
+            .await
+            .map_err(|e| match e {
+                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                    Rejection::UsernameTaken.into()
+                }
+                e => StoreError::from(e),
+            })
+    })
+}
+
+/// Live bots of `owner`, or of everyone when `owner` is None (the admin CLI).
+pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<BotRow>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        let mut query = users::table
+            .filter(users::is_bot.eq(true))
+            .filter(users::disabled_at.is_null())
+            .select(BotRow::as_select())
+            .order(users::id.asc())
+            .into_boxed();
+        if let Some(owner) = owner {
+            query = query.filter(users::bot_owner_id.eq(owner));
+        }
+        Ok(query.load(conn).await?)
+    })
+}
+
+/// A live bot by id or name, if `owner` (when given) owns it.
+pub async fn find(
+    db: &Db,
+    owner: Option<i64>,
+    id: Option<i64>,
+    name: Option<&str>,
+) -> Result<Option<Profile>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        let mut query = users::table
+            .filter(users::is_bot.eq(true))
+            .filter(users::disabled_at.is_null())
+            .select(Profile::as_select())
+            .into_boxed();
+        if let Some(owner) = owner {
+            query = query.filter(users::bot_owner_id.eq(owner));
+        }
+        if let Some(id) = id {
+            query = query.filter(users::id.eq(id));
+        }
+        if let Some(name) = name {
+            query = query.filter(users::username.eq(name));
+        }
+        Ok(query.first(conn).await.optional()?)
+    })
+}
+
+/// Replaces (Some) or revokes (None) the bot's token; the old one stops working at once and
+/// `revoked_at` tells every server to close sockets opened with it.
+pub async fn set_token(db: &Db, bot: i64, token_hash: Option<&str>) -> Result<(), StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        let n = diesel::update(
+            users::table
+                .find(bot)
+                .filter(users::is_bot.eq(true))
+                .filter(users::disabled_at.is_null()),
+        )
+        .set((users::token_hash.eq(token_hash), users::revoked_at.eq(now)))
+        .execute(conn)
+        .await?;
+        if n == 0 {
+            return Err(Rejection::BotNotFound.into());
+        }
+        Ok(())
+    })
+}
