@@ -5,6 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::chat::limits::RateInfo;
 use crate::store::{Rejection, StoreError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -58,6 +59,11 @@ pub enum AppError {
         field: &'static str,
         message: String,
     },
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited {
+        info: RateInfo,
+        retry_after_secs: u64,
+    },
     #[error("the database is unavailable; retry later")]
     Unavailable,
     #[error("internal error")]
@@ -97,6 +103,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => "payload-too-large",
             AppError::UnsupportedMediaType => "unsupported-media-type",
             AppError::Validation { .. } => "validation-failed",
+            AppError::RateLimited { .. } => "rate-limited",
             AppError::Unavailable => "database-unavailable",
             AppError::Internal => "internal",
         }
@@ -126,6 +133,7 @@ impl AppError {
             AppError::PayloadTooLarge(_) => "Payload too large",
             AppError::UnsupportedMediaType => "Unsupported media type",
             AppError::Validation { .. } => "Validation failed",
+            AppError::RateLimited { .. } => "Rate limited",
             AppError::Unavailable => "Service unavailable",
             AppError::Internal => "Internal error",
         }
@@ -171,6 +179,7 @@ impl ResponseError for AppError {
             AppError::Validation { .. } | AppError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -193,6 +202,13 @@ impl ResponseError for AppError {
         match self {
             AppError::Unavailable => {
                 res.insert_header(("Retry-After", "1"));
+            }
+            AppError::RateLimited {
+                info,
+                retry_after_secs,
+            } => {
+                res.insert_header(("Retry-After", retry_after_secs.to_string()));
+                rate_headers(&mut res, info);
             }
             // RFC 6750: tell token clients how to authenticate, and why a token failed.
             AppError::Unauthenticated => {
@@ -234,4 +250,12 @@ impl From<StoreError> for AppError {
             }
         }
     }
+}
+
+/// The `RateLimit-*` headers (IETF draft "RateLimit header fields for HTTP") of a limited
+/// endpoint, on success and on refusal alike.
+pub fn rate_headers(res: &mut actix_web::HttpResponseBuilder, info: &RateInfo) {
+    res.insert_header(("RateLimit-Limit", info.limit.to_string()))
+        .insert_header(("RateLimit-Remaining", info.remaining.to_string()))
+        .insert_header(("RateLimit-Reset", info.reset_secs.to_string()));
 }

@@ -12,6 +12,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::password::Passwords;
 use crate::auth::session_store::DbSessionStore;
+use crate::chat::limits::Limits;
 use crate::chat::App;
 use crate::config::Config;
 use crate::http;
@@ -34,11 +35,13 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let key = session_key(&db).await?;
     let passwords = Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?;
     let hub = Hub::new(config.ws_queue);
+    let limits = Arc::new(Limits::new(&config)?);
     let config = Arc::new(config);
     let app = App {
         db: db.clone(),
         hub: hub.clone(),
         passwords,
+        limits,
         config: config.clone(),
     };
 
@@ -91,7 +94,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         handle.stop(true).await;
     });
     tokio::spawn(watch_revocations(app.clone()));
-    tokio::spawn(janitor(db, config));
+    tokio::spawn(janitor(app.clone()));
 
     server.await.map_err(|e| format!("server failed: {e}"))
 }
@@ -116,18 +119,20 @@ async fn watch_revocations(app: App) {
 }
 
 /// Sweeps expired sessions and idempotency keys, forever.
-async fn janitor(db: Db, config: Arc<Config>) {
+async fn janitor(app: App) {
+    let (db, config) = (&app.db, &app.config);
     let mut tick = tokio::time::interval(Duration::from_secs(config.janitor_interval_secs));
     loop {
         tick.tick().await;
         let now = now_ms();
-        match sessions::purge_expired(&db, now).await {
+        app.limits.shrink();
+        match sessions::purge_expired(db, now).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "session purge failed"),
         }
         let cutoff = now - config.idempotency_retention_secs.saturating_mul(1000);
-        match events::purge_idempotency_keys(&db, cutoff).await {
+        match events::purge_idempotency_keys(db, cutoff).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "old idempotency keys purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "idempotency key purge failed"),

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod bots;
+pub mod limits;
 pub mod membership;
 pub mod messages;
 pub mod rooms;
@@ -21,5 +22,6 @@ pub struct App {
     pub db: Db,
     pub hub: Hub,
     pub passwords: Passwords,
+    pub limits: Arc<limits::Limits>,
     pub config: Arc<Config>,
 }

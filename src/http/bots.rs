@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::chat::bots::{self, NewBot};
 use crate::chat::App;
-use crate::error::AppError;
+use crate::error::{rate_headers, AppError};
 use crate::http::body::JsonObject;
 
 /// 201 with the bot and its token; the token is never shown again.
@@ -15,8 +15,11 @@ pub async fn create(
     who: Principal,
     body: JsonObject<NewBot>,
 ) -> Result<HttpResponse, AppError> {
+    let rate = app.limits.create_bot.check(&who.user_id)?;
     let created = bots::create(&app, &who, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(created))
+    let mut res = HttpResponse::Created();
+    rate_headers(&mut res, &rate);
+    Ok(res.json(created))
 }
 
 pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, AppError> {

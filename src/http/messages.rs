@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::chat::messages::{self, NewMessage, Page};
 use crate::chat::App;
-use crate::error::AppError;
+use crate::error::{rate_headers, AppError};
 
 /// 201 only after the message is committed; the socket fan-out follows the commit.
 /// A replay under the same `Idempotency-Key` answers the original 201, marked
@@ -23,8 +23,10 @@ pub async fn send(
         Some(v) => Some(v.to_str().map_err(|_| AppError::InvalidIdempotencyKey)?),
         None => None,
     };
+    let rate = app.limits.send.check(&who.user_id)?;
     let sent = messages::send(&app, &who, id.into_inner(), body.into_inner(), key).await?;
     let mut res = HttpResponse::Created();
+    rate_headers(&mut res, &rate);
     if sent.replayed {
         res.insert_header(("Idempotent-Replayed", "true"));
     }

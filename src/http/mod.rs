@@ -17,6 +17,14 @@ use actix_web::web;
 /// JSON bodies larger than this get 413.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
+/// The peer's IP, the key of per-client limits. The socket address, not X-Forwarded-For,
+/// which any client can write.
+pub fn client_ip(req: &actix_web::HttpRequest) -> std::net::IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
+}
+
 /// Every route, in one place.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.app_data(problems::json_config())

@@ -7,15 +7,18 @@ use serde_json::json;
 use crate::auth::Principal;
 use crate::chat::rooms::{self, NewRoom};
 use crate::chat::App;
-use crate::error::AppError;
+use crate::error::{rate_headers, AppError};
 
 pub async fn create(
     app: web::Data<App>,
     who: Principal,
     body: JsonObject<NewRoom>,
 ) -> Result<HttpResponse, AppError> {
+    let rate = app.limits.create_room.check(&who.user_id)?;
     let room = rooms::create(&app, &who, body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(room))
+    let mut res = HttpResponse::Created();
+    rate_headers(&mut res, &rate);
+    Ok(res.json(room))
 }
 
 pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, AppError> {

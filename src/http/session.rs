@@ -2,22 +2,25 @@
 
 use crate::http::body::JsonObject;
 use actix_session::Session;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::session_store::{random_token, SESSION_ID, USERNAME, USER_ID};
 use crate::auth::Principal;
 use crate::chat::accounts::{self, Credentials};
 use crate::chat::views::UserRef;
 use crate::chat::App;
-use crate::error::AppError;
+use crate::error::{rate_headers, AppError};
+use crate::http::client_ip;
 use crate::realtime::close;
 use crate::store::sessions;
 
 pub async fn login(
+    req: HttpRequest,
     app: web::Data<App>,
     session: Session,
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
+    let rate = app.limits.auth.check(&client_ip(&req))?;
     let user = accounts::authenticate(&app, body.into_inner()).await?;
     // A fresh key at login, so a session id planted before login is worthless.
     session.renew();
@@ -27,7 +30,9 @@ pub async fn login(
         session.insert(SESSION_ID, random_token())
     };
     insert().map_err(|_| AppError::Internal)?;
-    Ok(HttpResponse::Ok().json(UserRef {
+    let mut res = HttpResponse::Ok();
+    rate_headers(&mut res, &rate);
+    Ok(res.json(UserRef {
         id: user.id,
         username: user.username,
         bot: false,
