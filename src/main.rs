@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use roomcast::cli;
 use roomcast::config::{Config, LogFormat};
 use tracing_subscriber::EnvFilter;
 
@@ -27,10 +28,20 @@ enum Command {
     Serve,
     /// Run pending database migrations and exit.
     Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(cli::UserCommand),
+    /// Manage bots.
+    #[command(subcommand)]
+    Bot(cli::BotCommand),
+    /// Inspect rooms.
+    #[command(subcommand)]
+    Room(cli::RoomCommand),
 }
 
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log));
+fn init_logging(config: &Config, quiet: bool) {
+    let level = if quiet { "warn" } else { config.log.as_str() };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -49,7 +60,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(&config);
+    // Admin commands print their own results; only warnings belong on stderr.
+    let quiet = !matches!(cli.command, None | Some(Command::Serve));
+    init_logging(&config, quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +79,9 @@ fn main() -> ExitCode {
             Command::Migrate => roomcast::store::Db::connect(&config).await.map(|_| {
                 println!("migrations are up to date");
             }),
+            Command::User(cmd) => cli::user(config, cmd).await,
+            Command::Bot(cmd) => cli::bot(config, cmd).await,
+            Command::Room(cmd) => cli::room(config, cmd).await,
         }
     });
     match result {

@@ -1,6 +1,5 @@
 //! Builds the app and serves it until SIGINT/SIGTERM.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_session::config::{PersistentSession, TtlExtensionPolicy};
@@ -10,13 +9,11 @@ use actix_web::middleware::from_fn;
 use actix_web::{web, HttpServer};
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::password::Passwords;
 use crate::auth::session_store::DbSessionStore;
-use crate::chat::limits::Limits;
 use crate::chat::App;
 use crate::config::Config;
 use crate::http;
-use crate::realtime::{close, Hub};
+use crate::realtime::close;
 use crate::store::{accounts, events, now_ms, secrets, sessions, Db};
 
 /// The cookie signing/encryption key, kept in the database so it survives restarts and is the
@@ -31,19 +28,9 @@ async fn session_key(db: &Db) -> Result<Key, String> {
 }
 
 pub async fn serve(config: Config) -> Result<(), String> {
-    let db = Db::connect(&config).await?;
-    let key = session_key(&db).await?;
-    let passwords = Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?;
-    let hub = Hub::new(config.ws_queue);
-    let limits = Arc::new(Limits::new(&config)?);
-    let config = Arc::new(config);
-    let app = App {
-        db: db.clone(),
-        hub: hub.clone(),
-        passwords,
-        limits,
-        config: config.clone(),
-    };
+    let app = App::open(config).await?;
+    let key = session_key(&app.db).await?;
+    let (db, hub, config) = (app.db.clone(), app.hub.clone(), app.config.clone());
 
     let server_app = app.clone();
     let server = HttpServer::new(move || {

@@ -94,10 +94,21 @@ pub async fn set_token(
     bots::find(&app.db, Some(who.user_id), Some(bot), None)
         .await?
         .ok_or(AppError::BotNotFound)?;
+    if rotate {
+        Ok(Some(rotate_token(app, bot).await?))
+    } else {
+        bots::set_token(&app.db, bot, None).await?;
+        close_sockets(app, bot);
+        Ok(None)
+    }
+}
+
+/// Issues a new token for `bot` (no ownership check: callers do that, or are operators).
+pub async fn rotate_token(app: &App, bot: i64) -> Result<String, AppError> {
     let (token, hash) = new_token();
-    bots::set_token(&app.db, bot, rotate.then_some(hash.as_str())).await?;
+    bots::set_token(&app.db, bot, Some(&hash)).await?;
     close_sockets(app, bot);
-    Ok(rotate.then_some(token))
+    Ok(token)
 }
 
 /// Deletes the bot: it can no longer authenticate; its messages stay, attributed to it.

@@ -16,6 +16,21 @@ use crate::config::Config;
 use crate::realtime::Hub;
 use crate::store::Db;
 
+impl App {
+    /// Connects to the database (running migrations) and builds the shared state; used by
+    /// `serve` and by the admin commands alike.
+    pub async fn open(config: Config) -> Result<App, String> {
+        let db = Db::connect(&config).await?;
+        Ok(App {
+            db,
+            hub: Hub::new(config.ws_queue),
+            passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
+            limits: Arc::new(limits::Limits::new(&config)?),
+            config: Arc::new(config),
+        })
+    }
+}
+
 /// Everything a request needs, shared by all workers.
 #[derive(Clone)]
 pub struct App {

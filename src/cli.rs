@@ -1,0 +1,177 @@
+//! Admin commands for operators who script: same config and database as `serve`, plain text
+//! (or `--json` lines) on stdout, a clear line on stderr and a non-zero exit on failure.
+
+use std::io::BufRead;
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use crate::chat::accounts::{self, normalize_username, Credentials};
+use crate::chat::bots::close_sockets;
+use crate::chat::views::timestamp;
+use crate::chat::App;
+use crate::config::Config;
+use crate::store;
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create an account; the password is read from the first line of standard input.
+    Create { username: String },
+    /// List accounts and bots.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable an account: no more logins or tokens; its sessions end and its sockets close.
+    Disable { username: String },
+}
+
+#[derive(Subcommand)]
+pub enum BotCommand {
+    /// Issue a new token for a bot (by name), printed once; the old token dies at once.
+    Token { bot: String },
+}
+
+#[derive(Subcommand)]
+pub enum RoomCommand {
+    /// List rooms with their seats and last seq.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
+    let app = App::open(config).await?;
+    match cmd {
+        UserCommand::Create { username } => {
+            let mut password = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut password)
+                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            let account = accounts::register(&app, Credentials { username, password })
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("created user {} (id {})", account.username, account.id);
+        }
+        UserCommand::List { json } => {
+            let users = store::accounts::list(&app.db)
+                .await
+                .map_err(|e| e.to_string())?;
+            for u in users {
+                let row = UserLine {
+                    id: u.id,
+                    username: u.username,
+                    bot: u.is_bot,
+                    created_at: timestamp(u.created_at),
+                    disabled: u.disabled_at.is_some(),
+                };
+                print_row(json, &row, || {
+                    format!(
+                        "{:>6}  {:<32}  {:<4}  {}{}",
+                        row.id,
+                        row.username,
+                        if row.bot { "bot" } else { "user" },
+                        row.created_at,
+                        if row.disabled { "  disabled" } else { "" }
+                    )
+                })?;
+            }
+        }
+        UserCommand::Disable { username } => {
+            let name = normalize_username(&username).map_err(|e| e.to_string())?;
+            let user = store::accounts::find_by_username(&app.db, &name)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(format!("no user named {name}"))?;
+            store::accounts::disable(&app.db, user.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            // Running servers see revoked_at and close the sockets within revocation_poll_ms.
+            close_sockets(&app, user.id);
+            println!("disabled {name} (id {}); sessions ended", user.id);
+        }
+    }
+    Ok(())
+}
+
+pub async fn bot(config: Config, cmd: BotCommand) -> Result<(), String> {
+    let app = App::open(config).await?;
+    match cmd {
+        BotCommand::Token { bot } => {
+            let name = normalize_username(&bot).map_err(|e| e.to_string())?;
+            let found = store::bots::find(&app.db, None, None, Some(&name))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or(format!("no live bot named {name}"))?;
+            let token = crate::chat::bots::rotate_token(&app, found.id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{token}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn room(config: Config, cmd: RoomCommand) -> Result<(), String> {
+    let app = App::open(config).await?;
+    match cmd {
+        RoomCommand::List { json } => {
+            // Viewer 0 is nobody, so `joined` is false everywhere and not shown.
+            let rooms = store::rooms::views(&app.db, 0, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            for r in rooms {
+                let row = RoomLine {
+                    id: r.room.id,
+                    name: r.room.name,
+                    owner: r.owner.username,
+                    member_count: r.room.member_count,
+                    capacity: r.room.capacity,
+                    last_seq: r.room.last_seq,
+                };
+                print_row(json, &row, || {
+                    format!(
+                        "{:>6}  {:<24}  owner {:<20}  {:>5}/{:<5}  seq {}",
+                        row.id, row.name, row.owner, row.member_count, row.capacity, row.last_seq
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct UserLine {
+    id: i64,
+    username: String,
+    bot: bool,
+    created_at: String,
+    disabled: bool,
+}
+
+#[derive(Serialize)]
+struct RoomLine {
+    id: i64,
+    name: String,
+    owner: String,
+    member_count: i32,
+    capacity: i32,
+    last_seq: i64,
+}
+
+fn print_row<T: Serialize>(
+    json: bool,
+    row: &T,
+    text: impl FnOnce() -> String,
+) -> Result<(), String> {
+    if json {
+        println!("{}", serde_json::to_string(row).map_err(|e| e.to_string())?);
+    } else {
+        println!("{}", text());
+    }
+    Ok(())
+}
