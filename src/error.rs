@@ -141,8 +141,9 @@ impl AppError {
 }
 
 /// The problem+json body (RFC 9457).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// The stable error code (see the README's table).
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,

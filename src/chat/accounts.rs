@@ -1,13 +1,14 @@
 //! Registration and credential checks.
 
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::views::{timestamp, AccountJson};
 use super::App;
 use crate::error::AppError;
 use crate::store::accounts::{self, User};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
     pub username: String,
     pub password: String,

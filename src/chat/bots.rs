@@ -1,6 +1,7 @@
 //! Bots: created by a logged-in user, authenticated by a bearer token shown exactly once.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::accounts::normalize_username;
 use super::views::timestamp;
@@ -14,22 +15,35 @@ use crate::store::bots::{self, BotRow};
 /// Bot tokens carry a prefix so they are recognisable in a leaked config or a secret scanner.
 const TOKEN_PREFIX: &str = "rcb_";
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewBot {
+    /// 3-32 characters of a-z 0-9 _ . - (shares the namespace of usernames).
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BotList {
+    pub bots: Vec<BotJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenJson {
+    /// Shown once; `Authorization: Bearer <token>`.
+    pub token: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BotJson {
     pub id: i64,
     pub username: String,
     pub bot: bool,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Whether the bot has a live token.
     pub active: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BotWithToken {
     #[serde(flatten)]
     pub bot: BotJson,

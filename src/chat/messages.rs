@@ -1,6 +1,7 @@
 //! Sending and history.
 
 use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
 
 use super::views::MessageJson;
 use super::App;
@@ -16,15 +17,20 @@ pub const MAX_CONTENT_CHARS: usize = 4000;
 pub const MAX_PAGE: i64 = 100;
 pub const DEFAULT_PAGE: i64 = 50;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMessage {
+    /// 1-4000 characters after trimming; stored trimmed.
     pub content: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The first `limit` messages with a greater seq.
     pub after: Option<i64>,
+    /// The last `limit` messages with a smaller seq.
     pub before: Option<i64>,
+    /// 1-100, default 50.
     pub limit: Option<i64>,
 }
 

@@ -1,6 +1,7 @@
 //! Rooms: create, list, show, delete.
 
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::views::RoomJson;
 use super::App;
@@ -11,9 +12,11 @@ use crate::store::rooms;
 
 pub const MAX_CAPACITY: i64 = 10_000;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub struct NewRoom {
+    /// 1-100 characters after trimming.
     pub name: String,
+    /// 1-10000 seats, the owner's included.
     pub capacity: i64,
 }
 

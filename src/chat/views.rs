@@ -2,6 +2,7 @@
 //! them, so a message looks the same whichever way it arrives.
 
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::accounts::Profile;
 use crate::store::events::EventView;
@@ -15,7 +16,7 @@ pub fn timestamp(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserRef {
     pub id: i64,
     pub username: String,
@@ -33,14 +34,15 @@ impl From<Profile> for UserRef {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AccountJson {
     pub id: i64,
     pub username: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct RoomJson {
     pub id: i64,
     pub name: String,
@@ -48,6 +50,7 @@ pub struct RoomJson {
     pub capacity: i32,
     pub member_count: i32,
     pub last_seq: i64,
+    #[schema(format = DateTime)]
     pub created_at: String,
     /// Whether the caller is a member.
     pub joined: bool,
@@ -68,13 +71,14 @@ impl From<RoomView> for RoomJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MessageJson {
     pub id: i64,
     pub room_id: i64,
     pub seq: i64,
     pub author: UserRef,
     pub content: String,
+    #[schema(format = DateTime)]
     pub created_at: String,
 }
 
@@ -91,11 +95,12 @@ impl From<&EventView> for MessageJson {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MemberJson {
     pub id: i64,
     pub username: String,
     pub bot: bool,
+    #[schema(format = DateTime)]
     pub joined_at: String,
 }
 
@@ -108,4 +113,20 @@ impl From<MemberRow> for MemberJson {
             joined_at: timestamp(m.joined_at),
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomList {
+    pub rooms: Vec<RoomJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<MemberJson>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageList {
+    /// Ascending by seq.
+    pub messages: Vec<MessageJson>,
 }

@@ -1,13 +1,32 @@
 //! POST /api/accounts
 
+use crate::error::Problem;
 use crate::http::body::JsonObject;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::chat::accounts::{self, Credentials};
+use crate::chat::views::AccountJson;
 use crate::chat::App;
 use crate::error::{rate_headers, AppError};
 use crate::http::client_ip;
 
+#[utoipa::path(
+    post,
+    path = "/api/accounts",
+    tag = "accounts",
+    summary = "Register an account",
+    request_body = Credentials,
+    responses(
+        (status = 201, description = "Registered (not logged in)", body = AccountJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn register(
     req: HttpRequest,
     app: web::Data<App>,

@@ -1,15 +1,35 @@
 //! /api/bots
 
+use crate::error::Problem;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use crate::auth::Principal;
-use crate::chat::bots::{self, NewBot};
+use crate::chat::bots::{self, BotList, BotWithToken, NewBot, TokenJson};
 use crate::chat::App;
 use crate::error::{rate_headers, AppError};
 use crate::http::body::JsonObject;
 
 /// 201 with the bot and its token; the token is never shown again.
+#[utoipa::path(
+    post,
+    path = "/api/bots",
+    tag = "bots",
+    summary = "Create a bot",
+    request_body = NewBot,
+    responses(
+        (status = 201, description = "Created; the token is shown only here", body = BotWithToken, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Name taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn create(
     app: web::Data<App>,
     who: Principal,
@@ -22,22 +42,64 @@ pub async fn create(
     Ok(res.json(created))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/bots",
+    tag = "bots",
+    summary = "List my bots",
+    responses(
+        (status = 200, description = "The caller's bots", body = BotList),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, AppError> {
     let list = bots::list(&app, &who).await?;
-    Ok(HttpResponse::Ok().json(json!({ "bots": list })))
+    Ok(HttpResponse::Ok().json(BotList { bots: list }))
 }
 
 /// Rotates the token: 200 with the new one; the old one is dead.
+#[utoipa::path(
+    post,
+    path = "/api/bots/{id}/token",
+    tag = "bots",
+    summary = "Rotate a bot token",
+    params(("id" = i64, Path, description = "Bot id")),
+    responses(
+        (status = 200, description = "The new token; the old one is dead and its sockets closed with 4001", body = TokenJson),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn rotate(
     app: web::Data<App>,
     who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let token = bots::set_token(&app, &who, id.into_inner(), true).await?;
-    Ok(HttpResponse::Ok().json(json!({ "token": token })))
+    let token = bots::set_token(&app, &who, id.into_inner(), true)
+        .await?
+        .unwrap_or_default();
+    Ok(HttpResponse::Ok().json(TokenJson { token }))
 }
 
 /// Revokes the token: the bot cannot authenticate until rotated again.
+#[utoipa::path(
+    delete,
+    path = "/api/bots/{id}/token",
+    tag = "bots",
+    summary = "Revoke a bot token",
+    params(("id" = i64, Path, description = "Bot id")),
+    responses(
+        (status = 204, description = "Revoked; sockets closed with 4001"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn revoke(
     app: web::Data<App>,
     who: Principal,
@@ -47,6 +109,20 @@ pub async fn revoke(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/bots/{id}",
+    tag = "bots",
+    summary = "Delete a bot",
+    params(("id" = i64, Path, description = "Bot id")),
+    responses(
+        (status = 204, description = "Deleted; its messages stay"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn delete(
     app: web::Data<App>,
     who: Principal,

@@ -1,6 +1,7 @@
 //! GET /api/rooms/{id}/events: the receive-only WebSocket. Everything is checked before the
 //! upgrade, so a refusal is a plain HTTP problem response.
 
+use crate::error::Problem;
 use std::time::Duration;
 
 use actix_web::http::header::{HOST, ORIGIN};
@@ -12,15 +13,33 @@ use crate::chat::messages::ensure_member;
 use crate::chat::App;
 use crate::config::Config;
 use crate::error::AppError;
+use crate::realtime::frame::EventFrame;
 use crate::realtime::socket::{Socket, SocketSettings};
 use crate::store::rooms;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Resume {
     /// The last seq the client has; omitted, the socket starts from now.
     pub after: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{id}/events",
+    tag = "events",
+    summary = "Receive a room's events (WebSocket)",
+    params(("id" = i64, Path, description = "Room id"), Resume),
+    responses(
+        (status = 101, description = "WebSocket: text frames, each one EventFrame; close codes in the README", body = EventFrame),
+        (status = 400, description = "Not a WebSocket upgrade (`bad-request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member, or a foreign Origin (`not-a-member`, `origin-not-allowed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn subscribe(
     req: HttpRequest,
     body: web::Payload,

@@ -1,14 +1,31 @@
 //! /api/rooms/{id}/members…
 
+use crate::error::Problem;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use crate::auth::Principal;
 use crate::chat::membership::{self, Joined};
+use crate::chat::views::{MemberList, RoomJson};
 use crate::chat::App;
 use crate::error::AppError;
 
 /// 201 when the caller takes a seat now, 200 when they already had one.
+#[utoipa::path(
+    put,
+    path = "/api/rooms/{id}/members/me",
+    tag = "members",
+    summary = "Join a room",
+    params(("id" = i64, Path, description = "Room id")),
+    responses(
+        (status = 201, description = "Joined now", body = RoomJson),
+        (status = 200, description = "Already a member; nothing changed", body = RoomJson),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The room is full (`room-full`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn join(
     app: web::Data<App>,
     who: Principal,
@@ -21,6 +38,21 @@ pub async fn join(
 }
 
 /// 204 whether or not the caller was a member (a retry is harmless).
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{id}/members/me",
+    tag = "members",
+    summary = "Leave a room",
+    params(("id" = i64, Path, description = "Room id")),
+    responses(
+        (status = 204, description = "Left (or was not a member); sockets close with 4003"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The owner cannot leave (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn leave(
     app: web::Data<App>,
     who: Principal,
@@ -30,6 +62,22 @@ pub async fn leave(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{id}/members/{user}",
+    tag = "members",
+    summary = "Remove a member (owner only)",
+    params(("id" = i64, Path, description = "Room id"), ("user" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Removed (or was not a member); their sockets close with 4003"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the owner (`not-owner`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The owner cannot be removed (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn remove(
     app: web::Data<App>,
     who: Principal,
@@ -40,11 +88,25 @@ pub async fn remove(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{id}/members",
+    tag = "members",
+    summary = "List members",
+    params(("id" = i64, Path, description = "Room id")),
+    responses(
+        (status = 200, description = "Members in join order", body = MemberList),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn list(
     app: web::Data<App>,
     _who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let members = membership::list(&app, id.into_inner()).await?;
-    Ok(HttpResponse::Ok().json(json!({ "members": members })))
+    Ok(HttpResponse::Ok().json(MemberList { members }))
 }

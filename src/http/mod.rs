@@ -7,6 +7,7 @@ pub mod bots;
 pub mod events;
 pub mod members;
 pub mod messages;
+pub mod openapi;
 pub mod ops;
 pub mod problems;
 pub mod rooms;
@@ -35,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(assets::routes)
         .service(
             web::scope("/api")
+                .service(web::resource("/openapi.json").get(openapi::document))
                 .service(web::resource("/accounts").post(accounts::register))
                 .service(
                     web::resource("/session")

@@ -1,18 +1,54 @@
 //! Liveness and readiness.
 
+use crate::error::Problem;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::chat::App;
 use crate::error::AppError;
 
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Ready {
+    pub status: &'static str,
+    /// "sqlite" or "postgres".
+    pub database: &'static str,
+}
+
 /// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    summary = "Liveness",
+    responses(
+        (status = 200, description = "The process is up", body = Health)
+    )
+)]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    HttpResponse::Ok().json(Health { status: "ok" })
 }
 
 /// The database answers; otherwise 503, so a load balancer stops sending traffic here.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "operations",
+    summary = "Readiness",
+    responses(
+        (status = 200, description = "The database answers", body = Ready),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn readyz(app: web::Data<App>) -> Result<HttpResponse, AppError> {
     app.db.ping().await?;
-    Ok(HttpResponse::Ok().json(json!({ "status": "ready", "database": app.db.backend_name() })))
+    Ok(HttpResponse::Ok().json(Ready {
+        status: "ready",
+        database: app.db.backend_name(),
+    }))
 }

@@ -1,14 +1,33 @@
 //! /api/rooms and /api/rooms/{id}
 
+use crate::error::Problem;
 use crate::http::body::JsonObject;
 use actix_web::{web, HttpResponse};
-use serde_json::json;
 
 use crate::auth::Principal;
 use crate::chat::rooms::{self, NewRoom};
+use crate::chat::views::{RoomJson, RoomList};
 use crate::chat::App;
 use crate::error::{rate_headers, AppError};
 
+#[utoipa::path(
+    post,
+    path = "/api/rooms",
+    tag = "rooms",
+    summary = "Create a room",
+    request_body = NewRoom,
+    responses(
+        (status = 201, description = "Created; the caller is owner and first member", body = RoomJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn create(
     app: web::Data<App>,
     who: Principal,
@@ -21,11 +40,37 @@ pub async fn create(
     Ok(res.json(room))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/rooms",
+    tag = "rooms",
+    summary = "List rooms",
+    responses(
+        (status = 200, description = "All rooms", body = RoomList),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, AppError> {
     let rooms = rooms::list(&app, &who).await?;
-    Ok(HttpResponse::Ok().json(json!({ "rooms": rooms })))
+    Ok(HttpResponse::Ok().json(RoomList { rooms }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{id}",
+    tag = "rooms",
+    summary = "Show a room",
+    params(("id" = i64, Path, description = "Room id")),
+    responses(
+        (status = 200, description = "The room", body = RoomJson),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn show(
     app: web::Data<App>,
     who: Principal,
@@ -34,6 +79,21 @@ pub async fn show(
     Ok(HttpResponse::Ok().json(rooms::show(&app, &who, id.into_inner()).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{id}",
+    tag = "rooms",
+    summary = "Delete a room (owner only)",
+    params(("id" = i64, Path, description = "Room id")),
+    responses(
+        (status = 204, description = "Deleted; sockets get room.deleted and close with 4004"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not the owner (`not-owner`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn delete(
     app: web::Data<App>,
     who: Principal,

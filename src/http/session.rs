@@ -1,5 +1,6 @@
 //! POST/DELETE /api/session, GET /api/me
 
+use crate::error::Problem;
 use crate::http::body::JsonObject;
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -14,6 +15,23 @@ use crate::http::client_ip;
 use crate::realtime::close;
 use crate::store::sessions;
 
+#[utoipa::path(
+    post,
+    path = "/api/session",
+    tag = "accounts",
+    summary = "Log in",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Logged in; sets the session cookie", body = UserRef, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown user or wrong password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    )
+)]
 pub async fn login(
     req: HttpRequest,
     app: web::Data<App>,
@@ -41,6 +59,18 @@ pub async fn login(
 
 /// Ends the session server-side first (so every copy of the cookie is dead before anyone hears
 /// of it), then closes the sockets opened with it (4001).
+#[utoipa::path(
+    delete,
+    path = "/api/session",
+    tag = "accounts",
+    summary = "Log out",
+    responses(
+        (status = 204, description = "Session deleted; its sockets close with 4001"),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn logout(
     app: web::Data<App>,
     session: Session,
@@ -56,6 +86,17 @@ pub async fn logout(
     Ok(HttpResponse::NoContent().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "accounts",
+    summary = "Who am I",
+    responses(
+        (status = 200, description = "The caller", body = UserRef),
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
 pub async fn me(who: Principal) -> HttpResponse {
     HttpResponse::Ok().json(who.user_ref())
 }

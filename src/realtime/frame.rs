@@ -75,3 +75,30 @@ impl Frame {
         }
     }
 }
+
+/// The WebSocket frames, for the OpenAPI document (the wire form is built by `Frame`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema, never constructed
+pub struct EventFrame {
+    #[schema(rename = "type", inline)]
+    pub kind: EventType,
+    pub room_id: i64,
+    /// The room's sequence number: 1, 2, 3, … with no gaps.
+    pub seq: i64,
+    /// `message.created`: a MessageJson. Member and room events: `{"user": UserRef}`.
+    #[schema(value_type = Object)]
+    pub data: (),
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum EventType {
+    #[schema(rename = "message.created")]
+    MessageCreated,
+    #[schema(rename = "member.joined")]
+    MemberJoined,
+    #[schema(rename = "member.left")]
+    MemberLeft,
+    #[schema(rename = "room.deleted")]
+    RoomDeleted,
+}
