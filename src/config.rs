@@ -17,6 +17,7 @@ pub struct Config {
     pub db_pool_size: usize,
     pub db_pool_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
+    pub write_batch_max: usize,
     pub idempotency_retention_secs: i64,
     pub janitor_interval_secs: u64,
     pub revocation_poll_ms: u64,

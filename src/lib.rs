@@ -12,3 +12,4 @@ pub mod http;
 pub mod realtime;
 pub mod server;
 pub mod store;
+pub mod telemetry;

@@ -46,7 +46,8 @@ fn init_logging(config: &Config, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     match config.log_format {
-        LogFormat::Json => builder.json().init(),
+        // The current span holds the request id, so every line of a request carries it.
+        LogFormat::Json => builder.json().with_current_span(true).init(),
         LogFormat::Text => builder.init(),
     }
 }

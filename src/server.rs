@@ -12,9 +12,9 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::session_store::DbSessionStore;
 use crate::chat::App;
 use crate::config::Config;
-use crate::http;
 use crate::realtime::close;
 use crate::store::{accounts, events, now_ms, secrets, sessions, Db};
+use crate::{http, telemetry};
 
 /// The cookie signing/encryption key, kept in the database so it survives restarts and is the
 /// same on every instance.
@@ -28,6 +28,7 @@ async fn session_key(db: &Db) -> Result<Key, String> {
 }
 
 pub async fn serve(config: Config) -> Result<(), String> {
+    let metrics = web::Data::new(telemetry::install()?);
     let app = App::open(config).await?;
     let key = session_key(&app.db).await?;
     let (db, hub, config) = (app.db.clone(), app.hub.clone(), app.config.clone());
@@ -51,8 +52,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 .build();
         actix_web::App::new()
             .app_data(web::Data::new(server_app.clone()))
+            .app_data(metrics.clone())
+            .route("/metrics", web::get().to(telemetry::render))
             .wrap(sessions)
             .wrap(from_fn(http::problems::normalize))
+            .wrap(from_fn(telemetry::observe))
             .wrap(TracingLogger::default())
             .configure(http::routes)
     })

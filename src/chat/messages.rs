@@ -7,10 +7,10 @@ use super::views::MessageJson;
 use super::App;
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::realtime::Frame;
 use sha2::{Digest, Sha256};
 
-use crate::store::events::{self, EventView, IdemKey, Sent};
+use crate::store::events;
+use crate::store::group_commit::{Message, Sent};
 use crate::store::membership;
 
 pub const MAX_CONTENT_CHARS: usize = 4000;
@@ -71,28 +71,30 @@ pub async fn send(
         check_idempotency_key(key)?;
     }
     // The body is what the key vouches for: the same key with other content is refused.
-    let request_hash = hex::encode(Sha256::digest(input.content.as_bytes()));
-    let idem = idempotency_key.map(|key| IdemKey {
-        key,
-        request_hash: &request_hash,
+    let key = idempotency_key.map(|k| {
+        let digest = hex::encode(Sha256::digest(input.content.as_bytes()));
+        (k.to_string(), digest)
     });
-    match events::append_message(&app.db, room, who.user_id, content, idem).await? {
-        Sent::New(event) => {
-            let view = EventView {
-                event,
-                actor: who.profile(),
-            };
-            app.hub.publish(Frame::from_event(&view));
-            Ok(Delivered {
-                message: MessageJson::from(&view),
-                replayed: false,
-            })
-        }
-        Sent::Replayed(view) => Ok(Delivered {
+    let sent = app
+        .writer
+        .send(Message {
+            room_id: room,
+            author: who.profile(),
+            content: content.to_string(),
+            key,
+        })
+        .await?;
+    // New messages were published by the writer, in seq order, right after the commit.
+    Ok(match sent {
+        Sent::New(view) => Delivered {
+            message: MessageJson::from(&view),
+            replayed: false,
+        },
+        Sent::Replayed(view) => Delivered {
             message: MessageJson::from(&view),
             replayed: true,
-        }),
-    }
+        },
+    })
 }
 
 /// A page of the room's messages, members only.

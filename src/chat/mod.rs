@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use crate::auth::password::Passwords;
 use crate::config::Config;
-use crate::realtime::Hub;
+use crate::realtime::{Frame, Hub};
+use crate::store::group_commit::Writer;
 use crate::store::Db;
 
 impl App {
@@ -21,9 +22,21 @@ impl App {
     /// `serve` and by the admin commands alike.
     pub async fn open(config: Config) -> Result<App, String> {
         let db = Db::connect(&config).await?;
+        let hub = Hub::new(config.ws_queue);
+        let publisher = hub.clone();
+        let writer = Writer::start(
+            db.clone(),
+            config.write_batch_max,
+            Arc::new(move |committed, at| {
+                for event in committed {
+                    publisher.publish(Frame::from_event(event).committed_at(at));
+                }
+            }),
+        );
         Ok(App {
             db,
-            hub: Hub::new(config.ws_queue),
+            hub,
+            writer,
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
             limits: Arc::new(limits::Limits::new(&config)?),
             config: Arc::new(config),
@@ -36,6 +49,8 @@ impl App {
 pub struct App {
     pub db: Db,
     pub hub: Hub,
+    /// Group commit for sends.
+    pub writer: Writer,
     pub passwords: Passwords,
     pub limits: Arc<limits::Limits>,
     pub config: Arc<Config>,

@@ -1,6 +1,8 @@
 //! One event as it goes over the wire: `{"type","room_id","seq","data"}`, serialized once and
 //! shared by every socket of the room.
 
+use std::time::Instant;
+
 use bytestring::ByteString;
 use serde::Serialize;
 
@@ -13,6 +15,8 @@ pub const ROOM_DELETED: &str = "room.deleted";
 pub struct Frame {
     pub room_id: i64,
     pub seq: i64,
+    /// When the event was committed, for the send-to-deliver latency.
+    pub committed_at: Option<Instant>,
     /// `room.deleted` is not stored (the room's log goes with it), so it skips gap repair.
     pub terminal: bool,
     pub json: ByteString,
@@ -61,15 +65,22 @@ impl Frame {
         Frame {
             room_id: e.room_id,
             seq: e.seq,
+            committed_at: None,
             terminal: false,
             json,
         }
+    }
+
+    pub fn committed_at(mut self, at: Instant) -> Frame {
+        self.committed_at = Some(at);
+        self
     }
 
     pub fn room_deleted(room_id: i64, seq: i64, by: UserRef) -> Frame {
         Frame {
             room_id,
             seq,
+            committed_at: None,
             terminal: true,
             json: encode(ROOM_DELETED, room_id, seq, MemberData { user: by }),
         }

@@ -72,6 +72,7 @@ impl Hub {
             .or_insert_with(|| broadcast::channel(self.inner.queue).0)
             .subscribe();
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        metrics::gauge!("roomcast_sockets_open").increment(1.0);
         let (close, closed) = oneshot::channel();
         lock(&self.inner.sockets).insert(
             id,
@@ -122,6 +123,7 @@ impl Hub {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        metrics::gauge!("roomcast_sockets_open").decrement(1.0);
         lock(&self.hub.inner.sockets).remove(&self.id);
         let mut rooms = lock(&self.hub.inner.rooms);
         // Our own receiver still counts; if it is the last one, the room's channel goes.
@@ -142,6 +144,7 @@ mod tests {
         Frame {
             room_id: room,
             seq,
+            committed_at: None,
             terminal: false,
             json: format!("{seq}").into(),
         }

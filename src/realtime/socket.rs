@@ -70,6 +70,7 @@ impl Socket {
                 frame = self.sub.events.recv() => match frame {
                     Ok(frame) => self.deliver(&frame).await?,
                     Err(RecvError::Lagged(_)) => {
+                        metrics::counter!("roomcast_slow_consumer_closes_total").increment(1);
                         return Err(End::Close(close::TOO_SLOW, "too slow: resume with after"));
                     }
                     Err(RecvError::Closed) => return Err(End::Close(close::GOING_AWAY, "shutting down")),
@@ -115,6 +116,11 @@ impl Socket {
         if frame.seq == self.last + 1 {
             self.send(frame.json.clone()).await?;
             self.last = frame.seq;
+            metrics::counter!("roomcast_deliveries_total").increment(1);
+            if let Some(at) = frame.committed_at {
+                metrics::histogram!("roomcast_deliver_latency_seconds")
+                    .record(at.elapsed().as_secs_f64());
+            }
         }
         Ok(())
     }
@@ -144,7 +150,10 @@ impl Socket {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
             // The client does not read: the connection is dropped (it resumes with after).
-            Err(_) => Err(End::Gone),
+            Err(_) => {
+                metrics::counter!("roomcast_slow_consumer_closes_total").increment(1);
+                Err(End::Gone)
+            }
         }
     }
 }

@@ -1,14 +1,13 @@
 //! The per-room event log: every event has the room's next `seq`; messages are events too.
 
 use diesel::prelude::*;
-use diesel_async::{AsyncConnection, RunQueryDsl};
+use diesel_async::RunQueryDsl;
 
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::accounts::Profile;
-use super::schema::{events, idempotency_keys, rooms, users};
-use super::{now_ms, with_conn, Db, Rejection, StoreError};
-use crate::store::schema::memberships;
+use super::schema::{events, idempotency_keys, users};
+use super::{with_conn, Db, Rejection, StoreError};
 
 pub const MESSAGE_CREATED: &str = "message.created";
 pub const MEMBER_JOINED: &str = "member.joined";
@@ -33,8 +32,9 @@ pub struct EventView {
     pub actor: Profile,
 }
 
+// None is NULL, never DEFAULT: SQLite's multi-row INSERT has no DEFAULT keyword.
 #[derive(Insertable)]
-#[diesel(table_name = events)]
+#[diesel(table_name = events, treat_none_as_default_value = false)]
 pub(crate) struct NewEvent<'a> {
     pub room_id: i64,
     pub seq: i64,
@@ -42,106 +42,6 @@ pub(crate) struct NewEvent<'a> {
     pub actor_id: i64,
     pub content: Option<&'a str>,
     pub created_at: i64,
-}
-
-/// An `Idempotency-Key` with a digest of the request it came with.
-pub struct IdemKey<'a> {
-    pub key: &'a str,
-    pub request_hash: &'a str,
-}
-
-/// What a send did.
-pub enum Sent {
-    /// Stored now.
-    New(EventRow),
-    /// Stored earlier under the same Idempotency-Key; nothing new was written.
-    Replayed(EventView),
-}
-
-/// Stores a message: takes the room's next seq (the room row lock orders concurrent senders),
-/// checks membership after that lock so a concurrent leave cannot slip between, and inserts.
-///
-/// With a key, the key row is claimed first: a concurrent request with the same key blocks on
-/// its primary key until this transaction ends, then finds the committed result and replays it.
-pub async fn append_message(
-    db: &Db,
-    room: i64,
-    author: i64,
-    content: &str,
-    idem: Option<IdemKey<'_>>,
-) -> Result<Sent, StoreError> {
-    let now = now_ms();
-    with_conn!(db, writer, |conn| {
-        conn.transaction(async |conn| {
-            if let Some(k) = &idem {
-                let claimed = diesel::insert_into(idempotency_keys::table)
-                    .values((
-                        idempotency_keys::user_id.eq(author),
-                        idempotency_keys::room_id.eq(room),
-                        idempotency_keys::idem_key.eq(k.key),
-                        idempotency_keys::request_hash.eq(k.request_hash),
-                        idempotency_keys::created_at.eq(now),
-                    ))
-                    .on_conflict_do_nothing()
-                    .execute(conn)
-                    .await
-                    .map_err(room_must_exist)?;
-                if claimed == 0 {
-                    let (hash, event_id): (String, Option<i64>) = idempotency_keys::table
-                        .find((author, room, k.key))
-                        .select((idempotency_keys::request_hash, idempotency_keys::event_id))
-                        .first(conn)
-                        .await?;
-                    if hash != k.request_hash {
-                        return Err(Rejection::IdempotencyKeyReused.into());
-                    }
-                    // A committed key row always names its event (set in the same transaction).
-                    let event_id = event_id.ok_or(Rejection::IdempotencyKeyReused)?;
-                    let (event, actor) = events::table
-                        .inner_join(users::table)
-                        .filter(events::id.eq(event_id))
-                        .select((EventRow::as_select(), Profile::as_select()))
-                        .first(conn)
-                        .await?;
-                    return Ok(Sent::Replayed(EventView { event, actor }));
-                }
-            }
-            let seq: i64 = diesel::update(rooms::table.find(room))
-                .set(rooms::last_seq.eq(rooms::last_seq + 1))
-                .returning(rooms::last_seq)
-                .get_result(conn)
-                .await
-                .optional()?
-                .ok_or(Rejection::RoomNotFound)?;
-            let member: bool =
-                diesel::select(diesel::dsl::exists(memberships::table.find((room, author))))
-                    .get_result(conn)
-                    .await?;
-            if !member {
-                return Err(Rejection::NotAMember.into());
-            }
-            let row = diesel::insert_into(events::table)
-                .values(NewEvent {
-                    room_id: room,
-                    seq,
-                    kind: MESSAGE_CREATED,
-                    actor_id: author,
-                    content: Some(content),
-                    created_at: now,
-                })
-                .returning(EventRow::as_returning())
-                .get_result(conn)
-                .await?;
-            if let Some(k) = &idem {
-                diesel::update(idempotency_keys::table.find((author, room, k.key)))
-                    .set(idempotency_keys::event_id.eq(row.id))
-                    .execute(conn)
-                    .await?;
-            }
-            Ok(Sent::New(row))
-        })
-        .await
-    })
 }
 
 /// Removes keys older than `cutoff`; returns how many.

@@ -2,8 +2,10 @@
 //! SQLite and the PostgreSQL connection type, so both backends are type-checked from one copy.
 
 pub mod accounts;
+pub mod batch_insert;
 pub mod bots;
 pub mod events;
+pub mod group_commit;
 pub mod membership;
 pub mod rooms;
 pub mod schema;
@@ -53,18 +55,22 @@ macro_rules! with_conn {
     ($db:expr, $pool:ident, |$conn:ident| $body:expr) => {
         match $db {
             $crate::store::Db::Sqlite { $pool, .. } => {
+                let waited = std::time::Instant::now();
                 let mut pooled = $pool
                     .get()
                     .await
                     .map_err($crate::store::StoreError::from_pool)?;
+                $crate::store::record_pool_wait(waited);
                 let $conn: &mut $crate::store::SqliteConn = &mut pooled;
                 $body
             }
             $crate::store::Db::Postgres(pool) => {
+                let waited = std::time::Instant::now();
                 let mut pooled = pool
                     .get()
                     .await
                     .map_err($crate::store::StoreError::from_pool)?;
+                $crate::store::record_pool_wait(waited);
                 let $conn: &mut $crate::store::PgConn = &mut pooled;
                 $body
             }
@@ -139,9 +145,25 @@ impl From<Rejection> for StoreError {
 }
 
 impl StoreError {
+    /// The same failure for every request of a failed batch (diesel errors do not clone).
+    pub fn replicate(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(s) => StoreError::Unavailable(s.clone()),
+            StoreError::Rejected(r) => StoreError::Rejected(*r),
+            StoreError::Query(e) => {
+                StoreError::Query(DieselError::QueryBuilderError(e.to_string().into()))
+            }
+        }
+    }
+
     pub(crate) fn from_pool<E: std::fmt::Display>(e: PoolError<E>) -> Self {
         StoreError::Unavailable(e.to_string())
     }
+}
+
+/// How long a request waited for a pooled connection.
+pub fn record_pool_wait(since: std::time::Instant) {
+    metrics::histogram!("roomcast_db_pool_wait_seconds").record(since.elapsed().as_secs_f64());
 }
 
 /// Milliseconds since the Unix epoch; the one clock for every stored time.

@@ -1,0 +1,352 @@
+//! Group commit for message sends.
+//!
+//! Requests queue their message; one task takes everything queued, writes it in ONE
+//! transaction and commits once; each request gets its answer only after that commit. A batch
+//! costs a handful of statements whatever its size: lock its rooms, read memberships and keys,
+//! one `last_seq += n` per room, one multi-row insert of events, one of idempotency keys. The
+//! committed events are handed to `on_commit` in seq order, before anyone is answered.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Instant;
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use tokio::sync::{mpsc, oneshot};
+
+use super::accounts::Profile;
+use super::batch_insert::{EventInsert, InsertMany, KeyInsert};
+use super::events::{EventRow, EventView, MESSAGE_CREATED};
+use super::schema::{events, idempotency_keys, memberships, rooms, users};
+use super::{now_ms, with_conn, Db, Rejection, StoreError};
+
+/// One message to store.
+pub struct Message {
+    pub room_id: i64,
+    pub author: Profile,
+    /// Already validated and trimmed.
+    pub content: String,
+    /// `(Idempotency-Key, digest of the request)`.
+    pub key: Option<(String, String)>,
+}
+
+/// What a send did.
+pub enum Sent {
+    /// Stored by this request.
+    New(EventView),
+    /// Stored earlier under the same Idempotency-Key; nothing new was written.
+    Replayed(EventView),
+}
+
+type Reply = oneshot::Sender<Result<Sent, StoreError>>;
+type OnCommit = Arc<dyn Fn(&[EventView], Instant) + Send + Sync>;
+
+/// The handle requests queue on. Cloning is cheap.
+#[derive(Clone)]
+pub struct Writer {
+    queue: mpsc::Sender<(Message, Reply)>,
+}
+
+impl Writer {
+    /// Starts the writer task. `on_commit` sees each batch's new events in seq order, with the
+    /// time the batch was committed.
+    pub fn start(db: Db, max_batch: usize, on_commit: OnCommit) -> Writer {
+        let (queue, rx) = mpsc::channel(max_batch * 8);
+        tokio::spawn(run(db, rx, max_batch.max(1), on_commit));
+        Writer { queue }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<Sent, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((message, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer dropped the request".into()))?
+    }
+}
+
+async fn run(
+    db: Db,
+    mut rx: mpsc::Receiver<(Message, Reply)>,
+    max_batch: usize,
+    on_commit: OnCommit,
+) {
+    let mut batch: Vec<(Message, Reply)> = Vec::with_capacity(max_batch);
+    while rx.recv_many(&mut batch, max_batch).await > 0 {
+        let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
+        let result = commit(&db, &messages).await;
+        let committed_at = Instant::now();
+        metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
+        match result {
+            Ok(outcomes) => {
+                let new: Vec<EventView> = outcomes
+                    .iter()
+                    .filter_map(|o| match o {
+                        Ok(Sent::New(v)) => Some(v.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
+                let mut ordered = new;
+                ordered.sort_by_key(|v| (v.event.room_id, v.event.seq));
+                on_commit(&ordered, committed_at);
+                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                    let _ = reply.send(outcome);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, size = batch.len(), "batch failed");
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(e.replicate()));
+                }
+            }
+        }
+    }
+}
+
+/// How one message of the batch is handled.
+enum Plan {
+    New,
+    /// Replays a stored event.
+    Stored(i64),
+    /// Replays an earlier message of this same batch.
+    SameAs(usize),
+    Refuse(Rejection),
+}
+
+async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreError>>, StoreError> {
+    let now = now_ms();
+    let mut room_ids: Vec<i64> = batch.iter().map(|m| m.room_id).collect();
+    room_ids.sort_unstable();
+    room_ids.dedup();
+    let user_ids: Vec<i64> = batch
+        .iter()
+        .map(|m| m.author.id)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let key_names: Vec<&str> = batch
+        .iter()
+        .filter_map(|m| m.key.as_ref().map(|(k, _)| k.as_str()))
+        .collect();
+
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            // Locks the rooms (PostgreSQL row locks) so that membership and keys read below
+            // cannot change before commit: leave, join and every other send lock them too.
+            let existing: HashSet<i64> =
+                diesel::update(rooms::table.filter(rooms::id.eq_any(&room_ids)))
+                    .set(rooms::last_seq.eq(rooms::last_seq))
+                    .returning(rooms::id)
+                    .get_results::<i64>(conn)
+                    .await?
+                    .into_iter()
+                    .collect();
+            let members: HashSet<(i64, i64)> = memberships::table
+                .filter(memberships::room_id.eq_any(&room_ids))
+                .filter(memberships::user_id.eq_any(&user_ids))
+                .select((memberships::room_id, memberships::user_id))
+                .load::<(i64, i64)>(conn)
+                .await?
+                .into_iter()
+                .collect();
+            let stored_keys: HashMap<(i64, i64, String), (String, Option<i64>)> =
+                if key_names.is_empty() {
+                    HashMap::new()
+                } else {
+                    idempotency_keys::table
+                        .filter(idempotency_keys::user_id.eq_any(&user_ids))
+                        .filter(idempotency_keys::room_id.eq_any(&room_ids))
+                        .filter(idempotency_keys::idem_key.eq_any(&key_names))
+                        .select((
+                            idempotency_keys::user_id,
+                            idempotency_keys::room_id,
+                            idempotency_keys::idem_key,
+                            idempotency_keys::request_hash,
+                            idempotency_keys::event_id,
+                        ))
+                        .load::<(i64, i64, String, String, Option<i64>)>(conn)
+                        .await?
+                        .into_iter()
+                        .map(|(u, r, k, h, e)| ((u, r, k), (h, e)))
+                        .collect()
+                };
+
+            let plans = plan(batch, &existing, &members, &stored_keys);
+
+            // Seqs: one `last_seq += n` per room, handed out in batch order.
+            let mut counts: HashMap<i64, i64> = HashMap::new();
+            for (m, p) in batch.iter().zip(&plans) {
+                if matches!(p, Plan::New) {
+                    *counts.entry(m.room_id).or_default() += 1;
+                }
+            }
+            let mut next_seq: HashMap<i64, i64> = HashMap::new();
+            for room in &room_ids {
+                let Some(&n) = counts.get(room) else { continue };
+                let last: i64 = diesel::update(rooms::table.find(room))
+                    .set(rooms::last_seq.eq(rooms::last_seq + n))
+                    .returning(rooms::last_seq)
+                    .get_result(conn)
+                    .await?;
+                next_seq.insert(*room, last - n + 1);
+            }
+            let mut seqs: Vec<Option<i64>> = Vec::with_capacity(batch.len());
+            for (m, p) in batch.iter().zip(&plans) {
+                seqs.push(match p {
+                    Plan::New => next_seq.get_mut(&m.room_id).map(|s| {
+                        *s += 1;
+                        *s - 1
+                    }),
+                    _ => None,
+                });
+            }
+
+            let new_events: Vec<EventInsert> = batch
+                .iter()
+                .zip(&seqs)
+                .filter_map(|(m, seq)| {
+                    seq.map(|seq| EventInsert {
+                        room_id: m.room_id,
+                        seq,
+                        kind: MESSAGE_CREATED,
+                        actor_id: m.author.id,
+                        content: Some(m.content.clone()),
+                        created_at: now,
+                    })
+                })
+                .collect();
+            // RETURNING order is not guaranteed (SQLite says so): match rows by (room, seq).
+            let mut inserted: HashMap<(i64, i64), EventRow> = if new_events.is_empty() {
+                HashMap::new()
+            } else {
+                conn.insert_events(new_events)
+                    .await?
+                    .into_iter()
+                    .map(|e| ((e.room_id, e.seq), e))
+                    .collect()
+            };
+
+            let new_keys: Vec<KeyInsert> = batch
+                .iter()
+                .zip(&seqs)
+                .filter_map(|(m, seq)| {
+                    let (key, hash) = m.key.as_ref()?;
+                    let event = inserted.get(&(m.room_id, (*seq)?))?;
+                    Some(KeyInsert {
+                        user_id: m.author.id,
+                        room_id: m.room_id,
+                        idem_key: key.clone(),
+                        request_hash: hash.clone(),
+                        event_id: Some(event.id),
+                        created_at: now,
+                    })
+                })
+                .collect();
+            if !new_keys.is_empty() {
+                conn.insert_keys(new_keys).await?;
+            }
+
+            let replay_ids: Vec<i64> = plans
+                .iter()
+                .filter_map(|p| match p {
+                    Plan::Stored(id) => Some(*id),
+                    _ => None,
+                })
+                .collect();
+            let replayed: HashMap<i64, EventView> = if replay_ids.is_empty() {
+                HashMap::new()
+            } else {
+                events::table
+                    .inner_join(users::table)
+                    .filter(events::id.eq_any(&replay_ids))
+                    .select((EventRow::as_select(), Profile::as_select()))
+                    .load::<(EventRow, Profile)>(conn)
+                    .await?
+                    .into_iter()
+                    .map(|(event, actor)| (event.id, EventView { event, actor }))
+                    .collect()
+            };
+
+            let mut views: Vec<Option<EventView>> = Vec::with_capacity(batch.len());
+            let mut outcomes = Vec::with_capacity(batch.len());
+            for ((m, p), seq) in batch.iter().zip(&plans).zip(&seqs) {
+                let outcome = match p {
+                    Plan::New => seq
+                        .and_then(|s| inserted.remove(&(m.room_id, s)))
+                        .map(|event| EventView {
+                            event,
+                            actor: m.author.clone(),
+                        })
+                        .ok_or(Rejection::RoomNotFound),
+                    Plan::Stored(id) => replayed
+                        .get(id)
+                        .cloned()
+                        .ok_or(Rejection::IdempotencyKeyReused),
+                    Plan::SameAs(i) => views
+                        .get(*i)
+                        .cloned()
+                        .flatten()
+                        .ok_or(Rejection::IdempotencyKeyReused),
+                    Plan::Refuse(r) => Err(*r),
+                };
+                views.push(outcome.as_ref().ok().cloned());
+                outcomes.push(match (p, outcome) {
+                    (Plan::New, Ok(v)) => Ok(Sent::New(v)),
+                    (_, Ok(v)) => Ok(Sent::Replayed(v)),
+                    (_, Err(r)) => Err(StoreError::Rejected(r)),
+                });
+            }
+            Ok(outcomes)
+        })
+        .await
+    })
+}
+
+/// Decides each message: store it, replay a stored one, or refuse it.
+fn plan(
+    batch: &[&Message],
+    existing_rooms: &HashSet<i64>,
+    members: &HashSet<(i64, i64)>,
+    stored_keys: &HashMap<(i64, i64, String), (String, Option<i64>)>,
+) -> Vec<Plan> {
+    // Keys first used earlier in this batch: (author, room, key) -> (index, digest).
+    let mut seen: HashMap<(i64, i64, &str), (usize, &str)> = HashMap::new();
+    batch
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            if !existing_rooms.contains(&m.room_id) {
+                return Plan::Refuse(Rejection::RoomNotFound);
+            }
+            if let Some((key, hash)) = &m.key {
+                if let Some((stored_hash, event)) =
+                    stored_keys.get(&(m.author.id, m.room_id, key.clone()))
+                {
+                    return match (stored_hash == hash, event) {
+                        (true, Some(id)) => Plan::Stored(*id),
+                        _ => Plan::Refuse(Rejection::IdempotencyKeyReused),
+                    };
+                }
+                if let Some((first, first_hash)) = seen.get(&(m.author.id, m.room_id, key.as_str()))
+                {
+                    return if *first_hash == hash.as_str() {
+                        Plan::SameAs(*first)
+                    } else {
+                        Plan::Refuse(Rejection::IdempotencyKeyReused)
+                    };
+                }
+            }
+            if !members.contains(&(m.room_id, m.author.id)) {
+                return Plan::Refuse(Rejection::NotAMember);
+            }
+            if let Some((key, hash)) = &m.key {
+                seen.insert((m.author.id, m.room_id, key.as_str()), (i, hash.as_str()));
+            }
+            Plan::New
+        })
+        .collect()
+}
