@@ -253,10 +253,9 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// The `RateLimit-*` headers (IETF draft "RateLimit header fields for HTTP") of a limited
-/// endpoint, on success and on refusal alike.
+/// The `RateLimit-*` headers of a limited endpoint, on success and on refusal alike.
 pub fn rate_headers(res: &mut actix_web::HttpResponseBuilder, info: &RateInfo) {
-    res.insert_header(("RateLimit-Limit", info.limit.to_string()))
-        .insert_header(("RateLimit-Remaining", info.remaining.to_string()))
-        .insert_header(("RateLimit-Reset", info.reset_secs.to_string()));
+    for header in info.headers() {
+        res.insert_header(header);
+    }
 }

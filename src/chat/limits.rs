@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use actix_web::http::header::{HeaderName, HeaderValue};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -21,6 +22,26 @@ pub struct RateInfo {
     pub remaining: u32,
     /// Seconds until the full burst is available again.
     pub reset_secs: u64,
+}
+
+impl RateInfo {
+    /// The `RateLimit-*` headers (IETF draft "RateLimit header fields for HTTP").
+    pub fn headers(&self) -> [(HeaderName, HeaderValue); 3] {
+        [
+            (
+                HeaderName::from_static("ratelimit-limit"),
+                HeaderValue::from(self.limit),
+            ),
+            (
+                HeaderName::from_static("ratelimit-remaining"),
+                HeaderValue::from(self.remaining),
+            ),
+            (
+                HeaderName::from_static("ratelimit-reset"),
+                HeaderValue::from(self.reset_secs),
+            ),
+        ]
+    }
 }
 
 pub struct Limit<K: Hash + Eq + Clone> {

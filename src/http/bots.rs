@@ -25,7 +25,7 @@ use crate::http::body::JsonObject;
         (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("session" = []), ("bearer" = []))
@@ -50,6 +50,7 @@ pub async fn create(
     responses(
         (status = 200, description = "The caller's bots", body = BotList),
         (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("session" = []), ("bearer" = []))
@@ -69,6 +70,7 @@ pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, A
     responses(
         (status = 200, description = "The new token; the old one is dead and its sockets closed with 4001", body = TokenJson),
         (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),
@@ -95,6 +97,7 @@ pub async fn rotate(
     responses(
         (status = 204, description = "Revoked; sockets closed with 4001"),
         (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),
@@ -118,6 +121,7 @@ pub async fn revoke(
     responses(
         (status = 204, description = "Deleted; its messages stay"),
         (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),

@@ -28,7 +28,7 @@ use crate::error::{rate_headers, AppError};
         (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid content, or a key reused with another body (`validation-failed`, `idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("session" = []), ("bearer" = []))

@@ -3,7 +3,7 @@
 use crate::error::Problem;
 use crate::http::body::JsonObject;
 use actix_session::Session;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
 use crate::auth::session_store::{random_token, SESSION_ID, USERNAME, USER_ID};
 use crate::auth::Principal;
@@ -28,7 +28,7 @@ use crate::store::sessions;
         (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Unknown user or wrong password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
         (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     )
 )]
@@ -39,7 +39,17 @@ pub async fn login(
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
     let rate = app.limits.auth.check(&client_ip(&req))?;
-    let user = accounts::authenticate(&app, body.into_inner()).await?;
+    let user = match accounts::authenticate(&app, body.into_inner()).await {
+        Ok(user) => user,
+        // A refused attempt still tells the client how many it has left.
+        Err(e) => {
+            let mut res = e.error_response();
+            for (name, value) in rate.headers() {
+                res.headers_mut().insert(name, value);
+            }
+            return Ok(res);
+        }
+    };
     // A fresh key at login, so a session id planted before login is worthless.
     session.renew();
     let insert = || -> Result<(), actix_session::SessionInsertError> {
@@ -93,7 +103,8 @@ pub async fn logout(
     summary = "Who am I",
     responses(
         (status = 200, description = "The caller", body = UserRef),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json")
+        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
     ),
     security(("session" = []), ("bearer" = []))
 )]

@@ -195,7 +195,17 @@ impl Db {
             db.migrate().await?;
             Ok(db)
         } else {
-            let path = url.strip_prefix("sqlite://").unwrap_or(url).to_string();
+            // Only sqlite:// or a plain path; a typo like postgress:// must not become a file.
+            let path = match url.strip_prefix("sqlite://") {
+                Some(path) => path.to_string(),
+                None if !url.contains("://") => url.to_string(),
+                None => {
+                    return Err(format!(
+                        "invalid configuration: database_url must start with sqlite:// or \
+                         postgres:// (got {url})"
+                    ))
+                }
+            };
             if let Some(dir) = std::path::Path::new(&path).parent() {
                 if !dir.as_os_str().is_empty() {
                     std::fs::create_dir_all(dir)

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Every endpoint of the API once, with curl (and websocat for the WebSocket), against a
+# fresh server: S=http://127.0.0.1:8080 bash examples/api.sh. Needs curl, jq, websocat.
+set -euo pipefail
+S=${S:-http://127.0.0.1:8080}
+H='Content-Type: application/json'
+# Every curl below shows the answer, and stops the script on an HTTP error.
+curl() { command curl -sS --fail-with-body "$@"; echo; }
+
+# Accounts and sessions; the cookie jar keeps the session cookie.
+curl -X POST $S/api/accounts -H "$H" -d '{"username":"alice","password":"correct horse"}'
+curl -c jar -X POST $S/api/session -H "$H" -d '{"username":"alice","password":"correct horse"}'
+curl -b jar $S/api/me
+
+# Rooms: create (you are its owner and first member), list, show.
+ROOM=$(curl -b jar -X POST $S/api/rooms -H "$H" -d '{"name":"general","capacity":50}' | jq .id)
+curl -b jar $S/api/rooms
+curl -b jar $S/api/rooms/$ROOM
+
+# A bot, made by a logged-in person. Its token is shown only here.
+BOT=$(curl -b jar -X POST $S/api/bots -H "$H" -d '{"name":"helper"}')
+BOT_ID=$(jq .id <<<"$BOT")
+A="Authorization: Bearer $(jq -r .token <<<"$BOT")"
+curl -b jar $S/api/bots
+curl -H "$A" $S/api/me
+
+# Members: the bot joins (201; 200 if it already was a member); the list is in join order.
+curl -H "$A" -X PUT $S/api/rooms/$ROOM/members/me
+curl -b jar $S/api/rooms/$ROOM/members
+
+# Messages: send (an Idempotency-Key makes a retry safe), then history by seq.
+curl -b jar -X POST $S/api/rooms/$ROOM/messages -H "$H" -d '{"content":"hello @helper"}'
+curl -H "$A" -X POST $S/api/rooms/$ROOM/messages -H "$H" -H 'Idempotency-Key: hi-1' \
+  -d '{"content":"@alice pong"}'
+curl -b jar "$S/api/rooms/$ROOM/messages"
+curl -H "$A" "$S/api/rooms/$ROOM/messages?after=0&limit=20"
+curl -b jar "$S/api/rooms/$ROOM/messages?before=4"
+
+# The WebSocket, receive-only: every event after seq 2 (replayed, then live), one JSON
+# object a line. -1 stops after the first; without it the stream goes on.
+websocat -1 -t -U -n -H="$A" "ws://${S#http://}/api/rooms/$ROOM/events?after=2"
+
+# A second person joins and leaves; the owner removes the bot (its sockets close 4003).
+curl -X POST $S/api/accounts -H "$H" -d '{"username":"bob","password":"battery staple"}'
+curl -c bobjar -X POST $S/api/session -H "$H" -d '{"username":"bob","password":"battery staple"}'
+curl -b bobjar -X PUT $S/api/rooms/$ROOM/members/me
+curl -b bobjar -X DELETE $S/api/rooms/$ROOM/members/me
+curl -b jar -X DELETE $S/api/rooms/$ROOM/members/$BOT_ID
+
+# Bot tokens: rotate (the old token dies at once and its sockets close 4001), revoke
+# (no token until the next rotation), then delete the bot (its messages stay).
+curl -b jar -X POST $S/api/bots/$BOT_ID/token
+curl -b jar -X DELETE $S/api/bots/$BOT_ID/token
+curl -b jar -X DELETE $S/api/bots/$BOT_ID
+
+# The owner deletes the room (sockets get room.deleted, then close 4004).
+curl -b jar -X DELETE $S/api/rooms/$ROOM
+
+# Operations: liveness, readiness, Prometheus metrics, and the OpenAPI 3.1 document.
+curl $S/healthz
+curl $S/readyz
+curl $S/metrics | grep '^roomcast_messages_committed_total'
+curl $S/api/openapi.json | jq -c '.paths | keys'
+
+# Log out: the session is deleted server-side; the cookie is dead everywhere.
+curl -b jar -X DELETE $S/api/session

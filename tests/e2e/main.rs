@@ -1,0 +1,25 @@
+//! Black-box tests: each test starts a real `roomcast serve` on a free port
+//! with its own fresh database, and talks to it over HTTP and WebSocket.
+//! Every test runs once per backend: `<module>::sqlite::<test>` and
+//! `<module>::postgres::<test>` (PostgreSQL must be reachable; see
+//! `support/backend.rs`).
+
+#[macro_use]
+mod support;
+
+mod accounts;
+mod bad_input;
+mod bots;
+mod cli;
+mod contract;
+mod examples;
+mod faults;
+mod history;
+mod idempotency;
+mod membership;
+mod ordering;
+mod rate_limits;
+mod restart;
+mod rooms;
+mod ws_closes;
+mod ws_refusals;

@@ -1,0 +1,49 @@
+//! Everything the tests share: a real server per test, clients, sockets.
+
+mod backend;
+mod blocker;
+mod bots;
+mod http;
+mod load;
+mod proxy;
+mod server;
+mod users;
+mod ws;
+
+pub use backend::{Backend, TestDb};
+pub use blocker::WriteBlock;
+pub use bots::{assert_token_shape, bearer_events, Bot};
+pub use http::{Client, Resp, SESSION_COOKIE};
+#[allow(unused_imports)] // used by the soak checker (tests/soak)
+pub use load::NotAcked;
+pub use load::{send_until_acked, Acked, RetryPolicy};
+pub use proxy::DbProxy;
+pub use server::TestServer;
+pub use users::{id, seq, unique_username, User, PASSWORD};
+pub use ws::{connect, kind, EventSocket, Incoming};
+#[allow(unused_imports)] // used by the soak checker (tests/soak)
+pub use ws::{Closed, ConnectError};
+
+/// Runs each listed `async fn name(backend: Backend)` of the calling module
+/// once per backend, as `<module>::sqlite::name` and `<module>::postgres::name`.
+macro_rules! backend_tests {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await
+                }
+            )+
+        }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Postgres).await
+                }
+            )+
+        }
+    };
+}
