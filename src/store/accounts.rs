@@ -1,11 +1,10 @@
 //! Users.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{sessions, users};
-use super::{now_ms, with_conn, Db, Rejection, StoreError};
+use super::{name_taken, now_ms, with_conn, Db, Rejection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -40,12 +39,7 @@ pub async fn create(db: &Db, username: &str, password_hash: &str) -> Result<User
             .returning(User::as_returning())
             .get_result(conn)
             .await
-            .map_err(|e| match e {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    Rejection::UsernameTaken.into()
-                }
-                e => StoreError::from(e),
-            })
+            .map_err(name_taken)
     })
 }
 

@@ -1,12 +1,11 @@
 //! Bots: users rows with `is_bot`, owned by a user, authenticated by one bearer token.
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::RunQueryDsl;
 
 use super::accounts::Profile;
 use super::schema::users;
-use super::{now_ms, with_conn, Db, Rejection, StoreError};
+use super::{name_taken, now_ms, with_conn, Db, Rejection, StoreError};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -41,12 +40,7 @@ pub async fn create(
             .returning(BotRow::as_returning())
             .get_result(conn)
             .await
-            .map_err(|e| match e {
-                DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                    Rejection::UsernameTaken.into()
-                }
-                e => StoreError::from(e),
-            })
+            .map_err(name_taken)
     })
 }
 

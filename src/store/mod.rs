@@ -161,6 +161,16 @@ impl StoreError {
     }
 }
 
+/// The unique index on `users.username` refused a name (people and bots share it).
+pub(crate) fn name_taken(e: DieselError) -> StoreError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            Rejection::UsernameTaken.into()
+        }
+        e => StoreError::from(e),
+    }
+}
+
 /// How long a request waited for a pooled connection.
 pub fn record_pool_wait(since: std::time::Instant) {
     metrics::histogram!("roomcast_db_pool_wait_seconds").record(since.elapsed().as_secs_f64());
