@@ -54,11 +54,10 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .app_data(web::Data::new(server_app.clone()))
             .app_data(metrics.clone())
             .route("/metrics", web::get().to(telemetry::render))
-            .wrap(sessions)
             .wrap(from_fn(http::problems::normalize))
             .wrap(from_fn(telemetry::observe))
             .wrap(TracingLogger::default())
-            .configure(http::routes)
+            .configure(|cfg| http::routes(cfg, sessions))
     })
     .disable_signals()
     .shutdown_timeout(config.shutdown_grace_secs);

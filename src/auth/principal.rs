@@ -9,7 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 
-use super::session_store::{hash_key, SESSION_ID, USERNAME, USER_ID};
+use super::session_store::{hash_key, SESSION_ID, STORE_UNAVAILABLE, USERNAME, USER_ID};
 use crate::chat::views::UserRef;
 use crate::chat::App;
 use crate::error::AppError;
@@ -38,8 +38,15 @@ impl Principal {
         UserRef::from(self.profile())
     }
 
-    fn from_session(req: &HttpRequest) -> Option<Principal> {
+    fn from_session(req: &HttpRequest) -> Result<Principal, AppError> {
         let session = req.get_session();
+        if session.contains_key(STORE_UNAVAILABLE) {
+            return Err(AppError::Unavailable);
+        }
+        Self::logged_in(&session).ok_or(AppError::Unauthenticated)
+    }
+
+    fn logged_in(session: &actix_session::Session) -> Option<Principal> {
         let user_id = session.get::<i64>(USER_ID).ok().flatten()?;
         let username = session.get::<String>(USERNAME).ok().flatten()?;
         let session_id = session.get::<String>(SESSION_ID).ok().flatten();
@@ -70,7 +77,7 @@ impl FromRequest for Principal {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(header) = req.headers().get(AUTHORIZATION) else {
-            let found = Principal::from_session(req).ok_or(AppError::Unauthenticated);
+            let found = Principal::from_session(req);
             return Box::pin(async move { found });
         };
         // A presented token is the credential, even if a cookie came along too.

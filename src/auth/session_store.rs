@@ -9,7 +9,7 @@ use actix_web::cookie::time::Duration;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::store::{now_ms, sessions, Db};
+use crate::store::{now_ms, sessions, Db, StoreError};
 
 /// Session state key holding the user id (JSON number).
 pub const USER_ID: &str = "uid";
@@ -17,6 +17,10 @@ pub const USER_ID: &str = "uid";
 pub const USERNAME: &str = "name";
 /// Session state key holding a public id of this session, used to find its sockets at logout.
 pub const SESSION_ID: &str = "sid";
+/// Set (alone) in the state of a request whose session could not be read because the database
+/// is down. actix-session would turn a load error into an opaque 500 after a pool wait; this
+/// lets `Principal` answer a prompt 503 instead.
+pub const STORE_UNAVAILABLE: &str = "store_unavailable";
 
 #[derive(Clone)]
 pub struct DbSessionStore {
@@ -55,9 +59,16 @@ fn sid_of(state: &HashMap<String, String>) -> Option<String> {
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let stored = sessions::load(&self.db, &hash_key(key.as_ref()), now_ms())
-            .await
-            .map_err(|e| LoadError::Other(e.into()))?;
+        let stored = match sessions::load(&self.db, &hash_key(key.as_ref()), now_ms()).await {
+            Ok(stored) => stored,
+            Err(StoreError::Unavailable(_)) => {
+                return Ok(Some(HashMap::from([(
+                    STORE_UNAVAILABLE.to_string(),
+                    "true".to_string(),
+                )])));
+            }
+            Err(e) => return Err(LoadError::Other(e.into())),
+        };
         match stored {
             None => Ok(None),
             Some(json) => serde_json::from_str(&json)

@@ -2,6 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
+use crate::http::openapi::{BadBody, DatabaseDown, RateLimited};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::chat::accounts::{self, Credentials};
@@ -18,13 +19,10 @@ use crate::http::client_ip;
     request_body = Credentials,
     responses(
         (status = 201, description = "Registered (not logged in)", body = AccountJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        BadBody,
         (status = 409, description = "Username taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        RateLimited,
+        DatabaseDown
     )
 )]
 pub async fn register(

@@ -1,6 +1,9 @@
 //! /api/bots
 
 use crate::error::Problem;
+use crate::http::openapi::{
+    BadBody, BotNotFound, BotsForbidden, DatabaseDown, RateLimited, Unauthorized,
+};
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
@@ -18,15 +21,12 @@ use crate::http::body::JsonObject;
     request_body = NewBot,
     responses(
         (status = 201, description = "Created; the token is shown only here", body = BotWithToken, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        BotsForbidden,
         (status = 409, description = "Name taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        BadBody,
+        RateLimited,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -49,9 +49,9 @@ pub async fn create(
     summary = "List my bots",
     responses(
         (status = 200, description = "The caller's bots", body = BotList),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        BotsForbidden,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -69,10 +69,10 @@ pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, A
     params(("id" = i64, Path, description = "Bot id")),
     responses(
         (status = 200, description = "The new token; the old one is dead and its sockets closed with 4001", body = TokenJson),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        BotsForbidden,
+        BotNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -96,10 +96,10 @@ pub async fn rotate(
     params(("id" = i64, Path, description = "Bot id")),
     responses(
         (status = 204, description = "Revoked; sockets closed with 4001"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        BotsForbidden,
+        BotNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -120,10 +120,10 @@ pub async fn revoke(
     params(("id" = i64, Path, description = "Bot id")),
     responses(
         (status = 204, description = "Deleted; its messages stay"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Bots cannot manage bots (`forbidden`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such bot of yours (`bot-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        BotsForbidden,
+        BotNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]

@@ -2,6 +2,7 @@
 //! upgrade, so a refusal is a plain HTTP problem response.
 
 use crate::error::Problem;
+use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
 use std::time::Duration;
 
 use actix_web::http::header::{HOST, ORIGIN};
@@ -33,10 +34,10 @@ pub struct Resume {
     responses(
         (status = 101, description = "WebSocket: text frames, each one EventFrame; close codes in the README", body = EventFrame),
         (status = 400, description = "Not a WebSocket upgrade (`bad-request`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a member, or a foreign Origin (`not-a-member`, `origin-not-allowed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        RoomNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]

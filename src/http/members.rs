@@ -1,6 +1,7 @@
 //! /api/rooms/{id}/members…
 
 use crate::error::Problem;
+use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
@@ -19,10 +20,10 @@ use crate::error::AppError;
     responses(
         (status = 201, description = "Joined now", body = RoomJson),
         (status = 200, description = "Already a member; nothing changed", body = RoomJson),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        RoomNotFound,
         (status = 409, description = "The room is full (`room-full`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -46,10 +47,10 @@ pub async fn join(
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 204, description = "Left (or was not a member); sockets close with 4003"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        RoomNotFound,
         (status = 409, description = "The owner cannot leave (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -70,11 +71,11 @@ pub async fn leave(
     params(("id" = i64, Path, description = "Room id"), ("user" = i64, Path, description = "User id")),
     responses(
         (status = 204, description = "Removed (or was not a member); their sockets close with 4003"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not the owner (`not-owner`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        RoomNotFound,
         (status = 409, description = "The owner cannot be removed (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -96,9 +97,9 @@ pub async fn remove(
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 200, description = "Members in join order", body = MemberList),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        RoomNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]

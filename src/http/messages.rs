@@ -2,6 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
+use crate::http::openapi::{DatabaseDown, RateLimited, RoomNotFound, Unauthorized};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::Principal;
@@ -22,14 +23,14 @@ use crate::error::{rate_headers, AppError};
     responses(
         (status = 201, description = "Stored (or replayed: header Idempotent-Replayed: true)", body = MessageJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64), ("Idempotent-Replayed" = bool))),
         (status = 400, description = "Malformed JSON or Idempotency-Key (`malformed-json`, `invalid-idempotency-key`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a member (`not-a-member`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        RoomNotFound,
         (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid content, or a key reused with another body (`validation-failed`, `idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        RateLimited,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -63,11 +64,11 @@ pub async fn send(
     responses(
         (status = 200, description = "A page of messages, ascending by seq", body = MessageList),
         (status = 400, description = "A query parameter does not parse (`bad-request`)", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not a member (`not-a-member`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
+        RoomNotFound,
         (status = 422, description = "limit out of 1-100 (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]

@@ -13,7 +13,10 @@ pub mod problems;
 pub mod rooms;
 pub mod session;
 
+use actix_session::SessionMiddleware;
 use actix_web::web;
+
+use crate::auth::session_store::DbSessionStore;
 
 /// JSON bodies larger than this get 413.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -26,8 +29,10 @@ pub fn client_ip(req: &actix_web::HttpRequest) -> std::net::IpAddr {
         .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
 }
 
-/// Every route, in one place.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Every route, in one place. Sessions are loaded for /api only: health checks, metrics and
+/// the static pages never touch the session store (and so keep working while the database
+/// is down, even for a browser that sends its cookie).
+pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessionStore>) {
     cfg.app_data(problems::json_config())
         .app_data(problems::path_config())
         .app_data(problems::query_config())
@@ -36,6 +41,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(assets::routes)
         .service(
             web::scope("/api")
+                .wrap(sessions)
                 .service(web::resource("/openapi.json").get(openapi::document))
                 .service(web::resource("/accounts").post(accounts::register))
                 .service(

@@ -4,7 +4,9 @@ use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi};
+use utoipa::{IntoResponses, Modify, OpenApi};
+
+use crate::error::Problem;
 
 use super::{accounts, bots, events, members, messages, ops, rooms, session};
 
@@ -68,4 +70,97 @@ pub async fn document() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(body.as_str())
+}
+
+// Reusable problem responses, named once and listed by the paths that can answer them.
+// The field only names the body's schema for the document; no value is ever built.
+
+#[derive(IntoResponses)]
+#[response(
+    status = 401,
+    description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct Unauthorized(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    description = "Database unavailable (`database-unavailable`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct DatabaseDown(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    description = "Rate limited (`rate-limited`); see Retry-After",
+    content_type = "application/problem+json",
+    headers(
+        ("Retry-After" = u64, description = "Seconds to wait"),
+        ("RateLimit-Limit" = u32),
+        ("RateLimit-Remaining" = u32),
+        ("RateLimit-Reset" = u64)
+    )
+)]
+#[allow(dead_code)]
+pub struct RateLimited(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such room (`room-not-found`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct RoomNotFound(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "Bots cannot manage bots (`forbidden`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct BotsForbidden(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 404,
+    description = "No such bot of yours (`bot-not-found`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct BotNotFound(Problem);
+
+/// The refusals of a JSON body.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum BadBody {
+    #[response(
+        status = 400,
+        description = "Malformed JSON (`malformed-json`)",
+        content_type = "application/problem+json"
+    )]
+    Malformed(Problem),
+    #[response(
+        status = 413,
+        description = "Body over 64 KiB (`payload-too-large`)",
+        content_type = "application/problem+json"
+    )]
+    TooLarge(Problem),
+    #[response(
+        status = 415,
+        description = "Not application/json (`unsupported-media-type`)",
+        content_type = "application/problem+json"
+    )]
+    MediaType(Problem),
+    #[response(
+        status = 422,
+        description = "Invalid field (`validation-failed`)",
+        content_type = "application/problem+json"
+    )]
+    Invalid(Problem),
 }

@@ -1,6 +1,6 @@
 //! Liveness and readiness.
 
-use crate::error::Problem;
+use crate::http::openapi::DatabaseDown;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -42,7 +42,7 @@ pub async fn healthz() -> HttpResponse {
     summary = "Readiness",
     responses(
         (status = 200, description = "The database answers", body = Ready),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        DatabaseDown
     )
 )]
 pub async fn readyz(app: web::Data<App>) -> Result<HttpResponse, AppError> {

@@ -2,6 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
+use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, RoomNotFound, Unauthorized};
 use actix_web::{web, HttpResponse};
 
 use crate::auth::Principal;
@@ -18,13 +19,10 @@ use crate::error::{rate_headers, AppError};
     request_body = NewRoom,
     responses(
         (status = 201, description = "Created; the caller is owner and first member", body = RoomJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        BadBody,
+        RateLimited,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -47,8 +45,8 @@ pub async fn create(
     summary = "List rooms",
     responses(
         (status = 200, description = "All rooms", body = RoomList),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -65,9 +63,9 @@ pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, A
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 200, description = "The room", body = RoomJson),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        RoomNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -87,10 +85,10 @@ pub async fn show(
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 204, description = "Deleted; sockets get room.deleted and close with 4004"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
         (status = 403, description = "Not the owner (`not-owner`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such room (`room-not-found`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        RoomNotFound,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]

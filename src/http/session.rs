@@ -2,6 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
+use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, Unauthorized};
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -23,13 +24,10 @@ use crate::store::sessions;
     request_body = Credentials,
     responses(
         (status = 200, description = "Logged in; sets the session cookie", body = UserRef, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 400, description = "Malformed JSON (`malformed-json`)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid field (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        BadBody,
         (status = 401, description = "Unknown user or wrong password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Rate limited (`rate-limited`); see Retry-After", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds to wait"), ("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        RateLimited,
+        DatabaseDown
     )
 )]
 pub async fn login(
@@ -76,8 +74,8 @@ pub async fn login(
     summary = "Log out",
     responses(
         (status = 204, description = "Session deleted; its sockets close with 4001"),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
@@ -103,8 +101,8 @@ pub async fn logout(
     summary = "Who am I",
     responses(
         (status = 200, description = "The caller", body = UserRef),
-        (status = 401, description = "No valid session cookie or bearer token (`unauthenticated`, `invalid-token`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable (`database-unavailable`)", body = Problem, content_type = "application/problem+json")
+        Unauthorized,
+        DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]

@@ -32,11 +32,11 @@
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
-//! | `SOAK_SECS` | 12 | how long the senders send |
+//! | `SOAK_SECS` | 14 | how long the senders send |
 //! | `SOAK_SENDERS` | 6 | S: sending users (each one task, each in every room) |
 //! | `SOAK_ROOMS` | 3 | R: rooms |
 //! | `SOAK_RECEIVERS` | 6 | W: WebSocket receivers, spread over the rooms |
-//! | `SOAK_RATE` | 4 | messages per second per sender (kept under the per-user send limit) |
+//! | `SOAK_RATE` | 8 | messages per second per sender (the test server lifts its rate limits) |
 //! | `SOAK_KILL_SERVER` | 1 | SIGKILL + restart this many times, spread over the run (0: never) |
 //! | `SOAK_KILL_DB` | 0 | PostgreSQL: take the database away (3 s) this many times |
 //! | `SOAK_DB_DOWN_SECS` | 3 | how long each database outage lasts |
@@ -92,11 +92,11 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
 impl Params {
     fn from_env() -> Params {
         let params = Params {
-            secs: env_or("SOAK_SECS", 12),
+            secs: env_or("SOAK_SECS", 14),
             senders: env_or("SOAK_SENDERS", 6),
             rooms: env_or("SOAK_ROOMS", 3),
             receivers: env_or("SOAK_RECEIVERS", 6),
-            rate: env_or("SOAK_RATE", 4.0),
+            rate: env_or("SOAK_RATE", 8.0),
             kill_server: env_or("SOAK_KILL_SERVER", 1),
             kill_db: env_or("SOAK_KILL_DB", 0),
             db_down_secs: env_or("SOAK_DB_DOWN_SECS", 3),
