@@ -1,0 +1,227 @@
+//! Command-line options: which server, which scenario, and each scenario's knobs.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "roomcast-bench",
+    version,
+    about = "Load generator for roomcast (HTTP send, WebSocket receive) on 127.0.0.1",
+    after_help = "Examples:\n  \
+        roomcast-bench --spawn target/release/roomcast send --concurrency 1,8,64 --rooms 1,50\n  \
+        roomcast-bench --spawn target/release/roomcast --backend postgres fanout --receivers 1000\n  \
+        roomcast-bench --url http://127.0.0.1:8080 joins\n  \
+        roomcast-bench summarize results.jsonl"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub server: ServerArgs,
+
+    /// Stop everything after this many seconds, whatever the scenario is doing.
+    #[arg(long, global = true, default_value_t = 600.0)]
+    pub deadline_seconds: f64,
+
+    /// Also append each JSON result line to this file.
+    #[arg(long, global = true)]
+    pub json_out: Option<PathBuf>,
+
+    /// A free-form tag copied into the JSON line (e.g. "baseline").
+    #[arg(long, global = true, default_value = "")]
+    pub label: String,
+
+    /// WebSockets connect from this many source addresses, 127.0.0.2 and up (1 = 127.0.0.1
+    /// only); each address has its own ~28k ephemeral ports.
+    #[arg(long, global = true, default_value_t = 8)]
+    pub source_addrs: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args)]
+pub struct ServerArgs {
+    /// Use a running server, e.g. http://127.0.0.1:8080 (loopback only).
+    #[arg(long, global = true, conflicts_with = "spawn")]
+    pub url: Option<String>,
+
+    /// Start this roomcast binary on 127.0.0.1:0 with a fresh database and stop it at the end.
+    #[arg(long, global = true)]
+    pub spawn: Option<PathBuf>,
+
+    /// Database for --spawn: a fresh SQLite file in a temp dir, or a fresh PostgreSQL database
+    /// created through --pg-admin and dropped at the end. With --url this only labels results.
+    #[arg(long, global = true, value_enum)]
+    pub backend: Option<Backend>,
+
+    /// With --spawn: use this database URL as is (not created, not dropped).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+
+    /// Where to create and drop the fresh PostgreSQL database (tokio-postgres syntax).
+    #[arg(
+        long,
+        global = true,
+        default_value = "host=127.0.0.1 port=5432 user=postgres dbname=test"
+    )]
+    pub pg_admin: String,
+
+    /// Extra environment for the spawned server, KEY=VALUE (repeatable), e.g.
+    /// ROOMCAST_WORKERS=2. Applied after the bench's own settings.
+    #[arg(long = "server-env", global = true, value_name = "KEY=VALUE")]
+    pub server_env: Vec<String>,
+
+    /// With --url: the server's process id, for RSS and CPU readings from /proc.
+    #[arg(long, global = true)]
+    pub pid: Option<u32>,
+
+    /// Name of the session cookie.
+    #[arg(long, global = true, default_value = "roomcast_session")]
+    pub cookie_name: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Send throughput: C concurrent senders into 1 room and into many rooms.
+    Send(SendArgs),
+    /// Fan-out: R receivers in one room get M messages; every delivery is verified.
+    Fanout(FanoutArgs),
+    /// Steady-rate sending into a room with many receivers; send-to-receive latency.
+    Latency(LatencyArgs),
+    /// Many idle sockets: server memory per socket and CPU at rest.
+    Idle(IdleArgs),
+    /// Concurrent joins on a small room: exactly the free seats succeed.
+    Joins(JoinsArgs),
+    /// Every scenario once, with modest sizes.
+    All,
+    /// Medians of JSON result lines (from --json-out files) as Markdown tables.
+    Summarize(SummarizeArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct SendArgs {
+    /// Concurrent senders (each loops: POST, wait for 201, POST again); one run per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,64")]
+    pub concurrency: Vec<usize>,
+    /// Rooms the senders are spread over; one run per value.
+    #[arg(long, value_delimiter = ',', default_value = "1,50")]
+    pub rooms: Vec<usize>,
+    /// Measured seconds per run (after the warm-up).
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Stop a run after this many measured messages (whichever of this and --seconds comes
+    /// first).
+    #[arg(long)]
+    pub messages: Option<u64>,
+    /// Unmeasured sending before each run.
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_seconds: f64,
+    /// Message content length in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub content_bytes: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct FanoutArgs {
+    /// Receivers (WebSockets) in the room; one run per value.
+    #[arg(long, value_delimiter = ',', default_value = "1000,5000")]
+    pub receivers: Vec<usize>,
+    /// Messages sent into the room per run.
+    #[arg(long, default_value_t = 200)]
+    pub messages: u64,
+    /// Concurrent senders.
+    #[arg(long, default_value_t = 4)]
+    pub senders: usize,
+    /// Accounts the receivers' sockets are spread over (one account may hold many sockets).
+    #[arg(long, default_value_t = 10)]
+    pub receiver_accounts: usize,
+    /// Give up waiting for deliveries after this many seconds.
+    #[arg(long, default_value_t = 60.0)]
+    pub wait_seconds: f64,
+    /// Message content length in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub content_bytes: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct LatencyArgs {
+    /// Receivers (WebSockets) in the room.
+    #[arg(long, default_value_t = 1000)]
+    pub receivers: usize,
+    /// Messages per second, sent open-loop on a fixed schedule.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Sender accounts (sends rotate over them).
+    #[arg(long, default_value_t = 8)]
+    pub senders: usize,
+    /// At most this many sends in flight; a scheduled send beyond it is skipped and counted.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Accounts the receivers' sockets are spread over.
+    #[arg(long, default_value_t = 10)]
+    pub receiver_accounts: usize,
+    /// Give up waiting for deliveries this many seconds after the last send.
+    #[arg(long, default_value_t = 30.0)]
+    pub wait_seconds: f64,
+    /// Message content length in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub content_bytes: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct IdleArgs {
+    /// Idle sockets to open.
+    #[arg(long, default_value_t = 20000)]
+    pub sockets: usize,
+    /// Seconds over which the server's CPU at rest is measured.
+    #[arg(long, default_value_t = 10.0)]
+    pub rest_seconds: f64,
+    /// Pause before each RSS reading.
+    #[arg(long, default_value_t = 2.0)]
+    pub settle_seconds: f64,
+    /// Handshakes in flight while opening.
+    #[arg(long, default_value_t = 128)]
+    pub connect_concurrency: usize,
+    /// Accounts the sockets are spread over.
+    #[arg(long, default_value_t = 4)]
+    pub accounts: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct JoinsArgs {
+    /// Distinct users joining at the same moment.
+    #[arg(long, default_value_t = 1000)]
+    pub joiners: usize,
+    /// Room capacity (the owner holds one seat).
+    #[arg(long, default_value_t = 100)]
+    pub capacity: i64,
+}
+
+#[derive(Args, Clone)]
+pub struct SummarizeArgs {
+    /// JSON-lines files written with --json-out.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Only lines with this label.
+    #[arg(long)]
+    pub only_label: Option<String>,
+}

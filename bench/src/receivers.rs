@@ -1,0 +1,463 @@
+//! Many WebSocket receivers in one room, each checking its own stream: seqs contiguous, every
+//! bench message exactly once, and how long each took from the start of its send.
+//!
+//! A socket closed with 4008 (too slow) or dropped reconnects with `after=<last seq>`, as the
+//! README tells clients to; the checks span reconnects.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use futures_util::{stream, StreamExt};
+use serde::Deserialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{Connector, User, Ws};
+use crate::probe;
+use crate::stats::{Latency, Tally};
+
+/// Reconnects one receiver may make before it gives up.
+const MAX_RECONNECTS: u32 = 5;
+
+/// A set of message numbers `k` (which messages a receiver saw, or which sends got 201).
+pub struct Bits(Vec<AtomicU64>);
+
+impl Bits {
+    pub fn new(n: u64) -> Bits {
+        Bits((0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    /// Sets bit `k`; false if it was already set (or is out of range).
+    pub fn insert(&self, k: u64) -> bool {
+        let Some(word) = self.0.get((k / 64) as usize) else {
+            return false;
+        };
+        let bit = 1u64 << (k % 64);
+        word.fetch_or(bit, Ordering::Relaxed) & bit == 0
+    }
+
+    pub fn len(&self) -> u64 {
+        self.0
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
+            .sum()
+    }
+
+    /// (in self but not in other, in other but not in self).
+    pub fn diff(&self, other: &Bits) -> (u64, u64) {
+        let mut only_self = 0;
+        let mut only_other = 0;
+        for i in 0..self.0.len().max(other.0.len()) {
+            let a = self.0.get(i).map_or(0, |w| w.load(Ordering::Relaxed));
+            let b = other.0.get(i).map_or(0, |w| w.load(Ordering::Relaxed));
+            only_self += (a & !b).count_ones() as u64;
+            only_other += (b & !a).count_ones() as u64;
+        }
+        (only_self, only_other)
+    }
+}
+
+/// Where the receivers listen.
+pub struct Plan {
+    pub room: i64,
+    /// The room's last seq before the bench's messages; every socket starts after it.
+    pub after: i64,
+    /// Sockets are spread over these accounts.
+    pub users: Vec<User>,
+    pub sockets: usize,
+    /// Message numbers run from 0 to this (exclusive).
+    pub max_k: u64,
+    pub connect_concurrency: usize,
+}
+
+/// What one receiver saw.
+pub struct Seen {
+    pub seen: Bits,
+    /// Bench messages received for the first time.
+    pub distinct: u64,
+    /// Events whose seq was not above the last one (a duplicate or a reordering).
+    pub stale_seqs: u64,
+    /// Seqs skipped (a jump of 3 counts 2).
+    pub seq_gaps: u64,
+    /// Bench messages received again under a new seq.
+    pub dup_messages: u64,
+    /// message.created events that are not this run's (or unreadable).
+    pub foreign: u64,
+    /// Events other than message.created.
+    pub other_events: u64,
+    pub reconnects: u32,
+    pub closes: Tally,
+    pub error: Option<String>,
+    /// Send start to receive, µs, one per distinct message.
+    pub latencies: Vec<u32>,
+    pub last_new_at: Option<Instant>,
+}
+
+pub struct Receivers {
+    handles: Vec<JoinHandle<Seen>>,
+    progress: Vec<Arc<AtomicU64>>,
+    stop: watch::Sender<bool>,
+    pub open_failures: Tally,
+    pub open_seconds: f64,
+}
+
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    seq: i64,
+    #[serde(borrow)]
+    data: Option<Data<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Data<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+struct Ctx {
+    connector: Arc<Connector>,
+    room: i64,
+    max_k: u64,
+}
+
+impl Receivers {
+    /// Opens `plan.sockets` sockets (a few handshakes at a time) and starts reading them.
+    pub async fn open(connector: Arc<Connector>, plan: &Plan) -> Result<Receivers> {
+        let (stop, stop_rx) = watch::channel(false);
+        let ctx = Arc::new(Ctx {
+            connector: connector.clone(),
+            room: plan.room,
+            max_k: plan.max_k,
+        });
+        let started = Instant::now();
+        let opened: Vec<(usize, Result<Ws>)> = stream::iter(0..plan.sockets)
+            .map(|i| {
+                let connector = connector.clone();
+                let user = plan.users[i % plan.users.len()].clone();
+                let (room, after) = (plan.room, plan.after);
+                async move { (i, connector.open(&user, room, after).await) }
+            })
+            .buffer_unordered(plan.connect_concurrency.max(1))
+            .collect()
+            .await;
+        let open_seconds = started.elapsed().as_secs_f64();
+        let mut receivers = Receivers {
+            handles: Vec::with_capacity(plan.sockets),
+            progress: Vec::with_capacity(plan.sockets),
+            stop,
+            open_failures: Tally::default(),
+            open_seconds,
+        };
+        for (i, ws) in opened {
+            match ws {
+                Ok(ws) => {
+                    let progress = Arc::new(AtomicU64::new(0));
+                    receivers.progress.push(progress.clone());
+                    let user = plan.users[i % plan.users.len()].clone();
+                    let task =
+                        receive(ws, ctx.clone(), user, plan.after, progress, stop_rx.clone());
+                    receivers.handles.push(tokio::spawn(task));
+                }
+                Err(e) => receivers.open_failures.add(format!("{e:#}")),
+            }
+        }
+        Ok(receivers)
+    }
+
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Waits until every receiver has `want` distinct messages, or `until`. Returns whether
+    /// they all got there.
+    pub async fn wait_for(&self, want: impl Fn() -> u64, until: Instant) -> bool {
+        loop {
+            let want = want();
+            if self
+                .progress
+                .iter()
+                .all(|p| p.load(Ordering::Relaxed) >= want)
+            {
+                return true;
+            }
+            if Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Receivers that have fewer than `want` messages so far.
+    pub fn behind(&self, want: u64) -> usize {
+        self.progress
+            .iter()
+            .filter(|p| p.load(Ordering::Relaxed) < want)
+            .count()
+    }
+
+    /// Keeps reading for `linger` (a late duplicate would show), then stops every receiver,
+    /// drops its socket and returns what each saw.
+    pub async fn finish(self, linger: Duration) -> Vec<Seen> {
+        tokio::time::sleep(linger).await;
+        let _ = self.stop.send(true);
+        let mut all = Vec::with_capacity(self.handles.len());
+        for h in self.handles {
+            match h.await {
+                Ok(seen) => all.push(seen),
+                Err(e) => {
+                    let mut seen = Seen::empty(0);
+                    seen.error = Some(format!("receiver task failed: {e}"));
+                    all.push(seen);
+                }
+            }
+        }
+        all
+    }
+}
+
+impl Seen {
+    fn empty(max_k: u64) -> Seen {
+        Seen {
+            seen: Bits::new(max_k),
+            distinct: 0,
+            stale_seqs: 0,
+            seq_gaps: 0,
+            dup_messages: 0,
+            foreign: 0,
+            other_events: 0,
+            reconnects: 0,
+            closes: Tally::default(),
+            error: None,
+            latencies: Vec::with_capacity(max_k as usize),
+            last_new_at: None,
+        }
+    }
+
+    fn on_text(&mut self, text: &str, last: &mut i64, ctx: &Ctx, progress: &AtomicU64) {
+        let now = probe::now_micros();
+        let Ok(event) = serde_json::from_str::<Event>(text) else {
+            self.foreign += 1;
+            return;
+        };
+        if event.seq <= *last {
+            self.stale_seqs += 1;
+            return;
+        }
+        if event.seq > *last + 1 {
+            self.seq_gaps += (event.seq - *last - 1) as u64;
+        }
+        *last = event.seq;
+        if event.kind != "message.created" {
+            self.other_events += 1;
+            return;
+        }
+        let decoded = event
+            .data
+            .and_then(|d| d.content)
+            .and_then(|c| probe::decode(&c));
+        match decoded {
+            Some((k, sent)) if k < ctx.max_k => {
+                if self.seen.insert(k) {
+                    self.distinct += 1;
+                    progress.store(self.distinct, Ordering::Relaxed);
+                    self.latencies
+                        .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+                    self.last_new_at = Some(Instant::now());
+                } else {
+                    self.dup_messages += 1;
+                }
+            }
+            _ => self.foreign += 1,
+        }
+    }
+}
+
+/// Reads one socket until told to stop; reconnects after a 4008 or a dropped connection.
+async fn receive(
+    mut ws: Ws,
+    ctx: Arc<Ctx>,
+    user: User,
+    after: i64,
+    progress: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) -> Seen {
+    let mut seen = Seen::empty(ctx.max_k);
+    let mut last = after;
+    loop {
+        let ended: Option<u16> = tokio::select! {
+            biased;
+            _ = stop.changed() => return seen,
+            msg = ws.next() => match msg {
+                Some(Ok(Message::Text(text))) => {
+                    seen.on_text(text.as_str(), &mut last, &ctx, &progress);
+                    continue;
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let code = frame.map(|f| u16::from(f.code)).unwrap_or(1005);
+                    seen.closes.add(code.to_string());
+                    Some(code)
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(e)) => {
+                    seen.closes.add(format!("error: {e}"));
+                    None
+                }
+                None => {
+                    seen.closes.add("eof");
+                    None
+                }
+            }
+        };
+        // 4008 (too slow) and a dropped connection call for a resume; any other close is final.
+        let resumable = matches!(ended, None | Some(4008) | Some(1006));
+        if !resumable || seen.reconnects >= MAX_RECONNECTS {
+            seen.error = Some(format!(
+                "socket ended (close {}) after {} reconnect(s)",
+                ended.map_or("none".into(), |c| c.to_string()),
+                seen.reconnects
+            ));
+            // Wait for the stop signal so the coordinator decides when the run ends.
+            let _ = stop.changed().await;
+            return seen;
+        }
+        seen.reconnects += 1;
+        match ctx.connector.open(&user, ctx.room, last).await {
+            Ok(fresh) => ws = fresh,
+            Err(e) => {
+                seen.error = Some(format!("reconnect failed: {e:#}"));
+                let _ = stop.changed().await;
+                return seen;
+            }
+        }
+    }
+}
+
+/// Totals over all receivers, checked against the messages that got 201.
+pub struct Verdict {
+    pub receivers: usize,
+    pub deliveries: u64,
+    /// (receiver, acked message) pairs never delivered.
+    pub missing: u64,
+    /// Messages delivered that the sender never saw a 201 for (legitimate after a send error).
+    pub unacked_delivered: u64,
+    pub dup_messages: u64,
+    pub stale_seqs: u64,
+    pub seq_gaps: u64,
+    pub foreign: u64,
+    pub other_events: u64,
+    pub reconnects: u64,
+    pub receivers_with_errors: usize,
+    pub first_error: Option<String>,
+    pub closes: Tally,
+    pub latency: Latency,
+    pub last_delivery: Option<Instant>,
+}
+
+pub fn verdict(all: &[Seen], acked: &Bits) -> Verdict {
+    let mut v = Verdict {
+        receivers: all.len(),
+        deliveries: 0,
+        missing: 0,
+        unacked_delivered: 0,
+        dup_messages: 0,
+        stale_seqs: 0,
+        seq_gaps: 0,
+        foreign: 0,
+        other_events: 0,
+        reconnects: 0,
+        receivers_with_errors: 0,
+        first_error: None,
+        closes: Tally::default(),
+        latency: Latency::new(),
+        last_delivery: None,
+    };
+    for s in all {
+        let (unacked, missing) = s.seen.diff(acked);
+        v.deliveries += s.distinct;
+        v.missing += missing;
+        v.unacked_delivered += unacked;
+        v.dup_messages += s.dup_messages;
+        v.stale_seqs += s.stale_seqs;
+        v.seq_gaps += s.seq_gaps;
+        v.foreign += s.foreign;
+        v.other_events += s.other_events;
+        v.reconnects += s.reconnects as u64;
+        v.closes.merge(&s.closes);
+        if let Some(e) = &s.error {
+            v.receivers_with_errors += 1;
+            if v.first_error.is_none() {
+                v.first_error = Some(e.clone());
+            }
+        }
+        for &us in &s.latencies {
+            v.latency.record(us as u64);
+        }
+        v.last_delivery = v.last_delivery.max(s.last_new_at);
+    }
+    v
+}
+
+impl Verdict {
+    /// The delivery checks, as cell failures.
+    pub fn checks(&self, cell: &mut crate::report::Cell, wanted_receivers: usize) {
+        cell.check(self.receivers == wanted_receivers, || {
+            format!(
+                "{} of {wanted_receivers} receivers connected",
+                self.receivers
+            )
+        });
+        cell.check(self.missing == 0, || {
+            format!("{} acknowledged deliveries MISSING", self.missing)
+        });
+        cell.check(self.dup_messages == 0, || {
+            format!(
+                "{} messages delivered TWICE (under new seqs)",
+                self.dup_messages
+            )
+        });
+        cell.check(self.stale_seqs == 0, || {
+            format!("{} events with a repeated or backward seq", self.stale_seqs)
+        });
+        cell.check(self.seq_gaps == 0, || {
+            format!("{} seqs skipped in the streams", self.seq_gaps)
+        });
+        cell.check(self.foreign == 0 && self.other_events == 0, || {
+            format!(
+                "{} unreadable/foreign messages and {} other events in the streams",
+                self.foreign, self.other_events
+            )
+        });
+        cell.check(self.receivers_with_errors == 0, || {
+            format!(
+                "{} receivers ended early, e.g.: {}",
+                self.receivers_with_errors,
+                self.first_error.clone().unwrap_or_default()
+            )
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bits_diff() {
+        let a = Bits::new(200);
+        let b = Bits::new(200);
+        assert!(a.insert(3));
+        assert!(!a.insert(3));
+        assert!(a.insert(150));
+        assert!(b.insert(3));
+        assert!(b.insert(7));
+        assert_eq!(a.len(), 2);
+        assert_eq!(a.diff(&b), (1, 1));
+        assert!(!a.insert(10_000));
+    }
+}

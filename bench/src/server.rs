@@ -1,0 +1,505 @@
+//! The server under test: a running one (--url), or one this process starts (--spawn) on a
+//! fresh database, watches (log lines, liveness) and stops, dropping the database.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context, Result};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::{Child, Command};
+use tokio::time::timeout;
+use tokio_postgres::NoTls;
+
+use crate::cli::{Backend, ServerArgs};
+use crate::procfs;
+
+const READY_PREFIX: &str = "roomcast listening on ";
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const STOP_GRACE: Duration = Duration::from_secs(20);
+/// Lines of server output kept for the report.
+const LOG_TAIL: usize = 40;
+
+pub struct Target {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    pub base: String,
+    pub addr: SocketAddr,
+    /// For /proc readings: the spawned child, or --pid.
+    pub pid: Option<u32>,
+    /// "sqlite", "postgres", or "unknown" for --url without --backend.
+    pub backend: String,
+    pub cookie_name: String,
+    pub log: ServerLog,
+    spawned: Option<Spawned>,
+}
+
+struct Spawned {
+    child: Child,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    None,
+    Dir(PathBuf),
+    Pg { admin: String, name: String },
+}
+
+/// What the server wrote on stdout/stderr after it became ready (with ROOMCAST_LOG=warn,
+/// every line is a warning or an error).
+#[derive(Clone, Default)]
+pub struct ServerLog(Arc<Mutex<LogState>>);
+
+#[derive(Default)]
+struct LogState {
+    lines: u64,
+    warnings: u64,
+    errors: u64,
+    /// Lines without their timestamp, counted ("WARN target: message" -> n).
+    kinds: BTreeMap<String, u64>,
+    tail: VecDeque<String>,
+}
+
+/// Distinct kinds of line kept; later new kinds are counted under "(other)".
+const MAX_KINDS: usize = 50;
+
+impl ServerLog {
+    fn push(&self, raw: String) {
+        let line = strip_ansi(&raw);
+        let Ok(mut s) = self.0.lock() else { return };
+        s.lines += 1;
+        let level = line.split_whitespace().nth(1).unwrap_or_default();
+        if level == "ERROR" || line.contains("\"level\":\"ERROR\"") || line.contains("panicked") {
+            s.errors += 1;
+        } else if level == "WARN" || line.contains("\"level\":\"WARN\"") {
+            s.warnings += 1;
+        }
+        // "2026-11-22T02:39:37.928414Z  WARN target: message" -> "WARN target: message".
+        let kind = match line.split_once(' ') {
+            Some((first, rest)) if first.ends_with('Z') => rest.trim_start().to_string(),
+            _ => line.clone(),
+        };
+        let kind = if s.kinds.contains_key(&kind) || s.kinds.len() < MAX_KINDS {
+            kind
+        } else {
+            "(other)".to_string()
+        };
+        *s.kinds.entry(kind).or_insert(0) += 1;
+        if s.tail.len() == LOG_TAIL {
+            s.tail.pop_front();
+        }
+        s.tail.push_back(line);
+    }
+
+    /// (lines, warnings, errors) so far.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        self.0
+            .lock()
+            .map(|s| (s.lines, s.warnings, s.errors))
+            .unwrap_or_default()
+    }
+
+    /// The most frequent kinds of line, most frequent first.
+    pub fn top_kinds(&self, n: usize) -> Vec<(String, u64)> {
+        let mut kinds: Vec<(String, u64)> = self
+            .0
+            .lock()
+            .map(|s| s.kinds.iter().map(|(k, v)| (k.clone(), *v)).collect())
+            .unwrap_or_default();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        kinds.truncate(n);
+        kinds
+    }
+
+    pub fn tail(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|s| s.tail.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Removes terminal colour sequences (ESC [ ... letter).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How the server looked when the bench stopped it.
+pub struct Health {
+    /// Set if a spawned server had already exited before the bench stopped it.
+    pub exited_early: Option<String>,
+    pub log_lines: u64,
+    pub warnings: u64,
+    pub errors: u64,
+    pub kinds: Vec<(String, u64)>,
+    pub tail: Vec<String>,
+}
+
+impl Health {
+    pub fn healthy(&self) -> bool {
+        self.exited_early.is_none() && self.errors == 0
+    }
+
+    pub fn print(&self) {
+        if let Some(status) = &self.exited_early {
+            eprintln!("roomcast-bench: the server DIED during the run ({status})");
+        }
+        if self.log_lines > 0 {
+            eprintln!(
+                "roomcast-bench: the server logged {} line(s): {} warning(s), {} error(s); most frequent:",
+                self.log_lines, self.warnings, self.errors
+            );
+            for (kind, n) in &self.kinds {
+                eprintln!("  {n:>7} x {kind}");
+            }
+        }
+        if self.exited_early.is_some() {
+            eprintln!("roomcast-bench: the server's last lines:");
+            for line in &self.tail {
+                eprintln!("  | {line}");
+            }
+        }
+    }
+}
+
+impl Target {
+    pub async fn start(args: &ServerArgs) -> Result<Target> {
+        if let Some(url) = &args.url {
+            let addr = loopback_addr(url)?;
+            return Ok(Target {
+                base: format!("http://{addr}"),
+                addr,
+                pid: args.pid,
+                backend: args
+                    .backend
+                    .map(|b| b.name().to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                cookie_name: args.cookie_name.clone(),
+                log: ServerLog::default(),
+                spawned: None,
+            });
+        }
+        let Some(binary) = &args.spawn else {
+            bail!("say which server: --url http://127.0.0.1:PORT or --spawn PATH_TO_roomcast");
+        };
+        spawn(binary, args).await
+    }
+
+    /// True while a spawned server is running (with --url: unless --pid names a process
+    /// that is gone).
+    pub fn alive(&self) -> bool {
+        self.pid.is_none_or(procfs::running)
+    }
+
+    /// Stops a spawned server (SIGTERM, then SIGKILL) and removes its database.
+    pub async fn stop(mut self) -> Result<Health> {
+        let (log_lines, warnings, errors) = self.log.counts();
+        let mut health = Health {
+            exited_early: None,
+            log_lines,
+            warnings,
+            errors,
+            kinds: self.log.top_kinds(10),
+            tail: self.log.tail(),
+        };
+        let Some(mut spawned) = self.spawned.take() else {
+            return Ok(health);
+        };
+        if let Ok(Some(status)) = spawned.child.try_wait() {
+            health.exited_early = Some(status.to_string());
+        } else {
+            if let Some(pid) = spawned.child.id() {
+                // SAFETY: signalling our own child by its pid.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+            }
+            if timeout(STOP_GRACE, spawned.child.wait()).await.is_err() {
+                eprintln!(
+                    "roomcast-bench: the server ignored SIGTERM for {STOP_GRACE:?}; killing it"
+                );
+                spawned.child.kill().await.context("killing the server")?;
+            }
+        }
+        // A last look at the log, now that the server has flushed it.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let (log_lines, warnings, errors) = self.log.counts();
+        health.log_lines = log_lines;
+        health.warnings = warnings;
+        health.errors = errors;
+        health.kinds = self.log.top_kinds(10);
+        health.tail = self.log.tail();
+        match spawned.cleanup {
+            Cleanup::None => {}
+            Cleanup::Dir(dir) => {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+            }
+            Cleanup::Pg { admin, name } => drop_pg_database(&admin, &name).await?,
+        }
+        Ok(health)
+    }
+}
+
+/// `http://127.0.0.1:PORT` -> the address; anything but a loopback IP literal is refused.
+fn loopback_addr(url: &str) -> Result<SocketAddr> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| anyhow!("--url must start with http:// (got {url})"))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let addr: SocketAddr = authority
+        .parse()
+        .map_err(|_| anyhow!("--url needs an IP address and a port, e.g. http://127.0.0.1:8080"))?;
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => Ok(addr),
+        _ => bail!("the bench only targets 127.0.0.0/8 (got {addr})"),
+    }
+}
+
+fn unique_suffix() -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{}_{:08x}", std::process::id(), nanos)
+}
+
+async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
+    let binary = binary
+        .canonicalize()
+        .with_context(|| format!("the server binary {}", binary.display()))?;
+    let dir = std::env::temp_dir().join(format!("roomcast-bench-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let backend = args.backend.unwrap_or(Backend::Sqlite);
+    let (database_url, db_cleanup) = match (&args.database_url, backend) {
+        (Some(url), _) => (url.clone(), Cleanup::None),
+        (None, Backend::Sqlite) => (
+            format!("sqlite://{}", dir.join("roomcast.db").display()),
+            Cleanup::None,
+        ),
+        (None, Backend::Postgres) => {
+            let name = format!("rc_bench_{}", unique_suffix());
+            let url = create_pg_database(&args.pg_admin, &name).await?;
+            (
+                url,
+                Cleanup::Pg {
+                    admin: args.pg_admin.clone(),
+                    name,
+                },
+            )
+        }
+    };
+    let backend_name = match &args.database_url {
+        Some(url) if url.starts_with("postgres") => "postgres",
+        Some(_) => "sqlite",
+        None => backend.name(),
+    };
+
+    let mut cmd = Command::new(&binary);
+    cmd.arg("serve")
+        .current_dir(&dir)
+        .env("ROOMCAST_BIND", "127.0.0.1:0")
+        .env("ROOMCAST_DATABASE_URL", &database_url)
+        .env("ROOMCAST_ARGON2_MEMORY_KIB", "64")
+        .env("ROOMCAST_ARGON2_ITERATIONS", "1")
+        .env("ROOMCAST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("ROOMCAST_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let lifted = lift_rate_limits(&binary, &mut cmd);
+    if !lifted.is_empty() {
+        eprintln!(
+            "roomcast-bench: rate limits lifted for the bench ({}): it measures capacity, not policy",
+            lifted.join(", ")
+        );
+    }
+    for kv in &args.server_env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv}"))?;
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    let pid = child.id();
+    let log = ServerLog::default();
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow!("no stdout pipe"))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow!("no stderr pipe"))?;
+    // stderr is drained from the start, so the server never blocks on a full pipe.
+    let startup_err = Arc::new(Mutex::new(Vec::<String>::new()));
+    tokio::spawn(drain(stderr, log.clone(), Some(startup_err.clone())));
+    let mut lines = BufReader::new(stdout).lines();
+    let ready = timeout(READY_TIMEOUT, async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(url) = line.trim().strip_prefix(READY_PREFIX) {
+                return Ok::<Option<String>, std::io::Error>(Some(url.to_string()));
+            }
+        }
+        Ok(None)
+    })
+    .await;
+    let url = match ready {
+        Ok(Ok(Some(url))) => url,
+        other => {
+            let _ = child.kill().await;
+            let said = startup_err.lock().map(|v| v.join("\n")).unwrap_or_default();
+            let why = match other {
+                Err(_) => format!("not ready after {READY_TIMEOUT:?}"),
+                Ok(Err(e)) => format!("reading its stdout: {e}"),
+                _ => "it exited before listening".into(),
+            };
+            if let Cleanup::Pg { admin, name } = &db_cleanup {
+                let _ = drop_pg_database(admin, name).await;
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            bail!("the server did not start: {why}\n{said}");
+        }
+    };
+    tokio::spawn(async move {
+        let mut lines = lines;
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+    let addr = loopback_addr(&url)?;
+    eprintln!(
+        "roomcast-bench: started {} (pid {}) on {} with {}",
+        binary.display(),
+        pid.map(|p| p.to_string()).unwrap_or_default(),
+        url,
+        backend_name
+    );
+    // The temp dir holds the SQLite file (or nothing, with PostgreSQL); it goes either way.
+    let cleanup = match db_cleanup {
+        Cleanup::Pg { .. } => {
+            let _ = std::fs::remove_dir(&dir);
+            db_cleanup
+        }
+        _ => Cleanup::Dir(dir),
+    };
+    Ok(Target {
+        base: format!("http://{addr}"),
+        addr,
+        pid,
+        backend: backend_name.to_string(),
+        cookie_name: args.cookie_name.clone(),
+        log,
+        spawned: Some(Spawned { child, cleanup }),
+    })
+}
+
+/// Rate-limit settings the bench lifts: one benchmark user sends far more than the default
+/// 5 messages/s, and every account registers from 127.0.0.1.
+const RATE_KEYS: [&str; 4] = ["rate_send", "rate_rooms", "rate_bots", "rate_auth"];
+const NO_LIMIT: &str = "1000000000";
+
+/// Sets `ROOMCAST_RATE_*` to effectively unlimited for each limit this server binary knows.
+/// The server refuses unknown settings, so each key is set only if the binary's compiled-in
+/// defaults mention it (servers older than the rate limits have none). Returns the keys set.
+fn lift_rate_limits(binary: &Path, cmd: &mut Command) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(binary) else {
+        return Vec::new();
+    };
+    let mut lifted = Vec::new();
+    for key in RATE_KEYS {
+        for suffix in ["_per_minute", "_burst"] {
+            let name = format!("{key}{suffix}");
+            if bytes.windows(name.len()).any(|w| w == name.as_bytes()) {
+                cmd.env(format!("ROOMCAST_{}", name.to_uppercase()), NO_LIMIT);
+                lifted.push(name);
+            }
+        }
+    }
+    lifted
+}
+
+/// Reads a server pipe line by line into the log; before the log starts counting, lines also
+/// go to `startup` so a failed start can say why.
+async fn drain<R: AsyncRead + Unpin>(
+    pipe: R,
+    log: ServerLog,
+    startup: Option<Arc<Mutex<Vec<String>>>>,
+) {
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(s) = &startup {
+            if let Ok(mut v) = s.lock() {
+                if v.len() < LOG_TAIL {
+                    v.push(line.clone());
+                }
+            }
+        }
+        log.push(line);
+    }
+}
+
+async fn pg_connect(admin: &str) -> Result<tokio_postgres::Client> {
+    let (client, connection) = timeout(
+        Duration::from_secs(10),
+        tokio_postgres::connect(admin, NoTls),
+    )
+    .await
+    .map_err(|_| anyhow!("connecting to PostgreSQL ({admin}) timed out"))?
+    .with_context(|| format!("connecting to PostgreSQL ({admin})"))?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+/// Creates `name` and returns the server's URL for it (host, port and user from `admin`).
+async fn create_pg_database(admin: &str, name: &str) -> Result<String> {
+    let client = pg_connect(admin).await?;
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .with_context(|| format!("CREATE DATABASE {name}"))?;
+    let config: tokio_postgres::Config = admin.parse().context("--pg-admin")?;
+    let host = config
+        .get_hosts()
+        .iter()
+        .find_map(|h| match h {
+            tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        })
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let user = config.get_user().unwrap_or("postgres");
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
+}
+
+async fn drop_pg_database(admin: &str, name: &str) -> Result<()> {
+    let client = pg_connect(admin).await?;
+    timeout(
+        Duration::from_secs(30),
+        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
+    )
+    .await
+    .map_err(|_| anyhow!("DROP DATABASE {name} timed out"))?
+    .with_context(|| format!("DROP DATABASE {name}"))
+}

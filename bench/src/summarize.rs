@@ -1,0 +1,238 @@
+//! `summarize`: reads JSON result lines and prints, per scenario, a Markdown table of the
+//! median of every run for each (configuration, backend).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, Write as _};
+
+use anyhow::{Context, Result};
+use serde_json::Value;
+
+use crate::cli::SummarizeArgs;
+
+/// The columns shown per scenario (any other metric stays in the JSON).
+fn columns(scenario: &str) -> &'static [&'static str] {
+    match scenario {
+        "send" => &[
+            "msgs_per_s",
+            "send_p50_ms",
+            "send_p99_ms",
+            "send_max_ms",
+            "server_cpu_pct",
+            "postgres_cpu_pct",
+            "bench_cpu_pct",
+            "others_cpu_pct",
+        ],
+        "fanout" => &[
+            "deliveries_per_s",
+            "seconds_to_all",
+            "deliver_p50_ms",
+            "deliver_p99_ms",
+            "deliver_max_ms",
+            "send_p50_ms",
+            "open_seconds",
+            "server_cpu_pct",
+            "postgres_cpu_pct",
+            "bench_cpu_pct",
+            "others_cpu_pct",
+            "server_rss_mib",
+            "reconnects",
+        ],
+        "latency" => &[
+            "rate_sent",
+            "deliver_p50_ms",
+            "deliver_p99_ms",
+            "deliver_p999_ms",
+            "deliver_max_ms",
+            "send_p50_ms",
+            "send_p99_ms",
+            "skipped_sends",
+            "server_cpu_pct",
+            "postgres_cpu_pct",
+            "bench_cpu_pct",
+            "others_cpu_pct",
+        ],
+        "idle" => &[
+            "sockets",
+            "rss_per_socket_kib",
+            "server_rss_before_mib",
+            "server_rss_after_mib",
+            "server_cpu_rest_pct",
+            "pings_during_rest",
+            "opens_per_s",
+            "others_cpu_rest_pct",
+        ],
+        "joins" => &[
+            "seconds",
+            "joined",
+            "room_full",
+            "join_p50_ms",
+            "join_p99_ms",
+            "join_max_ms",
+            "server_cpu_pct",
+            "postgres_cpu_pct",
+            "others_cpu_pct",
+        ],
+        _ => &[],
+    }
+}
+
+/// A configuration ("c=8 rooms=1") on a backend.
+type GroupId = (String, String);
+/// A scenario's groups, in the order they first appear.
+type Groups = Vec<(GroupId, Group)>;
+
+#[derive(Default)]
+struct Group {
+    runs: usize,
+    ok: usize,
+    metrics: BTreeMap<String, Vec<f64>>,
+}
+
+pub fn run(args: &SummarizeArgs) -> Result<()> {
+    // scenario -> (key, backend) -> runs; keys keep the order they first appear in.
+    let mut scenarios: Vec<(String, Groups)> = Vec::new();
+    for path in &args.files {
+        let file =
+            std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.with_context(|| format!("reading {}", path.display()))?;
+            let Ok(v) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            if v["bench"] != "roomcast" {
+                continue;
+            }
+            if let Some(want) = &args.only_label {
+                if v["label"].as_str() != Some(want.as_str()) {
+                    continue;
+                }
+            }
+            let scenario = v["scenario"].as_str().unwrap_or("?").to_string();
+            let backend = v["backend"].as_str().unwrap_or("?").to_string();
+            let alive = v["server_alive"].as_bool().unwrap_or(true);
+            let idx = match scenarios.iter().position(|(s, _)| *s == scenario) {
+                Some(i) => i,
+                None => {
+                    scenarios.push((scenario.clone(), Vec::new()));
+                    scenarios.len() - 1
+                }
+            };
+            let groups = &mut scenarios[idx].1;
+            for cell in v["cells"].as_array().into_iter().flatten() {
+                let id = (
+                    cell["key"].as_str().unwrap_or("?").to_string(),
+                    backend.clone(),
+                );
+                let g = match groups.iter().position(|(k, _)| *k == id) {
+                    Some(i) => &mut groups[i].1,
+                    None => {
+                        groups.push((id, Group::default()));
+                        &mut groups.last_mut().context("just pushed")?.1
+                    }
+                };
+                g.runs += 1;
+                if cell["ok"].as_bool().unwrap_or(false) && alive {
+                    g.ok += 1;
+                }
+                for (name, value) in cell["metrics"].as_object().into_iter().flatten() {
+                    if let Some(x) = value.as_f64() {
+                        g.metrics.entry(name.clone()).or_default().push(x);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    for (scenario, groups) in &mut scenarios {
+        // Configurations in the order they were run, backends side by side for each.
+        let mut first_seen: Vec<String> = Vec::new();
+        for ((key, _), _) in groups.iter() {
+            if !first_seen.contains(key) {
+                first_seen.push(key.clone());
+            }
+        }
+        let order = |key: &String| first_seen.iter().position(|k| k == key);
+        groups.sort_by(|a, b| {
+            order(&a.0 .0)
+                .cmp(&order(&b.0 .0))
+                .then(a.0 .1.cmp(&b.0 .1))
+        });
+        let mut cols: Vec<String> = columns(scenario).iter().map(|c| c.to_string()).collect();
+        if cols.is_empty() {
+            for (_, g) in groups.iter() {
+                for name in g.metrics.keys() {
+                    if !cols.contains(name) {
+                        cols.push(name.clone());
+                    }
+                }
+            }
+        }
+        writeln!(out, "### {scenario}\n")?;
+        writeln!(
+            out,
+            "| configuration | backend | runs (ok) | {} |",
+            cols.join(" | ")
+        )?;
+        writeln!(out, "|---|---|---|{}", "---:|".repeat(cols.len()))?;
+        for ((key, backend), g) in groups.iter() {
+            let values: Vec<String> = cols
+                .iter()
+                .map(|c| match g.metrics.get(c) {
+                    Some(xs) => format_number(median(xs)),
+                    None => "–".into(),
+                })
+                .collect();
+            writeln!(
+                out,
+                "| {key} | {backend} | {} ({}) | {} |",
+                g.runs,
+                g.ok,
+                values.join(" | ")
+            )?;
+        }
+        writeln!(out)?;
+    }
+    // A closed pipe (`| head`) is not an error worth a panic.
+    match std::io::stdout().write_all(out.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn median(xs: &[f64]) -> f64 {
+    let mut v = xs.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn format_number(x: f64) -> String {
+    if x.fract() == 0.0 || x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(format_number(1234.4), "1234");
+        assert_eq!(format_number(0.1234), "0.12");
+        assert_eq!(format_number(99.0), "99");
+    }
+}
