@@ -6,6 +6,7 @@
 #   bench/run-baseline.sh                  # builds, runs (about 15 minutes), summarizes
 #   SERVER=path/to/roomcast bench/run-baseline.sh   # benchmark another server binary
 #   RUNS=1 BACKENDS=sqlite bench/run-baseline.sh    # a quick look
+#   ONLY='^(send|fanout)' bench/run-baseline.sh      # some scenarios only
 #
 # Only one benchmark runs at a time. Before each, the script waits (at most QUIET_WAIT seconds)
 # until the machine is nearly idle, since on 2 cores any other build or test skews the figures.
@@ -69,6 +70,8 @@ failed=0
 for run in $(seq 1 "$RUNS"); do
   for backend in $BACKENDS; do
     for scenario in "${SCENARIOS[@]}"; do
+      # ONLY=<regex> runs just the matching scenario lines.
+      if [[ -n "${ONLY:-}" && ! $scenario =~ $ONLY ]]; then continue; fi
       wait_quiet
       echo "=== run $run/$RUNS, $backend: $scenario" >&2
       # shellcheck disable=SC2086 # the scenario line is split into arguments on purpose
