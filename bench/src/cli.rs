@@ -112,6 +112,8 @@ pub enum Command {
     All,
     /// Medians of JSON result lines (from --json-out files) as Markdown tables.
     Summarize(SummarizeArgs),
+    /// An SVG bar chart of send throughput: one results file against another.
+    Chart(ChartArgs),
 }
 
 #[derive(Args, Clone)]
@@ -214,6 +216,17 @@ pub struct JoinsArgs {
     /// Room capacity (the owner holds one seat).
     #[arg(long, default_value_t = 100)]
     pub capacity: i64,
+}
+
+#[derive(Args, Clone)]
+pub struct ChartArgs {
+    /// Results before the change (JSON lines from --json-out).
+    pub before: PathBuf,
+    /// Results after the change.
+    pub after: PathBuf,
+    /// Where to write the SVG.
+    #[arg(long, default_value = "docs/bench-send.svg")]
+    pub out: PathBuf,
 }
 
 #[derive(Args, Clone)]

@@ -2,6 +2,7 @@
 //! WebSocket on 127.0.0.1, prints a human summary and one JSON line per scenario, and stops
 //! by itself (every loop is bounded by a count and by a global deadline).
 
+mod chart;
 mod cli;
 mod client;
 mod limits;
@@ -23,8 +24,13 @@ use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Summarize(args) = &cli.command {
-        return match summarize::run(args) {
+    let offline = match &cli.command {
+        Command::Summarize(args) => Some(summarize::run(args)),
+        Command::Chart(args) => Some(chart::run(args)),
+        _ => None,
+    };
+    if let Some(result) = offline {
+        return match result {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("roomcast-bench: {e:#}");

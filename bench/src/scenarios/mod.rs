@@ -48,7 +48,9 @@ pub async fn run(cli: &Cli, target: &Target) -> Result<bool> {
             ok &= emit(&bench, idle::run(&bench, &idle).await?)?;
             ok &= emit(&bench, joins::run(&bench, &joins).await?)?;
         }
-        Command::Summarize(_) => unreachable!("handled before a server is started"),
+        Command::Summarize(_) | Command::Chart(_) => {
+            unreachable!("handled before a server is started")
+        }
     }
     Ok(ok)
 }
