@@ -403,7 +403,45 @@ pub fn verdict(all: &[Seen], acked: &Bits) -> Verdict {
     v
 }
 
+/// How the receivers stood when a run stopped waiting for them.
+pub struct Arrival {
+    pub all_in: bool,
+    /// Receivers still missing messages.
+    pub behind: usize,
+    pub wait_seconds: f64,
+}
+
 impl Verdict {
+    /// The closing checks of a run that sends to receivers: everyone got everything in time,
+    /// the delivery checks, nothing delivered whose send was not acknowledged; then the
+    /// errors met on the way, into the cell.
+    pub fn conclude(
+        &self,
+        cell: &mut crate::report::Cell,
+        wanted_receivers: usize,
+        arrival: Arrival,
+        open_failures: &crate::stats::Tally,
+        errors: &crate::stats::Tally,
+    ) {
+        cell.check(arrival.all_in, || {
+            format!(
+                "{} receivers still lacked messages {:.0} s after the last send",
+                arrival.behind, arrival.wait_seconds
+            )
+        });
+        self.checks(cell, wanted_receivers);
+        cell.check(self.unacked_delivered == 0, || {
+            format!(
+                "{} deliveries of messages whose send did not get 201",
+                self.unacked_delivered
+            )
+        });
+        for (what, n) in &open_failures.0 {
+            cell.errors.add_n(format!("open: {what}"), *n);
+        }
+        cell.errors.merge(errors);
+    }
+
     /// The delivery checks, as cell failures.
     pub fn checks(&self, cell: &mut crate::report::Cell, wanted_receivers: usize) {
         cell.check(self.receivers == wanted_receivers, || {

@@ -14,7 +14,7 @@ use crate::cli::LatencyArgs;
 use crate::client::{run_prefix, Answer};
 use crate::probe;
 use crate::procfs::Pair;
-use crate::receivers::{verdict, Bits};
+use crate::receivers::{verdict, Arrival, Bits};
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Latency, Tally};
 
@@ -127,23 +127,12 @@ pub async fn run(b: &Bench<'_>, a: &LatencyArgs) -> Result<Report> {
             a.max_in_flight
         )
     });
-    cell.check(all_in, || {
-        format!(
-            "{behind} receivers still lacked messages {:.0} s after the last send",
-            a.wait_seconds
-        )
-    });
-    v.checks(&mut cell, a.receivers);
-    cell.check(v.unacked_delivered == 0, || {
-        format!(
-            "{} deliveries of messages whose send did not get 201",
-            v.unacked_delivered
-        )
-    });
-    for (what, n) in &open_failures.0 {
-        cell.errors.add_n(format!("open: {what}"), *n);
-    }
-    cell.errors.merge(&errors);
+    let arrival = Arrival {
+        all_in,
+        behind,
+        wait_seconds: a.wait_seconds,
+    };
+    v.conclude(&mut cell, a.receivers, arrival, &open_failures, &errors);
     cell.print_verdict();
     report.cells.push(cell);
     Ok(report)
