@@ -18,6 +18,7 @@ pub struct Config {
     pub db_pool_timeout_ms: u64,
     pub sqlite_busy_timeout_ms: u64,
     pub write_batch_max: usize,
+    pub write_shards: usize,
     pub idempotency_retention_secs: i64,
     pub janitor_interval_secs: u64,
     pub revocation_poll_ms: u64,
@@ -74,6 +75,13 @@ impl Config {
     fn validate(&self) -> Result<(), String> {
         if self.db_pool_size == 0 {
             return Err("invalid configuration: db_pool_size must be at least 1".into());
+        }
+        if self.write_batch_max == 0 || self.write_shards == 0 {
+            return Err(
+                "invalid configuration: write_batch_max and write_shards must be \
+                 at least 1"
+                    .into(),
+            );
         }
         if self.ws_queue == 0 {
             return Err("invalid configuration: ws_queue must be at least 1".into());

@@ -27,6 +27,7 @@ impl App {
         let writer = Writer::start(
             db.clone(),
             config.write_batch_max,
+            db.write_concurrency(config.write_shards),
             Arc::new(move |committed, at| {
                 for event in committed {
                     publisher.publish(Frame::from_event(event).committed_at(at));

@@ -2,8 +2,9 @@
 //!
 //! Requests queue their message; one task takes everything queued, writes it in ONE
 //! transaction and commits once; each request gets its answer only after that commit. A batch
-//! costs a handful of statements whatever its size: lock its rooms, read memberships and keys,
-//! one `last_seq += n` per room, one multi-row insert of events, one of idempotency keys. The
+//! costs a handful of statements whatever its size: one statement that locks its rooms and
+//! reserves their seqs, one read of memberships (and one of keys), one multi-row insert of
+//! events (and one of idempotency keys). The
 //! committed events are handed to `on_commit` in seq order, before anyone is answered.
 
 use std::collections::{HashMap, HashSet};
@@ -17,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::accounts::Profile;
 use super::batch_insert::{EventInsert, InsertMany, KeyInsert};
 use super::events::{EventRow, EventView, MESSAGE_CREATED};
-use super::schema::{events, idempotency_keys, memberships, rooms, users};
+use super::schema::{events, idempotency_keys, memberships, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 
 /// One message to store.
@@ -44,21 +45,33 @@ type OnCommit = Arc<dyn Fn(&[EventView], Instant) + Send + Sync>;
 /// The handle requests queue on. Cloning is cheap.
 #[derive(Clone)]
 pub struct Writer {
-    queue: mpsc::Sender<(Message, Reply)>,
+    /// One queue per shard; a room always goes to the same shard.
+    shards: Arc<[mpsc::Sender<(Message, Reply)>]>,
 }
 
 impl Writer {
-    /// Starts the writer task. `on_commit` sees each batch's new events in seq order, with the
-    /// time the batch was committed.
-    pub fn start(db: Db, max_batch: usize, on_commit: OnCommit) -> Writer {
-        let (queue, rx) = mpsc::channel(max_batch * 8);
-        tokio::spawn(run(db, rx, max_batch.max(1), on_commit));
-        Writer { queue }
+    /// Starts `shards` writer tasks, each committing batches on its own connection. Rooms are
+    /// split between them by id, so two shards never wait on each other's room locks and each
+    /// room's messages keep one order. `on_commit` sees each batch's new events in seq order,
+    /// with the time the batch was committed.
+    pub fn start(db: Db, max_batch: usize, shards: usize, on_commit: OnCommit) -> Writer {
+        let max_batch = max_batch.max(1);
+        let shards: Vec<_> = (0..shards.max(1))
+            .map(|_| {
+                let (queue, rx) = mpsc::channel(max_batch * 8);
+                tokio::spawn(run(db.clone(), rx, max_batch, on_commit.clone()));
+                queue
+            })
+            .collect();
+        Writer {
+            shards: shards.into(),
+        }
     }
 
     pub async fn send(&self, message: Message) -> Result<Sent, StoreError> {
         let (reply, answer) = oneshot::channel();
-        self.queue
+        let shard = message.room_id.rem_euclid(self.shards.len() as i64) as usize;
+        self.shards[shard]
             .send((message, reply))
             .await
             .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
@@ -76,32 +89,36 @@ async fn run(
 ) {
     let mut batch: Vec<(Message, Reply)> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut batch, max_batch).await > 0 {
-        let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
-        let result = commit(&db, &messages).await;
-        let committed_at = Instant::now();
-        metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
-        match result {
-            Ok(outcomes) => {
-                let new: Vec<EventView> = outcomes
-                    .iter()
-                    .filter_map(|o| match o {
-                        Ok(Sent::New(v)) => Some(v.clone()),
-                        _ => None,
-                    })
-                    .collect();
-                metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
-                let mut ordered = new;
-                ordered.sort_by_key(|v| (v.event.room_id, v.event.seq));
-                on_commit(&ordered, committed_at);
-                for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                    let _ = reply.send(outcome);
-                }
+        write(&db, &mut batch, &on_commit).await;
+    }
+}
+
+/// Commits one batch, publishes its new events, then answers every request in it.
+async fn write(db: &Db, batch: &mut Vec<(Message, Reply)>, on_commit: &OnCommit) {
+    let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
+    let result = commit(db, &messages).await;
+    let committed_at = Instant::now();
+    metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
+    match result {
+        Ok(outcomes) => {
+            let mut new: Vec<EventView> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    Ok(Sent::New(v)) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect();
+            metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
+            new.sort_by_key(|v| (v.event.room_id, v.event.seq));
+            on_commit(&new, committed_at);
+            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+                let _ = reply.send(outcome);
             }
-            Err(e) => {
-                tracing::warn!(error = %e, size = batch.len(), "batch failed");
-                for (_, reply) in batch.drain(..) {
-                    let _ = reply.send(Err(e.replicate()));
-                }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch failed");
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(e.replicate()));
             }
         }
     }
@@ -122,45 +139,61 @@ async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreErr
     let mut room_ids: Vec<i64> = batch.iter().map(|m| m.room_id).collect();
     room_ids.sort_unstable();
     room_ids.dedup();
-    let user_ids: Vec<i64> = batch
+    let pairs: HashSet<(i64, i64)> = batch.iter().map(|m| (m.room_id, m.author.id)).collect();
+    let keyed: HashSet<(i64, i64, &str)> = batch
         .iter()
-        .map(|m| m.author.id)
-        .collect::<HashSet<_>>()
-        .into_iter()
+        .filter_map(|m| {
+            m.key
+                .as_ref()
+                .map(|(k, _)| (m.author.id, m.room_id, k.as_str()))
+        })
         .collect();
-    let key_names: Vec<&str> = batch
+
+    // Every message reserves a seq up front; the few that turn out not to be new (replays,
+    // refusals) hand theirs back before commit, so the common batch bumps each room once.
+    let mut reserved: HashMap<i64, i64> = HashMap::new();
+    for m in batch {
+        *reserved.entry(m.room_id).or_default() += 1;
+    }
+    let reserve: Vec<(i64, i64)> = room_ids
         .iter()
-        .filter_map(|m| m.key.as_ref().map(|(k, _)| k.as_str()))
+        .map(|r| (*r, reserved.get(r).copied().unwrap_or(0)))
         .collect();
 
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
-            // Locks the rooms (PostgreSQL row locks) so that membership and keys read below
-            // cannot change before commit: leave, join and every other send lock them too.
-            let existing: HashSet<i64> =
-                diesel::update(rooms::table.filter(rooms::id.eq_any(&room_ids)))
-                    .set(rooms::last_seq.eq(rooms::last_seq))
-                    .returning(rooms::id)
-                    .get_results::<i64>(conn)
-                    .await?
-                    .into_iter()
-                    .collect();
-            let members: HashSet<(i64, i64)> = memberships::table
-                .filter(memberships::room_id.eq_any(&room_ids))
-                .filter(memberships::user_id.eq_any(&user_ids))
+            // Also locks the rooms (PostgreSQL row locks) so that membership and keys read
+            // below cannot change before commit: leave, join and every other send lock them too.
+            let last: HashMap<i64, i64> = diesel::sql_query(bump_sql(&reserve))
+                .load::<RoomSeq>(conn)
+                .await?
+                .into_iter()
+                .map(|r| (r.id, r.last_seq))
+                .collect();
+            let existing: HashSet<i64> = last.keys().copied().collect();
+            // Exact pairs, not `room IN (..) AND user IN (..)`: that cross product costs a
+            // probe per combination (SQLite) or reads every membership of the users.
+            let mut member_query = memberships::table
                 .select((memberships::room_id, memberships::user_id))
+                .into_boxed();
+            for (room, user) in &pairs {
+                member_query = member_query.or_filter(
+                    memberships::room_id
+                        .eq(*room)
+                        .and(memberships::user_id.eq(*user)),
+                );
+            }
+            let members: HashSet<(i64, i64)> = member_query
                 .load::<(i64, i64)>(conn)
                 .await?
                 .into_iter()
                 .collect();
             let stored_keys: HashMap<(i64, i64, String), (String, Option<i64>)> =
-                if key_names.is_empty() {
+                if keyed.is_empty() {
                     HashMap::new()
                 } else {
-                    idempotency_keys::table
-                        .filter(idempotency_keys::user_id.eq_any(&user_ids))
-                        .filter(idempotency_keys::room_id.eq_any(&room_ids))
-                        .filter(idempotency_keys::idem_key.eq_any(&key_names))
+                    // Exact triples, for the reason above: keys pile up for a day.
+                    let mut key_query = idempotency_keys::table
                         .select((
                             idempotency_keys::user_id,
                             idempotency_keys::room_id,
@@ -168,6 +201,16 @@ async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreErr
                             idempotency_keys::request_hash,
                             idempotency_keys::event_id,
                         ))
+                        .into_boxed();
+                    for (user, room, key) in &keyed {
+                        key_query = key_query.or_filter(
+                            idempotency_keys::user_id
+                                .eq(*user)
+                                .and(idempotency_keys::room_id.eq(*room))
+                                .and(idempotency_keys::idem_key.eq(*key)),
+                        );
+                    }
+                    key_query
                         .load::<(i64, i64, String, String, Option<i64>)>(conn)
                         .await?
                         .into_iter()
@@ -177,23 +220,11 @@ async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreErr
 
             let plans = plan(batch, &existing, &members, &stored_keys);
 
-            // Seqs: one `last_seq += n` per room, handed out in batch order.
-            let mut counts: HashMap<i64, i64> = HashMap::new();
-            for (m, p) in batch.iter().zip(&plans) {
-                if matches!(p, Plan::New) {
-                    *counts.entry(m.room_id).or_default() += 1;
-                }
-            }
-            let mut next_seq: HashMap<i64, i64> = HashMap::new();
-            for room in &room_ids {
-                let Some(&n) = counts.get(room) else { continue };
-                let last: i64 = diesel::update(rooms::table.find(room))
-                    .set(rooms::last_seq.eq(rooms::last_seq + n))
-                    .returning(rooms::last_seq)
-                    .get_result(conn)
-                    .await?;
-                next_seq.insert(*room, last - n + 1);
-            }
+            // Seqs are handed out in batch order from each room's reserved range.
+            let mut next_seq: HashMap<i64, i64> = last
+                .iter()
+                .map(|(room, last)| (*room, last + 1 - reserved.get(room).copied().unwrap_or(0)))
+                .collect();
             let mut seqs: Vec<Option<i64>> = Vec::with_capacity(batch.len());
             for (m, p) in batch.iter().zip(&plans) {
                 seqs.push(match p {
@@ -203,6 +234,16 @@ async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreErr
                     }),
                     _ => None,
                 });
+            }
+            let unused: Vec<(i64, i64)> = next_seq
+                .iter()
+                .filter_map(|(room, next)| {
+                    let top = *last.get(room)?;
+                    (*next <= top).then_some((*room, next - top - 1))
+                })
+                .collect();
+            if !unused.is_empty() {
+                diesel::sql_query(bump_sql(&unused)).execute(conn).await?;
             }
 
             let new_events: Vec<EventInsert> = batch
@@ -304,6 +345,30 @@ async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreErr
         })
         .await
     })
+}
+
+#[derive(QueryableByName)]
+struct RoomSeq {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_seq: i64,
+}
+
+/// `last_seq += n` for each `(room, n)` in one statement, returning the new `last_seq`s. Only
+/// integers are formatted into it, so the one text serves both backends without binds.
+fn bump_sql(deltas: &[(i64, i64)]) -> String {
+    use std::fmt::Write;
+    let (mut cases, mut ids) = (String::new(), String::new());
+    for (room, n) in deltas {
+        let _ = write!(cases, " WHEN {room} THEN {n}");
+        let sep = if ids.is_empty() { "" } else { "," };
+        let _ = write!(ids, "{sep}{room}");
+    }
+    format!(
+        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} ELSE 0 END \
+         WHERE id IN ({ids}) RETURNING id, last_seq"
+    )
 }
 
 /// Decides each message: store it, replay a stored one, or refuse it.

@@ -12,6 +12,7 @@ use crate::support::{id, kind, seq, Backend, TestServer};
 backend_tests!(
     concurrent_senders_share_one_gapless_sequence,
     a_socket_without_after_starts_live,
+    refused_and_replayed_sends_in_a_burst_leave_no_gap,
 );
 
 const SENDERS: usize = 20;
@@ -153,4 +154,98 @@ async fn a_socket_without_after_starts_live(b: Backend) {
         assert_eq!(event["data"], message);
         assert_eq!(id(&event["data"]), id(&message));
     }
+}
+
+/// A batch reserves a seq for every message it takes in; a message then refused (sender not a
+/// member) or replayed (same Idempotency-Key) must hand its seq back, or the room would get a
+/// hole that no socket can ever fill. Accepted, refused and replayed sends race here, released
+/// together so that they share batches.
+async fn refused_and_replayed_sends_in_a_burst_leave_no_gap(b: Backend) {
+    let server = TestServer::start(b).await;
+    let owner = server.user().await;
+    let room = owner.new_room(50).await;
+    let mut socket = owner.events(room, Some(0)).await;
+    let members = server.users(5).await;
+    for user in &members {
+        user.join(room).await.expect(201);
+    }
+    let outsiders = server.users(5).await;
+    // Each member first stores one keyed message, which the burst then repeats.
+    for (i, user) in members.iter().enumerate() {
+        user.client
+            .send_keyed(room, &format!("keyed {i}"), &format!("key-{i}"))
+            .await
+            .expect(201);
+    }
+
+    const ROUNDS: usize = 4;
+    let tasks = ROUNDS * (members.len() * 2 + outsiders.len());
+    let barrier = Arc::new(Barrier::new(tasks));
+    let (done, mut finished) = mpsc::unbounded_channel();
+    for round in 0..ROUNDS {
+        for (i, user) in members.iter().enumerate() {
+            for keyed in [false, true] {
+                let (client, barrier, done) =
+                    (user.client.clone(), barrier.clone(), done.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let response = if keyed {
+                        client
+                            .send_keyed(room, &format!("keyed {i}"), &format!("key-{i}"))
+                            .await
+                    } else {
+                        client
+                            .send_message(room, &format!("new {i}.{round}"))
+                            .await
+                    };
+                    done.send(("member", keyed, response)).unwrap();
+                });
+            }
+        }
+        for user in &outsiders {
+            let (client, barrier, done) = (user.client.clone(), barrier.clone(), done.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let response = client.send_message(room, "let me in").await;
+                done.send(("outsider", false, response)).unwrap();
+            });
+        }
+    }
+    drop(done);
+
+    let mut new = BTreeSet::new();
+    let mut replays = 0;
+    let mut refused = 0;
+    while let Some((who, keyed, response)) = finished.recv().await {
+        match (who, keyed) {
+            ("outsider", _) => {
+                response.expect_problem(403, "not-a-member");
+                refused += 1;
+            }
+            (_, true) => {
+                assert!(response.replayed(), "a repeated key must replay");
+                response.expect(201);
+                replays += 1;
+            }
+            _ => {
+                assert!(new.insert(seq(&response.expect(201))), "a seq given twice");
+            }
+        }
+    }
+    assert_eq!((replays, refused), (ROUNDS * 5, ROUNDS * 5));
+
+    // 1 owner join + 5 joins + 5 keyed messages, then exactly the new messages: no holes.
+    let before_burst = 1 + 5 + 5;
+    let last = before_burst + new.len() as i64;
+    assert_eq!(
+        new,
+        (before_burst + 1..=last).collect::<BTreeSet<i64>>(),
+        "the burst's seqs"
+    );
+    assert_eq!(owner.room(room).await.expect(200)["last_seq"], last);
+    let stream = socket.next_events(last as usize).await;
+    let seqs: Vec<i64> = stream.iter().map(seq).collect();
+    assert_eq!(seqs, (1..=last).collect::<Vec<i64>>());
+    // And the next message follows on directly.
+    assert_eq!(seq(&owner.say(room, "after").await), last + 1);
 }
