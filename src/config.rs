@@ -22,6 +22,7 @@ pub struct Config {
     pub idempotency_retention_secs: i64,
     pub janitor_interval_secs: u64,
     pub revocation_poll_ms: u64,
+    pub auth_cache_ms: u64,
     pub shutdown_grace_secs: u64,
     pub rate_send_per_minute: u32,
     pub rate_send_burst: u32,

@@ -36,20 +36,22 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let server_app = app.clone();
     let server = HttpServer::new(move || {
         let cfg = &server_app.config;
-        let sessions =
-            SessionMiddleware::builder(DbSessionStore::new(server_app.db.clone()), key.clone())
-                .cookie_name(cfg.session_cookie_name.clone())
-                .cookie_secure(cfg.cookie_secure)
-                .cookie_http_only(true)
-                .cookie_same_site(SameSite::Lax)
-                .session_lifecycle(
-                    PersistentSession::default()
-                        .session_ttl(actix_web::cookie::time::Duration::seconds(
-                            cfg.session_ttl_secs,
-                        ))
-                        .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
-                )
-                .build();
+        let sessions = SessionMiddleware::builder(
+            DbSessionStore::new(server_app.db.clone(), server_app.auth.clone()),
+            key.clone(),
+        )
+        .cookie_name(cfg.session_cookie_name.clone())
+        .cookie_secure(cfg.cookie_secure)
+        .cookie_http_only(true)
+        .cookie_same_site(SameSite::Lax)
+        .session_lifecycle(
+            PersistentSession::default()
+                .session_ttl(actix_web::cookie::time::Duration::seconds(
+                    cfg.session_ttl_secs,
+                ))
+                .session_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build();
         actix_web::App::new()
             .app_data(web::Data::new(server_app.clone()))
             .app_data(metrics.clone())

@@ -1,5 +1,6 @@
 //! Who is asking: password hashing, the database-backed session store, the `Principal` extractor.
 
+pub mod cache;
 pub mod password;
 pub mod principal;
 pub mod session_store;

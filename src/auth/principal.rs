@@ -90,9 +90,16 @@ impl FromRequest for Principal {
         Box::pin(async move {
             let token_hash = token_hash?;
             let app = app.ok_or(AppError::Internal)?;
-            let bot = accounts::find_by_token(&app.db, &token_hash)
-                .await?
-                .ok_or(AppError::InvalidToken)?;
+            let bot = match app.auth.token(&token_hash) {
+                Some(hit) => hit,
+                None => {
+                    let found = accounts::find_by_token(&app.db, &token_hash)
+                        .await?
+                        .ok_or(AppError::InvalidToken)?;
+                    app.auth.keep_token(token_hash, found.clone());
+                    found
+                }
+            };
             Ok(Principal {
                 user_id: bot.id,
                 username: bot.username,

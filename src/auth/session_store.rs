@@ -9,6 +9,7 @@ use actix_web::cookie::time::Duration;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::cache::{AuthCache, CachedSession};
 use crate::store::{now_ms, sessions, Db, StoreError};
 
 /// Session state key holding the user id (JSON number).
@@ -25,11 +26,12 @@ pub const STORE_UNAVAILABLE: &str = "store_unavailable";
 #[derive(Clone)]
 pub struct DbSessionStore {
     db: Db,
+    cache: AuthCache,
 }
 
 impl DbSessionStore {
-    pub fn new(db: Db) -> Self {
-        DbSessionStore { db }
+    pub fn new(db: Db, cache: AuthCache) -> Self {
+        DbSessionStore { db, cache }
     }
 }
 
@@ -59,7 +61,11 @@ fn sid_of(state: &HashMap<String, String>) -> Option<String> {
 
 impl SessionStore for DbSessionStore {
     async fn load(&self, key: &SessionKey) -> Result<Option<HashMap<String, String>>, LoadError> {
-        let stored = match sessions::load(&self.db, &hash_key(key.as_ref()), now_ms()).await {
+        let key_hash = hash_key(key.as_ref());
+        if let Some(hit) = self.cache.session(&key_hash) {
+            return Ok(Some(hit.state.as_ref().clone()));
+        }
+        let stored = match sessions::load(&self.db, &key_hash, now_ms()).await {
             Ok(stored) => stored,
             Err(StoreError::Unavailable(_)) => {
                 return Ok(Some(HashMap::from([(
@@ -69,12 +75,18 @@ impl SessionStore for DbSessionStore {
             }
             Err(e) => return Err(LoadError::Other(e.into())),
         };
-        match stored {
-            None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| LoadError::Deserialization(e.into())),
-        }
+        let Some(json) = stored else { return Ok(None) };
+        let state: HashMap<String, String> =
+            serde_json::from_str(&json).map_err(|e| LoadError::Deserialization(e.into()))?;
+        self.cache.keep_session(
+            key_hash,
+            CachedSession {
+                user_id: user_of(&state),
+                sid: sid_of(&state),
+                state: state.clone().into(),
+            },
+        );
+        Ok(Some(state))
     }
 
     async fn save(
@@ -107,9 +119,11 @@ impl SessionStore for DbSessionStore {
         let json =
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let sid = sid_of(&state);
+        let key_hash = hash_key(key.as_ref());
+        self.cache.forget_session(&key_hash);
         let updated = sessions::update(
             &self.db,
-            &hash_key(key.as_ref()),
+            &key_hash,
             sid.as_deref(),
             user_of(&state),
             &json,
@@ -138,7 +152,9 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
-        sessions::delete(&self.db, &hash_key(key.as_ref())).await?;
+        let key_hash = hash_key(key.as_ref());
+        self.cache.forget_session(&key_hash);
+        sessions::delete(&self.db, &key_hash).await?;
         Ok(())
     }
 }

@@ -136,9 +136,11 @@ pub async fn delete(app: &App, who: &Principal, bot: i64) -> Result<(), AppError
     Ok(())
 }
 
-/// Closes this server's sockets of a principal whose credentials were just revoked; other
-/// servers learn it from `revoked_at` (see `server::watch_revocations`).
+/// Forgets the cached credentials and closes this server's sockets of a principal whose
+/// credentials were just revoked; other servers learn it from `revoked_at` (see
+/// `server::watch_revocations`).
 pub fn close_sockets(app: &App, user: i64) {
+    app.auth.forget_user(user);
     app.hub
         .close_where(close::SESSION_ENDED, |s| s.user_id == user);
 }

@@ -11,6 +11,7 @@ pub mod views;
 
 use std::sync::Arc;
 
+use crate::auth::cache::AuthCache;
 use crate::auth::password::Passwords;
 use crate::config::Config;
 use crate::realtime::{Frame, Hub};
@@ -40,6 +41,7 @@ impl App {
             writer,
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
             limits: Arc::new(limits::Limits::new(&config)?),
+            auth: AuthCache::new(config.auth_cache_ms),
             config: Arc::new(config),
         })
     }
@@ -54,5 +56,7 @@ pub struct App {
     pub writer: Writer,
     pub passwords: Passwords,
     pub limits: Arc<limits::Limits>,
+    /// Sessions and bot tokens checked recently.
+    pub auth: AuthCache,
     pub config: Arc<Config>,
 }

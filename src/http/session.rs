@@ -86,6 +86,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, AppError> {
     if let Some(sid) = &who.session_id {
         sessions::delete_by_sid(&app.db, sid).await?;
+        app.auth.forget_sid(sid);
         app.hub.close_where(close::SESSION_ENDED, |s| {
             s.session_id.as_deref() == Some(sid.as_str())
         });
