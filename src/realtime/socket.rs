@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
 use bytestring::ByteString;
-use futures_util::StreamExt;
-use tokio::sync::broadcast::error::RecvError;
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::close;
 use super::hub::Subscription;
@@ -59,7 +59,10 @@ impl Socket {
     }
 
     async fn serve(&mut self) -> Result<(), End> {
-        self.catch_up(None).await?;
+        let tally = Tally::new();
+        // Boxed: a store read is a large future, and an unboxed one would make every idle
+        // socket's task that large for its whole life.
+        Box::pin(self.catch_up(None)).await?;
         let mut heartbeat = tokio::time::interval(self.settings.heartbeat);
         heartbeat.tick().await;
         let mut last_pong = Instant::now();
@@ -67,14 +70,29 @@ impl Socket {
             tokio::select! {
                 // Frames first, so an event committed before a close signal is still delivered.
                 biased;
-                frame = self.sub.events.recv() => match frame {
-                    Ok(frame) => self.deliver(&frame).await?,
-                    Err(RecvError::Lagged(_)) => {
-                        metrics::counter!("roomcast_slow_consumer_closes_total").increment(1);
-                        return Err(End::Close(close::TOO_SLOW, "too slow: resume with after"));
+                frame = self.sub.events.recv() => {
+                    // Whatever else is already queued goes out in the same wake-up (and, as
+                    // the connection batches queued frames, often in the same write).
+                    let mut next = frame;
+                    loop {
+                        match next {
+                            Ok(frame) => self.deliver(&frame, &tally).await?,
+                            Err(RecvError::Lagged(_)) => {
+                                tally.slow.increment(1);
+                                return Err(End::Close(close::TOO_SLOW, "too slow: resume with after"));
+                            }
+                            Err(RecvError::Closed) => {
+                                return Err(End::Close(close::GOING_AWAY, "shutting down"));
+                            }
+                        }
+                        next = match self.sub.events.try_recv() {
+                            Ok(frame) => Ok(frame),
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                        };
                     }
-                    Err(RecvError::Closed) => return Err(End::Close(close::GOING_AWAY, "shutting down")),
-                },
+                }
                 code = &mut self.sub.closed => {
                     let code = code.unwrap_or(close::GOING_AWAY);
                     return Err(End::Close(code, reason_for(code)));
@@ -101,7 +119,7 @@ impl Socket {
         }
     }
 
-    async fn deliver(&mut self, frame: &Frame) -> Result<(), End> {
+    async fn deliver(&mut self, frame: &Frame, tally: &Tally) -> Result<(), End> {
         if frame.terminal {
             self.send(frame.json.clone()).await?;
             return Err(End::Close(close::ROOM_DELETED, "room deleted"));
@@ -111,15 +129,14 @@ impl Socket {
         }
         if frame.seq > self.last + 1 {
             // Frames can reach the hub out of commit order; the store has the missing ones.
-            self.catch_up(Some(frame.seq)).await?;
+            Box::pin(self.catch_up(Some(frame.seq))).await?;
         }
         if frame.seq == self.last + 1 {
             self.send(frame.json.clone()).await?;
             self.last = frame.seq;
-            metrics::counter!("roomcast_deliveries_total").increment(1);
+            tally.deliveries.increment(1);
             if let Some(at) = frame.committed_at {
-                metrics::histogram!("roomcast_deliver_latency_seconds")
-                    .record(at.elapsed().as_secs_f64());
+                tally.latency.record(at.elapsed().as_secs_f64());
             }
         }
         Ok(())
@@ -146,7 +163,14 @@ impl Socket {
     }
 
     async fn send(&mut self, json: ByteString) -> Result<(), End> {
-        match tokio::time::timeout(self.settings.write_timeout, self.session.text(json)).await {
+        let mut write = std::pin::pin!(self.session.text(json));
+        // Nearly always the connection's queue has room: only a frame that must wait pays
+        // for a timer.
+        let written = match (&mut write).now_or_never() {
+            Some(done) => Ok(done),
+            None => tokio::time::timeout(self.settings.write_timeout, write).await,
+        };
+        match written {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(End::Gone),
             // The client does not read: the connection is dropped (it resumes with after).
@@ -154,6 +178,23 @@ impl Socket {
                 metrics::counter!("roomcast_slow_consumer_closes_total").increment(1);
                 Err(End::Gone)
             }
+        }
+    }
+}
+
+/// The socket's metric handles, looked up once rather than per frame.
+struct Tally {
+    deliveries: metrics::Counter,
+    latency: metrics::Histogram,
+    slow: metrics::Counter,
+}
+
+impl Tally {
+    fn new() -> Tally {
+        Tally {
+            deliveries: metrics::counter!("roomcast_deliveries_total"),
+            latency: metrics::histogram!("roomcast_deliver_latency_seconds"),
+            slow: metrics::counter!("roomcast_slow_consumer_closes_total"),
         }
     }
 }
