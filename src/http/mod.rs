@@ -42,6 +42,14 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
         .service(
             web::scope("/api")
                 .wrap(sessions)
+                // The hot paths first: a pattern with a segment is matched by a regex, tried
+                // in order.
+                .service(
+                    web::resource("/rooms/{id}/messages")
+                        .post(messages::send)
+                        .get(messages::history),
+                )
+                .service(web::resource("/rooms/{id}/events").get(events::subscribe))
                 .service(web::resource("/openapi.json").get(openapi::document))
                 .service(web::resource("/accounts").post(accounts::register))
                 .service(
@@ -63,12 +71,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 )
                 .service(web::resource("/rooms/{id}/members").get(members::list))
                 .service(web::resource("/rooms/{id}/members/{user}").delete(members::remove))
-                .service(
-                    web::resource("/rooms/{id}/messages")
-                        .post(messages::send)
-                        .get(messages::history),
-                )
-                .service(web::resource("/rooms/{id}/events").get(events::subscribe))
                 .service(web::resource("/bots").post(bots::create).get(bots::list))
                 .service(web::resource("/bots/{id}").delete(bots::delete))
                 .service(
