@@ -185,8 +185,7 @@ async fn refused_and_replayed_sends_in_a_burst_leave_no_gap(b: Backend) {
     for round in 0..ROUNDS {
         for (i, user) in members.iter().enumerate() {
             for keyed in [false, true] {
-                let (client, barrier, done) =
-                    (user.client.clone(), barrier.clone(), done.clone());
+                let (client, barrier, done) = (user.client.clone(), barrier.clone(), done.clone());
                 tokio::spawn(async move {
                     barrier.wait().await;
                     let response = if keyed {
@@ -194,9 +193,7 @@ async fn refused_and_replayed_sends_in_a_burst_leave_no_gap(b: Backend) {
                             .send_keyed(room, &format!("keyed {i}"), &format!("key-{i}"))
                             .await
                     } else {
-                        client
-                            .send_message(room, &format!("new {i}.{round}"))
-                            .await
+                        client.send_message(room, &format!("new {i}.{round}")).await
                     };
                     done.send(("member", keyed, response)).unwrap();
                 });
