@@ -7,6 +7,7 @@
 //! not reading the row on every request, and `auth_cache_ms = 0` turns the cache off.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,6 +33,10 @@ pub struct AuthCache {
     sessions: Option<Cache<String, CachedSession>>,
     /// By the SHA-256 of the bearer token.
     tokens: Option<Cache<String, Profile>>,
+    /// Bumped by every eviction. A request that read a credential from the database while a
+    /// logout or revocation ran must not put it back afterwards: it keeps the entry only if no
+    /// eviction happened since it started reading (see `keep_*`).
+    evictions: Arc<AtomicU64>,
 }
 
 impl AuthCache {
@@ -40,6 +45,7 @@ impl AuthCache {
             return AuthCache {
                 sessions: None,
                 tokens: None,
+                evictions: Arc::default(),
             };
         }
         let ttl = Duration::from_millis(ttl_ms);
@@ -58,20 +64,41 @@ impl AuthCache {
                     .support_invalidation_closures()
                     .build(),
             ),
+            evictions: Arc::default(),
         }
+    }
+
+    /// Call before reading a credential from the database; hand the result to `keep_*`.
+    pub fn epoch(&self) -> u64 {
+        self.evictions.load(Ordering::SeqCst)
+    }
+
+    fn evicting(&self) {
+        self.evictions.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Whether an eviction ran since `epoch`: then what was read may already be revoked.
+    fn stale(&self, epoch: u64) -> bool {
+        self.evictions.load(Ordering::SeqCst) != epoch
     }
 
     pub fn session(&self, key_hash: &str) -> Option<CachedSession> {
         self.sessions.as_ref()?.get(key_hash)
     }
 
-    pub fn keep_session(&self, key_hash: String, session: CachedSession) {
+    /// Caches a session read from the database after `epoch()` returned `epoch`.
+    pub fn keep_session(&self, key_hash: String, session: CachedSession, epoch: u64) {
         if let Some(c) = &self.sessions {
-            c.insert(key_hash, session);
+            // Insert, then check: an eviction either sees the entry or makes us drop it.
+            c.insert(key_hash.clone(), session);
+            if self.stale(epoch) {
+                c.invalidate(&key_hash);
+            }
         }
     }
 
     pub fn forget_session(&self, key_hash: &str) {
+        self.evicting();
         if let Some(c) = &self.sessions {
             c.invalidate(key_hash);
         }
@@ -79,6 +106,7 @@ impl AuthCache {
 
     /// Forgets the session with this public id (logout).
     pub fn forget_sid(&self, sid: &str) {
+        self.evicting();
         if let Some(c) = &self.sessions {
             let sid = sid.to_string();
             // Only fails if the cache was built without closures, which `new` never does.
@@ -90,14 +118,19 @@ impl AuthCache {
         self.tokens.as_ref()?.get(token_hash)
     }
 
-    pub fn keep_token(&self, token_hash: String, who: Profile) {
+    /// Caches a bot read from the database after `epoch()` returned `epoch`.
+    pub fn keep_token(&self, token_hash: String, who: Profile, epoch: u64) {
         if let Some(c) = &self.tokens {
-            c.insert(token_hash, who);
+            c.insert(token_hash.clone(), who);
+            if self.stale(epoch) {
+                c.invalidate(&token_hash);
+            }
         }
     }
 
     /// Forgets every credential of a user (disabled, or a bot whose token changed).
     pub fn forget_user(&self, user: i64) {
+        self.evicting();
         if let Some(c) = &self.sessions {
             let _ = c.invalidate_entries_if(move |_, s| s.user_id == Some(user));
         }
@@ -122,9 +155,10 @@ mod tests {
     #[test]
     fn forgets_by_key_sid_and_user() {
         let cache = AuthCache::new(60_000);
-        cache.keep_session("a".into(), session(1, "s1"));
-        cache.keep_session("b".into(), session(1, "s2"));
-        cache.keep_session("c".into(), session(2, "s3"));
+        let epoch = cache.epoch();
+        cache.keep_session("a".into(), session(1, "s1"), epoch);
+        cache.keep_session("b".into(), session(1, "s2"), epoch);
+        cache.keep_session("c".into(), session(2, "s3"), epoch);
         cache.keep_token(
             "t".into(),
             Profile {
@@ -132,6 +166,7 @@ mod tests {
                 username: "bot".into(),
                 is_bot: true,
             },
+            epoch,
         );
         cache.forget_session("a");
         assert!(cache.session("a").is_none());
@@ -145,9 +180,23 @@ mod tests {
     }
 
     #[test]
+    fn a_read_that_raced_an_eviction_is_not_kept() {
+        let cache = AuthCache::new(60_000);
+        // A request starts reading the session; a logout of that session runs meanwhile.
+        let epoch = cache.epoch();
+        cache.forget_sid("s1");
+        cache.keep_session("a".into(), session(1, "s1"), epoch);
+        assert!(cache.session("a").is_none());
+        // A read that started after the logout is kept.
+        let epoch = cache.epoch();
+        cache.keep_session("b".into(), session(1, "s2"), epoch);
+        assert!(cache.session("b").is_some());
+    }
+
+    #[test]
     fn zero_ttl_caches_nothing() {
         let cache = AuthCache::new(0);
-        cache.keep_session("a".into(), session(1, "s1"));
+        cache.keep_session("a".into(), session(1, "s1"), cache.epoch());
         assert!(cache.session("a").is_none());
     }
 }

@@ -93,10 +93,11 @@ impl FromRequest for Principal {
             let bot = match app.auth.token(&token_hash) {
                 Some(hit) => hit,
                 None => {
+                    let epoch = app.auth.epoch();
                     let found = accounts::find_by_token(&app.db, &token_hash)
                         .await?
                         .ok_or(AppError::InvalidToken)?;
-                    app.auth.keep_token(token_hash, found.clone());
+                    app.auth.keep_token(token_hash, found.clone(), epoch);
                     found
                 }
             };

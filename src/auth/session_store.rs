@@ -65,6 +65,7 @@ impl SessionStore for DbSessionStore {
         if let Some(hit) = self.cache.session(&key_hash) {
             return Ok(Some(hit.state.as_ref().clone()));
         }
+        let epoch = self.cache.epoch();
         let stored = match sessions::load(&self.db, &key_hash, now_ms()).await {
             Ok(stored) => stored,
             Err(StoreError::Unavailable(_)) => {
@@ -85,6 +86,7 @@ impl SessionStore for DbSessionStore {
                 sid: sid_of(&state),
                 state: state.clone().into(),
             },
+            epoch,
         );
         Ok(Some(state))
     }
@@ -120,7 +122,6 @@ impl SessionStore for DbSessionStore {
             serde_json::to_string(&state).map_err(|e| UpdateError::Serialization(e.into()))?;
         let sid = sid_of(&state);
         let key_hash = hash_key(key.as_ref());
-        self.cache.forget_session(&key_hash);
         let updated = sessions::update(
             &self.db,
             &key_hash,
@@ -129,8 +130,10 @@ impl SessionStore for DbSessionStore {
             &json,
             expiry(ttl),
         )
-        .await
-        .map_err(|e| UpdateError::Other(e.into()))?;
+        .await;
+        // After the write (whatever its outcome), so a read racing it cannot keep the old state.
+        self.cache.forget_session(&key_hash);
+        let updated = updated.map_err(|e| UpdateError::Other(e.into()))?;
         if updated {
             Ok(key)
         } else {
@@ -153,8 +156,9 @@ impl SessionStore for DbSessionStore {
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         let key_hash = hash_key(key.as_ref());
+        let deleted = sessions::delete(&self.db, &key_hash).await;
         self.cache.forget_session(&key_hash);
-        sessions::delete(&self.db, &key_hash).await?;
+        deleted?;
         Ok(())
     }
 }
