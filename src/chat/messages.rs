@@ -59,6 +59,7 @@ pub async fn send(
     input: NewMessage,
     idempotency_key: Option<&str>,
 ) -> Result<Delivered, AppError> {
+    let received_at = std::time::Instant::now();
     let content = input.content.trim();
     let chars = content.chars().count();
     if chars == 0 || chars > MAX_CONTENT_CHARS {
@@ -82,6 +83,7 @@ pub async fn send(
             author: who.profile(),
             content: content.to_string(),
             key,
+            received_at,
         })
         .await?;
     // New messages were published by the writer, in seq order, right after the commit.

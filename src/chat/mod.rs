@@ -29,9 +29,9 @@ impl App {
             db.clone(),
             config.write_batch_max,
             db.write_concurrency(config.write_shards),
-            Arc::new(move |committed, at| {
-                for event in committed {
-                    publisher.publish(Frame::from_event(event).committed_at(at));
+            Arc::new(move |committed| {
+                for (event, received_at) in committed {
+                    publisher.publish(Frame::from_event(event).sent_at(*received_at));
                 }
             }),
         );

@@ -15,8 +15,8 @@ pub const ROOM_DELETED: &str = "room.deleted";
 pub struct Frame {
     pub room_id: i64,
     pub seq: i64,
-    /// When the event was committed, for the send-to-deliver latency.
-    pub committed_at: Option<Instant>,
+    /// When the server took the send, for the send-to-deliver latency.
+    pub sent_at: Option<Instant>,
     /// `room.deleted` is not stored (the room's log goes with it), so it skips gap repair.
     pub terminal: bool,
     pub json: ByteString,
@@ -65,14 +65,14 @@ impl Frame {
         Frame {
             room_id: e.room_id,
             seq: e.seq,
-            committed_at: None,
+            sent_at: None,
             terminal: false,
             json,
         }
     }
 
-    pub fn committed_at(mut self, at: Instant) -> Frame {
-        self.committed_at = Some(at);
+    pub fn sent_at(mut self, at: Instant) -> Frame {
+        self.sent_at = Some(at);
         self
     }
 
@@ -80,7 +80,7 @@ impl Frame {
         Frame {
             room_id,
             seq,
-            committed_at: None,
+            sent_at: None,
             terminal: true,
             json: encode(ROOM_DELETED, room_id, seq, MemberData { user: by }),
         }

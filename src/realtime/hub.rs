@@ -144,7 +144,7 @@ mod tests {
         Frame {
             room_id: room,
             seq,
-            committed_at: None,
+            sent_at: None,
             terminal: false,
             json: format!("{seq}").into(),
         }

@@ -135,7 +135,7 @@ impl Socket {
             self.send(frame.json.clone()).await?;
             self.last = frame.seq;
             tally.deliveries.increment(1);
-            if let Some(at) = frame.committed_at {
+            if let Some(at) = frame.sent_at {
                 tally.latency.record(at.elapsed().as_secs_f64());
             }
         }

@@ -29,6 +29,8 @@ pub struct Message {
     pub content: String,
     /// `(Idempotency-Key, digest of the request)`.
     pub key: Option<(String, String)>,
+    /// When the server took the request: the start of the send-to-deliver latency.
+    pub received_at: Instant,
 }
 
 /// What a send did.
@@ -40,7 +42,7 @@ pub enum Sent {
 }
 
 type Reply = oneshot::Sender<Result<Sent, StoreError>>;
-type OnCommit = Arc<dyn Fn(&[EventView], Instant) + Send + Sync>;
+type OnCommit = Arc<dyn Fn(&[(EventView, Instant)]) + Send + Sync>;
 
 /// The handle requests queue on. Cloning is cheap.
 #[derive(Clone)]
@@ -53,7 +55,7 @@ impl Writer {
     /// Starts `shards` writer tasks, each committing batches on its own connection. Rooms are
     /// split between them by id, so two shards never wait on each other's room locks and each
     /// room's messages keep one order. `on_commit` sees each batch's new events in seq order,
-    /// with the time the batch was committed.
+    /// each with the time its request was received.
     pub fn start(db: Db, max_batch: usize, shards: usize, on_commit: OnCommit) -> Writer {
         let max_batch = max_batch.max(1);
         let shards: Vec<_> = (0..shards.max(1))
@@ -97,20 +99,20 @@ async fn run(
 async fn write(db: &Db, batch: &mut Vec<(Message, Reply)>, on_commit: &OnCommit) {
     let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
     let result = commit(db, &messages).await;
-    let committed_at = Instant::now();
     metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
     match result {
         Ok(outcomes) => {
-            let mut new: Vec<EventView> = outcomes
+            let mut new: Vec<(EventView, Instant)> = outcomes
                 .iter()
-                .filter_map(|o| match o {
-                    Ok(Sent::New(v)) => Some(v.clone()),
+                .zip(batch.iter())
+                .filter_map(|(o, (m, _))| match o {
+                    Ok(Sent::New(v)) => Some((v.clone(), m.received_at)),
                     _ => None,
                 })
                 .collect();
             metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
-            new.sort_by_key(|v| (v.event.room_id, v.event.seq));
-            on_commit(&new, committed_at);
+            new.sort_by_key(|(v, _)| (v.event.room_id, v.event.seq));
+            on_commit(&new);
             for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
                 let _ = reply.send(outcome);
             }
