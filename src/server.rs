@@ -58,7 +58,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
             .route("/metrics", web::get().to(telemetry::render))
             .wrap(from_fn(http::problems::normalize))
             .wrap(from_fn(telemetry::observe))
-            .wrap(TracingLogger::default())
+            .wrap(TracingLogger::<telemetry::RequestSpan>::new())
             .configure(|cfg| http::routes(cfg, sessions))
     })
     .disable_signals()

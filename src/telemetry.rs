@@ -9,7 +9,8 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing_actix_web::RequestId;
+use tracing::Span;
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 
 /// Latency buckets in seconds: sub-millisecond for fan-out, up to seconds for stalls.
 const LATENCY: &[f64] = &[
@@ -39,6 +40,24 @@ pub fn install() -> Result<PrometheusHandle, String> {
         }
     });
     Ok(handle)
+}
+
+/// tracing-actix-web's root span (which carries `request_id`), created at ERROR level: a span
+/// exists only if its level passes the filter, so with `log = "warn"` the default INFO span was
+/// dropped and a request's warnings lost their request id. Events keep their own levels.
+pub struct RequestSpan;
+
+impl RootSpanBuilder for RequestSpan {
+    fn on_request_start(request: &ServiceRequest) -> Span {
+        tracing_actix_web::root_span!(level = tracing::Level::ERROR, request)
+    }
+
+    fn on_request_end<B: MessageBody>(
+        span: Span,
+        outcome: &Result<ServiceResponse<B>, actix_web::Error>,
+    ) {
+        DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
 }
 
 /// GET /metrics

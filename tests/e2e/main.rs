@@ -17,6 +17,7 @@ mod faults;
 mod history;
 mod idempotency;
 mod membership;
+mod observability;
 mod ordering;
 mod rate_limits;
 mod restart;
