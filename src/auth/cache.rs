@@ -50,20 +50,8 @@ impl AuthCache {
         }
         let ttl = Duration::from_millis(ttl_ms);
         AuthCache {
-            sessions: Some(
-                Cache::builder()
-                    .max_capacity(CAPACITY)
-                    .time_to_live(ttl)
-                    .support_invalidation_closures()
-                    .build(),
-            ),
-            tokens: Some(
-                Cache::builder()
-                    .max_capacity(CAPACITY)
-                    .time_to_live(ttl)
-                    .support_invalidation_closures()
-                    .build(),
-            ),
+            sessions: Some(bounded(ttl)),
+            tokens: Some(bounded(ttl)),
             evictions: Arc::default(),
         }
     }
@@ -77,24 +65,27 @@ impl AuthCache {
         self.evictions.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Whether an eviction ran since `epoch`: then what was read may already be revoked.
-    fn stale(&self, epoch: u64) -> bool {
-        self.evictions.load(Ordering::SeqCst) != epoch
+    /// Caches what was read from the database after `epoch()` returned `epoch`, unless an
+    /// eviction ran since (then it may already be revoked). Insert, then check: an eviction
+    /// either sees the entry or makes us drop it.
+    fn keep<V>(&self, cache: &Option<Cache<String, V>>, key: String, value: V, epoch: u64)
+    where
+        V: Clone + Send + Sync + 'static,
+    {
+        if let Some(c) = cache {
+            c.insert(key.clone(), value);
+            if self.evictions.load(Ordering::SeqCst) != epoch {
+                c.invalidate(&key);
+            }
+        }
     }
 
     pub fn session(&self, key_hash: &str) -> Option<CachedSession> {
         self.sessions.as_ref()?.get(key_hash)
     }
 
-    /// Caches a session read from the database after `epoch()` returned `epoch`.
     pub fn keep_session(&self, key_hash: String, session: CachedSession, epoch: u64) {
-        if let Some(c) = &self.sessions {
-            // Insert, then check: an eviction either sees the entry or makes us drop it.
-            c.insert(key_hash.clone(), session);
-            if self.stale(epoch) {
-                c.invalidate(&key_hash);
-            }
-        }
+        self.keep(&self.sessions, key_hash, session, epoch);
     }
 
     pub fn forget_session(&self, key_hash: &str) {
@@ -118,14 +109,8 @@ impl AuthCache {
         self.tokens.as_ref()?.get(token_hash)
     }
 
-    /// Caches a bot read from the database after `epoch()` returned `epoch`.
     pub fn keep_token(&self, token_hash: String, who: Profile, epoch: u64) {
-        if let Some(c) = &self.tokens {
-            c.insert(token_hash.clone(), who);
-            if self.stale(epoch) {
-                c.invalidate(&token_hash);
-            }
-        }
+        self.keep(&self.tokens, token_hash, who, epoch);
     }
 
     /// Forgets every credential of a user (disabled, or a bot whose token changed).
@@ -138,6 +123,15 @@ impl AuthCache {
             let _ = c.invalidate_entries_if(move |_, p| p.id == user);
         }
     }
+}
+
+/// A size- and time-bounded cache whose entries can be evicted by predicate.
+fn bounded<V: Clone + Send + Sync + 'static>(ttl: Duration) -> Cache<String, V> {
+    Cache::builder()
+        .max_capacity(CAPACITY)
+        .time_to_live(ttl)
+        .support_invalidation_closures()
+        .build()
 }
 
 #[cfg(test)]
