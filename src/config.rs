@@ -1,4 +1,8 @@
 //! Settings: built-in defaults (config/default.toml), an optional file, then `ROOMCAST_*` env vars.
+//!
+//! An unknown key in a file is an error (a typo there should stop the start), but an unknown
+//! `ROOMCAST_*` variable is only reported: the example bots read `ROOMCAST_TOKEN`,
+//! `ROOMCAST_ROOM` and `ROOMCAST_URL` from the same shell, and must not lock the server out.
 
 use std::path::Path;
 
@@ -53,9 +57,18 @@ pub enum LogFormat {
     Json,
 }
 
+/// What [`Config::load`] found.
+#[derive(Debug)]
+pub struct Loaded {
+    pub config: Config,
+    /// The `ROOMCAST_*` variables that name no setting, sorted; the caller warns about them
+    /// once logging is up.
+    pub ignored_env: Vec<String>,
+}
+
 impl Config {
     /// Loads defaults, then `file` (if given), then the environment.
-    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+    pub fn load(file: Option<&Path>) -> Result<Loaded, String> {
         let mut figment = Figment::from(Toml::string(DEFAULTS));
         if let Some(path) = file {
             if !path.exists() {
@@ -64,13 +77,29 @@ impl Config {
             figment = figment.merge(Toml::file(path));
         }
         // ROOMCAST_CONFIG names the file, it is not a key.
-        let env = Env::prefixed("ROOMCAST_").ignore(&["CONFIG"]);
+        let env = || Env::prefixed("ROOMCAST_").ignore(&["CONFIG"]);
+        // config/default.toml sets every key, so its keys are the settings.
+        let known: figment::value::Dict = Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .map_err(|e| format!("invalid built-in defaults: {e}"))?;
+        let is_known = move |key: &figment::value::UncasedStr| {
+            known.keys().any(|k| key.as_str().eq_ignore_ascii_case(k))
+        };
+        let mut ignored_env: Vec<String> = env()
+            .iter()
+            .filter(|(key, _)| !is_known(key))
+            .map(|(key, _)| format!("ROOMCAST_{}", key.as_str().to_ascii_uppercase()))
+            .collect();
+        ignored_env.sort();
         let config: Config = figment
-            .merge(env)
+            .merge(env().filter(is_known))
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))?;
         config.validate()?;
-        Ok(config)
+        Ok(Loaded {
+            config,
+            ignored_env,
+        })
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -119,7 +148,7 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.set_env("ROOMCAST_DATABASE_URL", "postgres://x@127.0.0.1/db");
             jail.set_env("ROOMCAST_ALLOWED_ORIGINS", "[\"https://a.example\"]");
-            let c = Config::load(None).map_err(|e| e.to_string())?;
+            let c = Config::load(None).map_err(|e| e.to_string())?.config;
             assert_eq!(c.database_url, "postgres://x@127.0.0.1/db");
             assert_eq!(c.allowed_origins, vec!["https://a.example".to_string()]);
             assert_eq!(c.bind, "127.0.0.1:8080");
@@ -133,6 +162,45 @@ mod tests {
             jail.set_env("ROOMCAST_WS_QUEUE", "lots");
             let err = Config::load(None).expect_err("must fail");
             assert!(err.to_lowercase().contains("ws_queue"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_env_vars_are_ignored_and_named() {
+        figment::Jail::expect_with(|jail| {
+            // The example bots' variables, exported in the same shell as the server's.
+            jail.set_env("ROOMCAST_TOKEN", "rcb_x");
+            jail.set_env("ROOMCAST_ROOM", "1");
+            jail.set_env("ROOMCAST_BIND", "127.0.0.1:9999");
+            jail.set_env("ROOMCAST_CONFIG", "ignored.toml");
+            let loaded = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.config.bind, "127.0.0.1:9999");
+            assert_eq!(loaded.ignored_env, ["ROOMCAST_ROOM", "ROOMCAST_TOKEN"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn known_env_vars_leave_nothing_ignored() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROOMCAST_WS_QUEUE", "7");
+            let loaded = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(loaded.config.ws_queue, 7);
+            assert!(loaded.ignored_env.is_empty(), "{:?}", loaded.ignored_env);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn an_unknown_key_in_a_file_is_still_an_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "roomcast.toml",
+                "bind = \"127.0.0.1:1\"\ntoken = \"rcb_x\"\n",
+            )?;
+            let err = Config::load(Some(Path::new("roomcast.toml"))).expect_err("must fail");
+            assert!(err.contains("token"), "{err}");
             Ok(())
         });
     }

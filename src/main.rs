@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use roomcast::cli;
-use roomcast::config::{Config, LogFormat};
+use roomcast::config::{Config, Loaded, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -54,8 +54,11 @@ fn init_logging(config: &Config, quiet: bool) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
-        Ok(c) => c,
+    let Loaded {
+        config,
+        ignored_env,
+    } = match Config::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
         Err(e) => {
             eprintln!("roomcast: {e}");
             return ExitCode::FAILURE;
@@ -64,6 +67,13 @@ fn main() -> ExitCode {
     // Admin commands print their own results; only warnings belong on stderr.
     let quiet = !matches!(cli.command, None | Some(Command::Serve));
     init_logging(&config, quiet);
+    // Not fatal: a bot's ROOMCAST_TOKEN in the same shell is no typo of a setting.
+    if !ignored_env.is_empty() {
+        tracing::warn!(
+            "ignoring environment variables that name no setting: {}",
+            ignored_env.join(", ")
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

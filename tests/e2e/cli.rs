@@ -24,6 +24,7 @@ backend_tests!(
     room_list_shows_every_room,
     a_bad_database_url_or_command_fails_with_a_message,
     an_unknown_database_scheme_is_refused,
+    the_bots_variables_stop_neither_the_server_nor_the_cli,
 );
 
 /// What one run of the command left behind.
@@ -72,6 +73,16 @@ impl Run {
 /// Runs `roomcast <args>` on this database, with `stdin` as standard input,
 /// and nothing of the developer's own ROOMCAST_* settings.
 async fn roomcast(database_url: &str, args: &[&str], stdin: &str) -> Run {
+    roomcast_with(database_url, args, stdin, &[]).await
+}
+
+/// `roomcast`, with these variables set too.
+async fn roomcast_with(
+    database_url: &str,
+    args: &[&str],
+    stdin: &str,
+    env: &[(&str, &str)],
+) -> Run {
     // A scratch working directory: whatever a command creates by mistake
     // (say, a relative SQLite path) lands there and is removed.
     let scratch = std::env::temp_dir().join(format!(
@@ -94,7 +105,8 @@ async fn roomcast(database_url: &str, args: &[&str], stdin: &str) -> Run {
     }
     cmd.env("ROOMCAST_DATABASE_URL", database_url)
         .env("ROOMCAST_ARGON2_MEMORY_KIB", "64")
-        .env("ROOMCAST_ARGON2_ITERATIONS", "1");
+        .env("ROOMCAST_ARGON2_ITERATIONS", "1")
+        .envs(env.iter().copied());
     let mut child = cmd.spawn().expect("cannot run the roomcast binary");
     let mut input = child.stdin.take().unwrap();
     // A command that does not read stdin may have exited already.
@@ -437,4 +449,55 @@ async fn an_unknown_database_scheme_is_refused(_: Backend) {
         let message = run.failed();
         assert!(message.starts_with("roomcast:"), "{message}");
     }
+}
+
+/// The README's bot variables, exported in the shell that also runs the server and the CLI:
+/// both start, and each says once which variables it ignores.
+async fn the_bots_variables_stop_neither_the_server_nor_the_cli(b: Backend) {
+    let bot_env = [
+        ("ROOMCAST_TOKEN", "rcb_x"),
+        ("ROOMCAST_ROOM", "1"),
+        ("ROOMCAST_URL", "http://127.0.0.1:1"),
+    ];
+    let named = "ROOMCAST_ROOM, ROOMCAST_TOKEN, ROOMCAST_URL";
+    let mut builder = TestServer::builder(b);
+    for (key, value) in bot_env {
+        builder = builder.env(key, value);
+    }
+    let server = builder.start().await;
+    let user = server.user().await;
+    // The warning is written before the server listens; its stderr is read by another task.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let warnings = loop {
+        let log = server.log_tail(2000);
+        let warnings: Vec<String> = log
+            .lines()
+            .filter(|l| l.contains("ROOMCAST_TOKEN"))
+            .map(str::to_string)
+            .collect();
+        if !warnings.is_empty() || Instant::now() > deadline {
+            break warnings;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(warnings.len(), 1, "one warning line: {warnings:?}");
+    assert!(
+        warnings[0].contains("WARN") && warnings[0].contains(named),
+        "{warnings:?}"
+    );
+
+    let run = roomcast_with(server.database_url(), &["user", "list"], "", &bot_env).await;
+    assert!(run.ok().contains(&user.username), "{}", run.stdout);
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("ROOMCAST_TOKEN"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "one warning line: {}", run.stderr);
+    assert!(warnings[0].contains(named), "{}", run.stderr);
+
+    // Without them, not a word.
+    let quiet = roomcast(server.database_url(), &["user", "list"], "").await;
+    quiet.ok();
+    assert_eq!(quiet.stderr.trim(), "", "{}", quiet.stderr);
 }
