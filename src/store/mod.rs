@@ -308,3 +308,172 @@ where
         .map(|_| ())
         .map_err(|e| format!("migrations failed: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    use diesel_migrations::MigrationHarness;
+
+    use super::schema::{events, idempotency_keys, memberships, rooms, sessions, users};
+    use super::SQLITE_MIGRATIONS;
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    type Rows = (
+        Vec<(
+            i64,
+            String,
+            String,
+            i64,
+            bool,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<i64>,
+        )>,
+        Vec<(i64, String, i64, i32, i32, i64, i64)>,
+        Vec<(i64, i64, i64)>,
+        Vec<(i64, i64, i64, String, i64, Option<String>, i64)>,
+        Vec<(String, Option<String>, Option<i64>, String, i64)>,
+        Vec<(i64, i64, String, String, Option<i64>, i64)>,
+    );
+
+    /// Every row of every table with a foreign key or an integer id, through schema.rs (so a
+    /// column it names that the database lacks fails here).
+    fn everything(conn: &mut SqliteConnection) -> Rows {
+        (
+            users::table.order(users::id).load(conn).unwrap(),
+            rooms::table.order(rooms::id).load(conn).unwrap(),
+            memberships::table
+                .order((memberships::room_id, memberships::user_id))
+                .load(conn)
+                .unwrap(),
+            events::table.order(events::id).load(conn).unwrap(),
+            sessions::table
+                .order(sessions::key_hash)
+                .load(conn)
+                .unwrap(),
+            idempotency_keys::table
+                .order(idempotency_keys::idem_key)
+                .load(conn)
+                .unwrap(),
+        )
+    }
+
+    fn scalar(conn: &mut SqliteConnection, sql: &str) -> i64 {
+        diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+    }
+
+    /// A database made by the migrations before `autoincrement`, with data in it, migrates with
+    /// every row and reference intact; afterwards a deleted id is never handed out again.
+    #[test]
+    fn sqlite_ids_are_never_reused_and_old_databases_migrate_intact() {
+        let mut conn = SqliteConnection::establish(":memory:").unwrap();
+        // As every server connection has it (store::sqlite_setup).
+        conn.batch_execute("PRAGMA foreign_keys = ON").unwrap();
+        loop {
+            let pending = conn.pending_migrations(SQLITE_MIGRATIONS).unwrap();
+            let next = pending.first().expect("an autoincrement migration");
+            if next.name().to_string().ends_with("_autoincrement") {
+                break;
+            }
+            conn.run_migration(next.as_ref()).unwrap();
+        }
+        conn.batch_execute(
+            "INSERT INTO users (id, username, password_hash, created_at) \
+                 VALUES (1, 'ann', 'h1', 10), (2, 'bob', 'h2', 11);
+             INSERT INTO users (id, username, password_hash, created_at, is_bot, bot_owner_id,
+                                token_hash, revoked_at)
+                 VALUES (3, 'helper', '', 12, 1, 1, 'tok', 13);
+             INSERT INTO rooms (id, name, owner_id, capacity, member_count, last_seq, created_at)
+                 VALUES (1, 'general', 1, 5, 2, 2, 20), (2, 'quiet', 2, 3, 1, 1, 21);
+             INSERT INTO memberships VALUES (1, 1, 30), (1, 3, 31), (2, 2, 32);
+             INSERT INTO events (id, room_id, seq, kind, actor_id, content, created_at)
+                 VALUES (1, 1, 1, 'message.created', 1, 'hi', 40),
+                        (2, 1, 2, 'member.joined', 3, NULL, 41),
+                        (3, 2, 1, 'message.created', 2, 'yo', 42);
+             INSERT INTO sessions VALUES ('k1', 's1', 1, '{}', 50);
+             INSERT INTO idempotency_keys VALUES (1, 1, 'key', 'hash', 1, 60);",
+        )
+        .unwrap();
+        let before = everything(&mut conn);
+
+        conn.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        assert_eq!(everything(&mut conn), before);
+        assert_eq!(
+            scalar(
+                &mut conn,
+                "SELECT foreign_keys AS n FROM pragma_foreign_keys"
+            ),
+            1
+        );
+        assert_eq!(
+            scalar(
+                &mut conn,
+                "SELECT count(*) AS n FROM pragma_foreign_key_check"
+            ),
+            0
+        );
+        // The cascades still work: room 2 takes its membership and event along.
+        diesel::delete(rooms::table.find(2))
+            .execute(&mut conn)
+            .unwrap();
+        assert_eq!(
+            memberships::table
+                .count()
+                .get_result::<i64>(&mut conn)
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            events::table.count().get_result::<i64>(&mut conn).unwrap(),
+            2
+        );
+
+        // The largest ids are gone (room 2 and event 3 just now; user 3 and event 2 here), and
+        // none comes back, as a plain INTEGER PRIMARY KEY would hand them out again.
+        conn.batch_execute(
+            "DELETE FROM events WHERE actor_id = 3; DELETE FROM users WHERE id = 3;",
+        )
+        .unwrap();
+        let room: i64 = diesel::insert_into(rooms::table)
+            .values((
+                rooms::name.eq("new"),
+                rooms::owner_id.eq(1),
+                rooms::capacity.eq(5),
+                rooms::created_at.eq(70),
+            ))
+            .returning(rooms::id)
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(room, 3);
+        let user: i64 = diesel::insert_into(users::table)
+            .values((
+                users::username.eq("cat"),
+                users::password_hash.eq("h"),
+                users::created_at.eq(71),
+            ))
+            .returning(users::id)
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(user, 4);
+        let event: i64 = diesel::insert_into(events::table)
+            .values((
+                events::room_id.eq(room),
+                events::seq.eq(1),
+                events::kind.eq("message.created"),
+                events::actor_id.eq(user),
+                events::created_at.eq(72),
+            ))
+            .returning(events::id)
+            .get_result(&mut conn)
+            .unwrap();
+        assert_eq!(event, 4);
+    }
+}

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use crate::support::{id, Backend, TestServer};
+use crate::support::{id, Backend, Bot, TestServer};
 
 backend_tests!(
     create_show_and_list,
@@ -10,6 +10,7 @@ backend_tests!(
     invalid_rooms_are_refused,
     unknown_rooms_are_not_found,
     rooms_need_a_session,
+    deleted_ids_are_never_handed_out_again,
 );
 
 async fn create_show_and_list(b: Backend) {
@@ -162,4 +163,28 @@ fn listed_rooms(body: &Value) -> Vec<Value> {
         .as_array()
         .unwrap_or_else(|| panic!("no rooms array: {body}"))
         .clone()
+}
+
+/// A bot configured with `ROOMCAST_ROOM=3`, or a page restoring room 3, must never land in a
+/// stranger's new room 3: ids of rooms, messages and bots only grow, on both backends (SQLite
+/// handed out the deleted largest id again before AUTOINCREMENT).
+async fn deleted_ids_are_never_handed_out_again(b: Backend) {
+    let server = TestServer::start(b).await;
+    let owner = server.user().await;
+    let (mut rooms, mut messages, mut bots) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let room = owner.new_room(5).await;
+        messages.push(id(&owner.say(room, "soon gone").await));
+        owner.delete_room(room).await.expect(204);
+        rooms.push(room);
+        let bot = Bot::create(&owner).await;
+        owner.delete_bot(bot.id).await.expect(204);
+        bots.push(bot.id);
+    }
+    for (what, ids) in [("room", &rooms), ("message", &messages), ("bot", &bots)] {
+        assert!(
+            ids.windows(2).all(|w| w[0] < w[1]),
+            "{what} ids must strictly increase: {ids:?}"
+        );
+    }
 }
