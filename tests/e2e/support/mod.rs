@@ -7,6 +7,8 @@ mod http;
 mod load;
 mod proxy;
 mod server;
+#[allow(dead_code)] // the examples' tools: used by tests/e2e/examples.rs, not by tests/soak
+mod tools;
 mod users;
 mod ws;
 
@@ -19,6 +21,8 @@ pub use load::NotAcked;
 pub use load::{send_until_acked, Acked, RetryPolicy};
 pub use proxy::DbProxy;
 pub use server::TestServer;
+#[allow(unused_imports)] // not used by the soak checker
+pub use tools::tools;
 pub use users::{id, seq, unique_username, User, PASSWORD};
 pub use ws::{connect, kind, EventSocket, Incoming};
 #[allow(unused_imports)] // used by the soak checker (tests/soak)
