@@ -34,6 +34,21 @@ pub struct Page {
     pub limit: Option<i64>,
 }
 
+impl Page {
+    /// The page size: `limit` if given (it must be 1-100), else 50.
+    pub fn limit(&self) -> Result<i64, AppError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if (1..=MAX_PAGE).contains(&limit) {
+            Ok(limit)
+        } else {
+            Err(AppError::validation(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ))
+        }
+    }
+}
+
 /// The result of a send: the message, and whether it was stored by an earlier request
 /// with the same Idempotency-Key.
 pub struct Delivered {
@@ -106,13 +121,7 @@ pub async fn history(
     room: i64,
     page: Page,
 ) -> Result<Vec<MessageJson>, AppError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(AppError::validation(
-            "limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
+    let limit = page.limit()?;
     ensure_member(app, who, room).await?;
     let rows = events::messages(&app.db, room, page.after, page.before, limit).await?;
     Ok(rows.iter().map(MessageJson::from).collect())
@@ -132,6 +141,7 @@ pub async fn ensure_member(app: &App, who: &Principal, room: i64) -> Result<(), 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     #[test]
     fn idempotency_keys() {
@@ -141,5 +151,78 @@ mod tests {
         assert!(check_idempotency_key(&"k".repeat(256)).is_err());
         assert!(check_idempotency_key("tab\there").is_err());
         assert!(check_idempotency_key("ünïcode").is_err());
+    }
+
+    /// What the header rule says in words: 1-255 characters, each a space or a visible
+    /// ASCII character. Written independently of `check_idempotency_key`.
+    fn printable_ascii(key: &str) -> bool {
+        (1..=255).contains(&key.chars().count())
+            && key.chars().all(|c| c == ' ' || c.is_ascii_graphic())
+    }
+
+    /// `?...` as actix-web's `Query` extractor parses it for GET /messages.
+    fn page(query: &str) -> Result<Page, actix_web::error::QueryPayloadError> {
+        actix_web::web::Query::<Page>::from_query(query).map(|q| q.into_inner())
+    }
+
+    proptest! {
+        #[test]
+        fn idempotency_key_accepts_exactly_printable_ascii(key in any::<String>()) {
+            prop_assert_eq!(check_idempotency_key(&key).is_ok(), printable_ascii(&key));
+        }
+
+        #[test]
+        fn idempotency_key_accepts_every_printable_ascii_key(key in "[ -~]{1,255}") {
+            prop_assert!(check_idempotency_key(&key).is_ok());
+        }
+
+        #[test]
+        fn idempotency_key_refuses_long_or_foreign_characters(
+            key in prop_oneof!["[ -~]{256,400}", "[ -~]{0,20}[^ -~][ -~]{0,20}"],
+        ) {
+            prop_assert!(check_idempotency_key(&key).is_err());
+        }
+
+        #[test]
+        fn any_query_string_parses_or_is_refused_without_panic(query in any::<String>()) {
+            if let Ok(p) = page(&query) {
+                // Whatever parsed, the page size is either 1-100 or refused with 422.
+                match p.limit() {
+                    Ok(limit) => prop_assert!((1..=MAX_PAGE).contains(&limit)),
+                    Err(e) => {
+                        let limit_refused = matches!(e, AppError::Validation { field: "limit", .. });
+                        prop_assert!(limit_refused);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn query_numbers_round_trip(
+            after in proptest::option::of(any::<i64>()),
+            before in proptest::option::of(any::<i64>()),
+            limit in proptest::option::of(any::<i64>()),
+        ) {
+            let mut parts = Vec::new();
+            if let Some(v) = after { parts.push(format!("after={v}")); }
+            if let Some(v) = before { parts.push(format!("before={v}")); }
+            if let Some(v) = limit { parts.push(format!("limit={v}")); }
+            let p = page(&parts.join("&")).expect("integers parse");
+            prop_assert_eq!((p.after, p.before, p.limit), (after, before, limit));
+            let want = match limit {
+                None => Some(DEFAULT_PAGE),
+                Some(l) if (1..=MAX_PAGE).contains(&l) => Some(l),
+                Some(_) => None,
+            };
+            prop_assert_eq!(p.limit().ok(), want);
+        }
+
+        #[test]
+        fn query_non_integers_are_refused(
+            name in prop_oneof![Just("after"), Just("before"), Just("limit")],
+            value in "[^0-9&=#+%-][^&=#%]{0,10}|[1-9][0-9]{19,24}|[0-9]+\\.[0-9]+",
+        ) {
+            prop_assert!(page(&format!("{name}={value}")).is_err(), "{}={} parsed", name, value);
+        }
     }
 }

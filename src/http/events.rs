@@ -103,3 +103,104 @@ fn check_origin(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
     }
     Err(AppError::OriginNotAllowed(origin.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+    use actix_web::test::TestRequest;
+    use proptest::prelude::*;
+
+    fn config(allowed: &[String]) -> Config {
+        let mut config = Config::load(None).expect("the defaults load");
+        config.allowed_origins = allowed.to_vec();
+        config
+    }
+
+    /// The verdict on a request with these Host and Origin header values (raw bytes: a
+    /// header value need not be text).
+    fn verdict(host: Option<&[u8]>, origin: Option<&[u8]>, allowed: &[String]) -> bool {
+        let value = |bytes: &[u8]| HeaderValue::from_bytes(bytes).expect("a valid header value");
+        let mut req = TestRequest::default();
+        if let Some(host) = host {
+            req = req.insert_header((HOST, value(host)));
+        }
+        if let Some(origin) = origin {
+            req = req.insert_header((ORIGIN, value(origin)));
+        }
+        check_origin(&req.to_http_request(), &config(allowed)).is_ok()
+    }
+
+    fn header_value() -> impl Strategy<Value = Vec<u8>> {
+        // Any byte a header value may hold on the wire (tab, visible ASCII, obs-text).
+        let byte =
+            any::<u8>().prop_filter("header byte", |&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
+        proptest::collection::vec(byte, 0..60)
+    }
+
+    /// host[:port], as browsers write it in Host and Origin.
+    const AUTHORITY: &str = "[a-z0-9][a-z0-9.-]{0,20}(:[0-9]{1,5})?";
+
+    proptest! {
+        #[test]
+        fn arbitrary_headers_never_panic(
+            host in proptest::option::of(header_value()),
+            origin in proptest::option::of(header_value()),
+            allowed in proptest::collection::vec(".{0,30}", 0..3),
+        ) {
+            verdict(host.as_deref(), origin.as_deref(), &allowed);
+        }
+
+        #[test]
+        fn no_origin_is_a_non_browser_client(host in proptest::option::of(header_value())) {
+            prop_assert!(verdict(host.as_deref(), None, &[]));
+        }
+
+        #[test]
+        fn the_servers_own_origin_is_allowed(scheme in "https?", host in AUTHORITY) {
+            let origin = format!("{scheme}://{host}");
+            prop_assert!(verdict(Some(host.as_bytes()), Some(origin.as_bytes()), &[]));
+        }
+
+        #[test]
+        fn a_listed_origin_is_allowed(host in AUTHORITY, origin in "https?://[a-z0-9.-]{1,20}(:[0-9]{1,5})?") {
+            prop_assert!(verdict(Some(host.as_bytes()), Some(origin.as_bytes()), std::slice::from_ref(&origin)));
+        }
+
+        #[test]
+        fn a_foreign_origin_is_refused(
+            scheme in "https?",
+            host in AUTHORITY,
+            other in AUTHORITY,
+            listed in proptest::collection::vec("https?://[a-z0-9.-]{1,20}", 0..3),
+        ) {
+            let origin = format!("{scheme}://{other}");
+            prop_assume!(other != host && !listed.contains(&origin));
+            prop_assert!(!verdict(Some(host.as_bytes()), Some(origin.as_bytes()), &listed));
+        }
+
+        #[test]
+        fn an_origin_that_only_contains_the_host_is_refused(
+            host in AUTHORITY,
+            before in "[a-z0-9.-]{1,10}",
+            after in "[a-z0-9./@-]{1,10}",
+        ) {
+            // evil.example.<host>, <host>.evil.example, <host>@evil: close is not equal.
+            for origin in [
+                format!("https://{before}.{host}"),
+                format!("https://{host}{after}"),
+                format!("https://{host}.{before}"),
+                host.clone(),
+                "null".to_string(),
+            ] {
+                prop_assert!(!verdict(Some(host.as_bytes()), Some(origin.as_bytes()), &[]), "{}", origin);
+            }
+        }
+
+        #[test]
+        fn without_host_only_listed_origins_pass(origin in "[ -~]{1,40}", listed in any::<bool>()) {
+            let allowed = if listed { vec![origin.clone()] } else { Vec::new() };
+            prop_assert_eq!(verdict(None, Some(origin.as_bytes()), &allowed), listed);
+        }
+    }
+}

@@ -3,6 +3,7 @@
 use crate::error::Problem;
 use crate::http::body::JsonObject;
 use crate::http::openapi::{DatabaseDown, RateLimited, RoomNotFound, Unauthorized};
+use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::auth::Principal;
@@ -41,10 +42,7 @@ pub async fn send(
     id: web::Path<i64>,
     body: JsonObject<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
-    let key = match req.headers().get("Idempotency-Key") {
-        Some(v) => Some(v.to_str().map_err(|_| AppError::InvalidIdempotencyKey)?),
-        None => None,
-    };
+    let key = idempotency_key(req.headers())?;
     let rate = app.limits.send.check(&who.user_id)?;
     let sent = messages::send(&app, &who, id.into_inner(), body.into_inner(), key).await?;
     let mut res = HttpResponse::Created();
@@ -53,6 +51,19 @@ pub async fn send(
         res.insert_header(("Idempotent-Replayed", "true"));
     }
     Ok(res.json(sent.message))
+}
+
+/// The `Idempotency-Key` header, if present and well-formed (checked before the send is
+/// charged to the rate limit). A value that is not text at all is refused like any bad key.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
+    let Some(value) = headers.get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| AppError::InvalidIdempotencyKey)?;
+    messages::check_idempotency_key(key)?;
+    Ok(Some(key))
 }
 
 #[utoipa::path(
@@ -80,4 +91,45 @@ pub async fn history(
 ) -> Result<HttpResponse, AppError> {
     let list = messages::history(&app, &who, id.into_inner(), page.into_inner()).await?;
     Ok(HttpResponse::Ok().json(MessageList { messages: list }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::header::{HeaderName, HeaderValue};
+    use proptest::prelude::*;
+
+    fn with_key(bytes: &[u8]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            HeaderName::from_static("idempotency-key"),
+            HeaderValue::from_bytes(bytes).expect("a valid header value"),
+        );
+        headers
+    }
+
+    proptest! {
+        /// Any header value the wire can carry: accepted exactly when it is 1-255 bytes of
+        /// space or visible ASCII, and then passed on unchanged.
+        #[test]
+        fn header_values_accepted_exactly_when_printable_ascii(
+            bytes in proptest::collection::vec(
+                any::<u8>().prop_filter("header byte", |&b| b == b'\t' || (b >= 0x20 && b != 0x7f)),
+                0..300,
+            ),
+        ) {
+            let headers = with_key(&bytes);
+            let printable = (1..=255).contains(&bytes.len()) && bytes.iter().all(|&b| (0x20..0x7f).contains(&b));
+            match idempotency_key(&headers) {
+                Ok(Some(key)) => prop_assert!(printable && key.as_bytes() == bytes.as_slice()),
+                Ok(None) => prop_assert!(false, "a present header read as absent"),
+                Err(e) => prop_assert!(!printable && matches!(e, AppError::InvalidIdempotencyKey)),
+            }
+        }
+    }
+
+    #[test]
+    fn no_header_is_no_key() {
+        assert!(matches!(idempotency_key(&HeaderMap::new()), Ok(None)));
+    }
 }
