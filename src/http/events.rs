@@ -112,7 +112,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn config(allowed: &[String]) -> Config {
-        let mut config = Config::load(None).expect("the defaults load");
+        let mut config = Config::load(None).expect("the defaults load").config;
         config.allowed_origins = allowed.to_vec();
         config
     }
