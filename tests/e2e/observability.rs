@@ -62,7 +62,17 @@ async fn metrics_count_sends_batches_sockets_and_deliveries(b: Backend) {
         .await
         .expect_problem(403, "not-a-member");
 
-    let m = scrape(&server).await;
+    // A socket counts a delivery just after it writes the frame, so the client can read the
+    // frame first: wait for the count (the exact asserts below still catch a wrong one).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let m = loop {
+        let m = scrape(&server).await;
+        let counted = total(&m, "roomcast_deliveries_total", &[]) >= SENT as f64;
+        if counted || Instant::now() >= deadline {
+            break m;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     let sends = [r#"route="/api/rooms/{id}/messages""#, r#"method="POST""#];
     let n = SENT as f64;
     assert_eq!(
