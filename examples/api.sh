@@ -4,7 +4,8 @@
 set -euo pipefail
 S=${S:-http://127.0.0.1:8080}
 H='Content-Type: application/json'
-# Every curl below shows the answer, and stops the script on an HTTP error.
+# Every curl below shows the answer (a 204 has no body: -w shows its status), and stops the
+# script on an HTTP error.
 curl() { command curl -sS --fail-with-body "$@"; echo; }
 
 # Accounts and sessions; the cookie jar keeps the session cookie.
@@ -44,17 +45,17 @@ websocat -1 -t -U -n -H="$A" "ws://${S#http://}/api/rooms/$ROOM/events?after=2"
 curl -X POST $S/api/accounts -H "$H" -d '{"username":"bob","password":"battery staple"}'
 curl -c bobjar -X POST $S/api/session -H "$H" -d '{"username":"bob","password":"battery staple"}'
 curl -b bobjar -X PUT $S/api/rooms/$ROOM/members/me
-curl -b bobjar -X DELETE $S/api/rooms/$ROOM/members/me
-curl -b jar -X DELETE $S/api/rooms/$ROOM/members/$BOT_ID
+curl -b bobjar -X DELETE $S/api/rooms/$ROOM/members/me -w '%{http_code}'
+curl -b jar -X DELETE $S/api/rooms/$ROOM/members/$BOT_ID -w '%{http_code}'
 
 # Bot tokens: rotate (the old token dies at once and its sockets close 4001), revoke
 # (no token until the next rotation), then delete the bot (its messages stay).
 curl -b jar -X POST $S/api/bots/$BOT_ID/token
-curl -b jar -X DELETE $S/api/bots/$BOT_ID/token
-curl -b jar -X DELETE $S/api/bots/$BOT_ID
+curl -b jar -X DELETE $S/api/bots/$BOT_ID/token -w '%{http_code}'
+curl -b jar -X DELETE $S/api/bots/$BOT_ID -w '%{http_code}'
 
 # The owner deletes the room (sockets get room.deleted, then close 4004).
-curl -b jar -X DELETE $S/api/rooms/$ROOM
+curl -b jar -X DELETE $S/api/rooms/$ROOM -w '%{http_code}'
 
 # Operations: liveness, readiness, Prometheus metrics, and the OpenAPI 3.1 document.
 curl $S/healthz
@@ -63,4 +64,4 @@ curl $S/metrics | grep '^roomcast_messages_committed_total'
 curl $S/api/openapi.json | jq -c '.paths | keys'
 
 # Log out: the session is deleted server-side; the cookie is dead everywhere.
-curl -b jar -X DELETE $S/api/session
+curl -b jar -X DELETE $S/api/session -w '%{http_code}'

@@ -368,6 +368,14 @@ async fn the_curl_walkthrough_calls_every_endpoint_cleanly(b: Backend) {
     // And it calls every operation the OpenAPI document lists.
     let doc = alice.get("/api/openapi.json").await.expect(200);
     let text = std::fs::read_to_string(&script).unwrap();
+    // Every DELETE line shows its status: a 204 has no body to show.
+    let deletes = text
+        .lines()
+        .filter(|l| l.starts_with("curl") && l.contains("-X DELETE"))
+        .count();
+    assert!(deletes >= 6, "{text}");
+    let statuses = output.lines().filter(|l| l.trim() == "204").count();
+    assert_eq!(statuses, deletes, "one 204 per DELETE line:\n{output}");
     let calls = calls_in(&text);
     let mut missing = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {

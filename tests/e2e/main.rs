@@ -20,6 +20,7 @@ mod membership;
 mod observability;
 mod ordering;
 mod rate_limits;
+mod readme;
 mod restart;
 mod rooms;
 mod ws_closes;
