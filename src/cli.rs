@@ -12,6 +12,7 @@ use crate::chat::views::timestamp;
 use crate::chat::App;
 use crate::config::Config;
 use crate::store;
+use crate::telemetry::SECURITY;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -91,6 +92,7 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             // Running servers see revoked_at and close the sockets within revocation_poll_ms.
             close_sockets(&app, user.id);
+            tracing::info!(target: SECURITY, event = "user.disabled", account = user.id, username = %name, via = "cli", "user disabled");
             println!("disabled {name} (id {}); sessions ended", user.id);
         }
     }
@@ -109,6 +111,7 @@ pub async fn bot(config: Config, cmd: BotCommand) -> Result<(), String> {
             let token = crate::chat::bots::rotate_token(&app, found.id)
                 .await
                 .map_err(|e| e.to_string())?;
+            tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found.id, via = "cli", "bot token rotated");
             println!("{token}");
         }
     }

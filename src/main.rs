@@ -1,5 +1,6 @@
 //! The `roomcast` command: `serve` (the default) and `migrate`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,10 +41,17 @@ enum Command {
 }
 
 fn init_logging(config: &Config, quiet: bool) {
-    let level = if quiet { "warn" } else { config.log.as_str() };
+    // Admin commands keep their security events (a disabled user, a new bot token) on stderr.
+    let level = if quiet {
+        "warn,roomcast::security=info"
+    } else {
+        config.log.as_str()
+    };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    // Colour only on a terminal: escape codes in a file or a pipe are noise to every reader.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.log_format {
         // The current span holds the request id, so every line of a request carries it.

@@ -14,6 +14,7 @@ use crate::chat::views::UserRef;
 use crate::chat::App;
 use crate::error::AppError;
 use crate::store::accounts::{self, Profile};
+use crate::telemetry;
 
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -78,6 +79,9 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(header) = req.headers().get(AUTHORIZATION) else {
             let found = Principal::from_session(req);
+            if let Ok(who) = &found {
+                telemetry::note_caller(req, who.user_id, who.is_bot);
+            }
             return Box::pin(async move { found });
         };
         // A presented token is the credential, even if a cookie came along too.
@@ -87,6 +91,7 @@ impl FromRequest for Principal {
             .and_then(bearer)
             .map(hash_key);
         let app = req.app_data::<web::Data<App>>().cloned();
+        let req = req.clone();
         Box::pin(async move {
             let token_hash = token_hash?;
             let app = app.ok_or(AppError::Internal)?;
@@ -101,6 +106,7 @@ impl FromRequest for Principal {
                     found
                 }
             };
+            telemetry::note_caller(&req, bot.id, bot.is_bot);
             Ok(Principal {
                 user_id: bot.id,
                 username: bot.username,

@@ -11,6 +11,7 @@ use crate::chat::bots::{self, BotList, BotWithToken, NewBot, TokenJson};
 use crate::chat::App;
 use crate::error::{rate_headers, AppError};
 use crate::http::body::JsonObject;
+use crate::telemetry::SECURITY;
 
 /// 201 with the bot and its token; the token is never shown again.
 #[utoipa::path(
@@ -81,9 +82,11 @@ pub async fn rotate(
     who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    let token = bots::set_token(&app, &who, id.into_inner(), true)
+    let bot = id.into_inner();
+    let token = bots::set_token(&app, &who, bot, true)
         .await?
         .unwrap_or_default();
+    tracing::info!(target: SECURITY, event = "bot.token_rotated", user = who.user_id, bot, "bot token rotated");
     Ok(HttpResponse::Ok().json(TokenJson { token }))
 }
 
@@ -108,7 +111,9 @@ pub async fn revoke(
     who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    bots::set_token(&app, &who, id.into_inner(), false).await?;
+    let bot = id.into_inner();
+    bots::set_token(&app, &who, bot, false).await?;
+    tracing::info!(target: SECURITY, event = "bot.token_revoked", user = who.user_id, bot, "bot token revoked");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -132,6 +137,8 @@ pub async fn delete(
     who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    bots::delete(&app, &who, id.into_inner()).await?;
+    let bot = id.into_inner();
+    bots::delete(&app, &who, bot).await?;
+    tracing::info!(target: SECURITY, event = "bot.deleted", user = who.user_id, bot, "bot deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,6 +9,7 @@ use crate::chat::membership::{self, Joined};
 use crate::chat::views::{MemberList, RoomJson};
 use crate::chat::App;
 use crate::error::AppError;
+use crate::telemetry::SECURITY;
 
 /// 201 when the caller takes a seat now, 200 when they already had one.
 #[utoipa::path(
@@ -86,6 +87,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, AppError> {
     let (room, user) = path.into_inner();
     membership::remove(&app, &who, room, user).await?;
+    tracing::info!(target: SECURITY, event = "member.removed", user = who.user_id, room, member = user, "member removed");
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -10,6 +10,7 @@ use crate::chat::rooms::{self, NewRoom};
 use crate::chat::views::{RoomJson, RoomList};
 use crate::chat::App;
 use crate::error::{rate_headers, AppError};
+use crate::telemetry::SECURITY;
 
 #[utoipa::path(
     post,
@@ -97,6 +98,8 @@ pub async fn delete(
     who: Principal,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
-    rooms::delete(&app, &who, id.into_inner()).await?;
+    let room = id.into_inner();
+    rooms::delete(&app, &who, room).await?;
+    tracing::info!(target: SECURITY, event = "room.deleted", user = who.user_id, room, "room deleted");
     Ok(HttpResponse::NoContent().finish())
 }

@@ -15,6 +15,7 @@ use crate::error::{rate_headers, AppError};
 use crate::http::client_ip;
 use crate::realtime::close;
 use crate::store::sessions;
+use crate::telemetry::{self, SECURITY};
 
 #[utoipa::path(
     post,
@@ -36,11 +37,18 @@ pub async fn login(
     session: Session,
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = app.limits.auth.check(&client_ip(&req))?;
-    let user = match accounts::authenticate(&app, body.into_inner()).await {
+    let peer = client_ip(&req);
+    let rate = app.limits.auth.check(&peer)?;
+    let credentials = body.into_inner();
+    // What was typed, cut short and escaped (`?`), for the security log; never the password.
+    let attempted: String = credentials.username.chars().take(64).collect();
+    let user = match accounts::authenticate(&app, credentials).await {
         Ok(user) => user,
         // A refused attempt still tells the client how many it has left.
         Err(e) => {
+            if matches!(e, AppError::InvalidCredentials) {
+                tracing::info!(target: SECURITY, event = "login.failed", username = ?attempted, %peer, "login failed");
+            }
             let mut res = e.error_response();
             for (name, value) in rate.headers() {
                 res.headers_mut().insert(name, value);
@@ -56,6 +64,8 @@ pub async fn login(
         session.insert(SESSION_ID, random_token())
     };
     insert().map_err(|_| AppError::Internal)?;
+    telemetry::note_caller(&req, user.id, false);
+    tracing::info!(target: SECURITY, event = "login.ok", user = user.id, username = %user.username, %peer, "logged in");
     let mut res = HttpResponse::Ok();
     rate_headers(&mut res, &rate);
     Ok(res.json(UserRef {
@@ -92,6 +102,7 @@ pub async fn logout(
         });
     }
     session.purge();
+    tracing::info!(target: SECURITY, event = "logout", user = who.user_id, bot = who.is_bot, "logged out");
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -16,6 +16,7 @@ mod examples;
 mod faults;
 mod history;
 mod idempotency;
+mod logs;
 mod membership;
 mod observability;
 mod ordering;
