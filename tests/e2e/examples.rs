@@ -92,6 +92,8 @@ struct Script {
     /// The process group, which is the script's pid.
     group: u32,
     output: Arc<Mutex<Vec<String>>>,
+    /// The tasks reading stdout and stderr: done once the pipes are closed and read.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     _dir: Scratch,
 }
 
@@ -124,13 +126,16 @@ impl Script {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {program} {}: {e}", script.display()));
         let output = Arc::new(Mutex::new(Vec::new()));
-        tokio::spawn(collect(child.stdout.take().unwrap(), output.clone()));
-        tokio::spawn(collect(child.stderr.take().unwrap(), output.clone()));
+        let readers = vec![
+            tokio::spawn(collect(child.stdout.take().unwrap(), output.clone())),
+            tokio::spawn(collect(child.stderr.take().unwrap(), output.clone())),
+        ];
         Script {
             name: script.file_name().unwrap().to_string_lossy().into_owned(),
             group: child.id().expect("a pid"),
             child,
             output,
+            readers,
             _dir: dir,
         }
     }
@@ -166,7 +171,13 @@ impl Script {
     /// Waits for the script to exit on its own and returns its exit code.
     async fn exits_within(&mut self, within: Duration) -> Option<i32> {
         match timeout(within, self.child.wait()).await {
-            Ok(status) => status.unwrap().code(),
+            Ok(status) => {
+                // Its last lines may still be in the pipes: read them before anyone looks.
+                for reader in self.readers.drain(..) {
+                    let _ = timeout(Duration::from_secs(5), reader).await;
+                }
+                status.unwrap().code()
+            }
             Err(_) => panic!(
                 "{} still running {within:?} later; its output:\n{}",
                 self.name,
