@@ -16,6 +16,10 @@ pub const IDEMPOTENT_REPLAYED: &str = "Idempotent-Replayed";
 /// Generous: a debug build under 200 concurrent requests can be slow, but a
 /// request that never ends must still fail the test.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Below the server's keep-alive (actix's default, 5 s): a client never reuses a connection
+/// the server may be closing at that moment, which fails the request with IncompleteMessage
+/// (seen with 200 users created over more than 5 s on a loaded machine, then joining at once).
+const POOL_IDLE: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Client {
@@ -32,6 +36,7 @@ impl Client {
             // A proxy from the environment must not sit between test and server.
             .no_proxy()
             .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .unwrap();
         Client { http, jar, base }
@@ -50,6 +55,7 @@ impl Client {
             .default_headers(headers)
             .no_proxy()
             .timeout(REQUEST_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .build()
             .unwrap();
         Client {
