@@ -249,6 +249,8 @@ impl From<StoreError> for AppError {
                 tracing::error!(error = %err, "database query failed");
                 AppError::Internal
             }
+            // Already logged where the task died.
+            StoreError::Task(_) => AppError::Internal,
         }
     }
 }

@@ -60,6 +60,30 @@ fn init_logging(config: &Config, quiet: bool) {
     }
 }
 
+/// One ERROR line per panic, through tracing (so it goes where the logs go and carries the
+/// request's span), instead of the default hook's text plus, under `RUST_BACKTRACE`, a backtrace
+/// of hundreds of KB: whatever a request can make panic must not be able to flood the log.
+fn log_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("(no message)");
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let thread = std::thread::current();
+        tracing::error!(
+            thread = thread.name().unwrap_or("unnamed"),
+            %location,
+            "panicked: {message}"
+        );
+    }));
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Loaded {
@@ -75,6 +99,7 @@ fn main() -> ExitCode {
     // Admin commands print their own results; only warnings belong on stderr.
     let quiet = !matches!(cli.command, None | Some(Command::Serve));
     init_logging(&config, quiet);
+    log_panics();
     // Not fatal: a bot's ROOMCAST_TOKEN in the same shell is no typo of a setting.
     if !ignored_env.is_empty() {
         tracing::warn!(

@@ -29,6 +29,7 @@ pub struct Profile {
 /// Inserts a user; the unique index on `username` decides races between equal names.
 pub async fn create(db: &Db, username: &str, password_hash: &str) -> Result<User, StoreError> {
     let now = now_ms();
+    let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
     with_conn!(db, writer, |conn| {
         diesel::insert_into(users::table)
             .values((
@@ -45,6 +46,7 @@ pub async fn create(db: &Db, username: &str, password_hash: &str) -> Result<User
 
 /// The live (not disabled) principal holding this bearer token.
 pub async fn find_by_token(db: &Db, token_hash: &str) -> Result<Option<Profile>, StoreError> {
+    let token_hash = token_hash.to_owned();
     with_conn!(db, readers, |conn| {
         Ok(users::table
             .filter(users::token_hash.eq(token_hash))
@@ -57,6 +59,7 @@ pub async fn find_by_token(db: &Db, token_hash: &str) -> Result<Option<Profile>,
 }
 
 pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, StoreError> {
+    let username = username.to_owned();
     with_conn!(db, readers, |conn| {
         Ok(users::table
             .filter(users::username.eq(username))

@@ -26,6 +26,7 @@ pub async fn create(
     token_hash: &str,
 ) -> Result<BotRow, StoreError> {
     let now = now_ms();
+    let (name, token_hash) = (name.to_owned(), token_hash.to_owned());
     with_conn!(db, writer, |conn| {
         diesel::insert_into(users::table)
             .values((
@@ -67,6 +68,7 @@ pub async fn find(
     id: Option<i64>,
     name: Option<&str>,
 ) -> Result<Option<Profile>, StoreError> {
+    let name = name.map(str::to_owned);
     with_conn!(db, readers, |conn| {
         let mut query = users::table
             .filter(users::is_bot.eq(true))
@@ -90,6 +92,7 @@ pub async fn find(
 /// `revoked_at` tells every server to close sockets opened with it.
 pub async fn set_token(db: &Db, bot: i64, token_hash: Option<&str>) -> Result<(), StoreError> {
     let now = now_ms();
+    let token_hash = token_hash.map(str::to_owned);
     with_conn!(db, writer, |conn| {
         let n = diesel::update(
             users::table

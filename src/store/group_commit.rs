@@ -19,7 +19,7 @@ use super::accounts::Profile;
 use super::batch_insert::{EventInsert, InsertMany, KeyInsert};
 use super::events::{EventRow, EventView, MESSAGE_CREATED};
 use super::schema::{events, idempotency_keys, memberships, users};
-use super::{now_ms, with_conn, Db, Rejection, StoreError};
+use super::{now_ms, on_conn, Db, Rejection, StoreError};
 
 /// One message to store.
 pub struct Message {
@@ -162,7 +162,8 @@ async fn commit(db: &Db, batch: &[&Message]) -> Result<Vec<Result<Sent, StoreErr
         .map(|r| (*r, reserved.get(r).copied().unwrap_or(0)))
         .collect();
 
-    with_conn!(db, writer, |conn| {
+    // In place, not as a task of its own: the writer task is never cancelled by a request.
+    on_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
             // Also locks the rooms (PostgreSQL row locks) so that membership and keys read
             // below cannot change before commit: leave, join and every other send lock them too.

@@ -37,9 +37,17 @@ pub type PgConn = AsyncPgConnection;
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 
-/// The database handle. Cloning is cheap (the pools are reference-counted).
+/// The database handle. Cloning is cheap (the pools and the runtime handle are shared).
 #[derive(Clone)]
-pub enum Db {
+pub struct Db {
+    pools: Pools,
+    /// The process's multi-thread runtime: every database call runs as a task there (see
+    /// `Db::run`), never inside a request's own future.
+    runtime: tokio::runtime::Handle,
+}
+
+#[derive(Clone)]
+pub(crate) enum Pools {
     /// SQLite allows one writer at a time: a single write connection avoids lock waits, while
     /// readers use their own pool (WAL lets them run beside the writer).
     Sqlite {
@@ -49,12 +57,26 @@ pub enum Db {
     Postgres(Pool<PgConn>),
 }
 
-/// Expands `$body` once per backend with `$conn` bound to `&mut` that backend's connection.
-/// `writer` or `reader` picks the SQLite pool; PostgreSQL has one pool for both.
+/// Runs `$body` as a task on the multi-thread runtime with `$conn` bound to `&mut` a pooled
+/// connection, expanded once per backend; `writer` or `reader` picks the SQLite pool
+/// (PostgreSQL has one pool for both). The body is moved into the task, so it owns what it
+/// uses: callers turn borrowed arguments into owned values first.
 macro_rules! with_conn {
+    ($db:expr, $pool:ident, |$conn:ident| $body:expr) => {{
+        let db: &$crate::store::Db = $db;
+        let task_db = db.clone();
+        db.run(async move { $crate::store::on_conn!(&task_db, $pool, |$conn| $body) })
+            .await
+    }};
+}
+pub(crate) use with_conn;
+
+/// Like `with_conn!`, but runs `$body` right here. Only for code that already runs in a task
+/// nobody cancels (the group-commit writer); a request must use `with_conn!`.
+macro_rules! on_conn {
     ($db:expr, $pool:ident, |$conn:ident| $body:expr) => {
-        match $db {
-            $crate::store::Db::Sqlite { $pool, .. } => {
+        match $db.pools() {
+            $crate::store::Pools::Sqlite { $pool, .. } => {
                 let waited = std::time::Instant::now();
                 let mut pooled = $pool
                     .get()
@@ -64,7 +86,7 @@ macro_rules! with_conn {
                 let $conn: &mut $crate::store::SqliteConn = &mut pooled;
                 $body
             }
-            $crate::store::Db::Postgres(pool) => {
+            $crate::store::Pools::Postgres(pool) => {
                 let waited = std::time::Instant::now();
                 let mut pooled = pool
                     .get()
@@ -77,7 +99,7 @@ macro_rules! with_conn {
         }
     };
 }
-pub(crate) use with_conn;
+pub(crate) use on_conn;
 
 /// Why a store call did not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +112,9 @@ pub enum StoreError {
     Rejected(Rejection),
     #[error("database error: {0}")]
     Query(DieselError),
+    /// The task running the call died (a panic in it): a bug, not the caller's fault.
+    #[error("database task failed: {0}")]
+    Task(String),
 }
 
 /// Outcomes decided atomically inside a transaction (a conditional update found no row, …).
@@ -153,6 +178,7 @@ impl StoreError {
             StoreError::Query(e) => {
                 StoreError::Query(DieselError::QueryBuilderError(e.to_string().into()))
             }
+            StoreError::Task(s) => StoreError::Task(s.clone()),
         }
     }
 
@@ -182,8 +208,13 @@ pub fn now_ms() -> i64 {
 }
 
 impl Db {
-    /// Opens the pools for `config.database_url` and runs pending migrations.
+    /// Opens the pools for `config.database_url` and runs pending migrations. Must be called
+    /// on the multi-thread runtime, which then runs every database call.
     pub async fn connect(config: &Config) -> Result<Db, String> {
+        let runtime = tokio::runtime::Handle::current();
+        if runtime.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err("the store needs tokio's multi-thread runtime".into());
+        }
         let url = config.database_url.as_str();
         let timeout = Duration::from_millis(config.db_pool_timeout_ms);
         let timeouts = Timeouts {
@@ -201,7 +232,10 @@ impl Db {
                 .runtime(Runtime::Tokio1)
                 .build()
                 .map_err(|e| format!("cannot build the PostgreSQL pool: {e}"))?;
-            let db = Db::Postgres(pool);
+            let db = Db {
+                pools: Pools::Postgres(pool),
+                runtime,
+            };
             db.migrate().await?;
             Ok(db)
         } else {
@@ -235,9 +269,12 @@ impl Db {
                     .build()
                     .map_err(|e| format!("cannot build the SQLite pool: {e}"))
             };
-            let db = Db::Sqlite {
-                writer: build(1)?,
-                readers: build(config.db_pool_size)?,
+            let db = Db {
+                pools: Pools::Sqlite {
+                    writer: build(1)?,
+                    readers: build(config.db_pool_size)?,
+                },
+                runtime,
             };
             db.migrate().await?;
             Ok(db)
@@ -248,11 +285,11 @@ impl Db {
     /// (the harness blocks in place).
     pub async fn migrate(&self) -> Result<(), String> {
         let unavailable = |e| format!("cannot reach the database: {}", StoreError::from_pool(e));
-        match self {
-            Db::Sqlite { writer, .. } => {
+        match &self.pools {
+            Pools::Sqlite { writer, .. } => {
                 run_migrations(writer.get().await.map_err(unavailable)?, SQLITE_MIGRATIONS)
             }
-            Db::Postgres(pool) => {
+            Pools::Postgres(pool) => {
                 run_migrations(pool.get().await.map_err(unavailable)?, PG_MIGRATIONS)
             }
         }
@@ -268,16 +305,45 @@ impl Db {
 
     /// How many group-commit batches may be written at once: SQLite has one writer connection.
     pub fn write_concurrency(&self, configured: usize) -> usize {
-        match self {
-            Db::Sqlite { .. } => 1,
-            Db::Postgres(_) => configured.max(1),
+        match &self.pools {
+            Pools::Sqlite { .. } => 1,
+            Pools::Postgres(_) => configured.max(1),
         }
     }
 
     pub fn backend_name(&self) -> &'static str {
-        match self {
-            Db::Sqlite { .. } => "sqlite",
-            Db::Postgres(_) => "postgres",
+        match &self.pools {
+            Pools::Sqlite { .. } => "sqlite",
+            Pools::Postgres(_) => "postgres",
+        }
+    }
+
+    pub(crate) fn pools(&self) -> &Pools {
+        &self.pools
+    }
+
+    /// Runs one database call as a task on the multi-thread runtime and waits for it.
+    ///
+    /// Why: actix drops a request's future at any await (another extractor failed, the client
+    /// left). Dropping a query in flight is not safe: SQLite's wrapper then waits in
+    /// `block_in_place`, which panics on actix's current-thread workers, and a transaction cut
+    /// off half-way is left to the pool to notice. As a task the call always runs to its end
+    /// (committed or rolled back); a dropped request only stops waiting for it.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        F: std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self.runtime.spawn(work).await {
+            Ok(result) => result,
+            // Cancelled: the runtime is shutting down, so the database is going away too.
+            Err(e) if e.is_cancelled() => Err(StoreError::Unavailable(
+                "the server is shutting down".into(),
+            )),
+            Err(e) => {
+                tracing::error!(error = %e, "database task panicked");
+                Err(StoreError::Task(e.to_string()))
+            }
         }
     }
 }

@@ -36,11 +36,12 @@ pub async fn create(
     capacity: i32,
 ) -> Result<(RoomRow, EventRow), StoreError> {
     let now = now_ms();
+    let name = name.to_owned();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
             let room = diesel::insert_into(rooms::table)
                 .values((
-                    rooms::name.eq(name),
+                    rooms::name.eq(&name),
                     rooms::owner_id.eq(owner),
                     rooms::capacity.eq(capacity),
                     rooms::member_count.eq(1),

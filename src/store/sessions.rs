@@ -8,6 +8,7 @@ use super::{with_conn, Db, StoreError};
 
 /// The stored state (JSON) of a live session.
 pub async fn load(db: &Db, key_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+    let key_hash = key_hash.to_owned();
     with_conn!(db, readers, |conn| {
         Ok(sessions::table
             .find(key_hash)
@@ -27,6 +28,11 @@ pub async fn insert(
     state: &str,
     expires_at: i64,
 ) -> Result<(), StoreError> {
+    let (key_hash, sid, state) = (
+        key_hash.to_owned(),
+        sid.map(str::to_owned),
+        state.to_owned(),
+    );
     with_conn!(db, writer, |conn| {
         diesel::insert_into(sessions::table)
             .values((
@@ -51,6 +57,11 @@ pub async fn update(
     state: &str,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
+    let (key_hash, sid, state) = (
+        key_hash.to_owned(),
+        sid.map(str::to_owned),
+        state.to_owned(),
+    );
     with_conn!(db, writer, |conn| {
         let n = diesel::update(sessions::table.find(key_hash))
             .set((
@@ -66,6 +77,7 @@ pub async fn update(
 }
 
 pub async fn touch(db: &Db, key_hash: &str, expires_at: i64) -> Result<(), StoreError> {
+    let key_hash = key_hash.to_owned();
     with_conn!(db, writer, |conn| {
         diesel::update(sessions::table.find(key_hash))
             .set(sessions::expires_at.eq(expires_at))
@@ -76,6 +88,7 @@ pub async fn touch(db: &Db, key_hash: &str, expires_at: i64) -> Result<(), Store
 }
 
 pub async fn delete(db: &Db, key_hash: &str) -> Result<(), StoreError> {
+    let key_hash = key_hash.to_owned();
     with_conn!(db, writer, |conn| {
         diesel::delete(sessions::table.find(key_hash))
             .execute(conn)
@@ -97,6 +110,7 @@ pub async fn purge_expired(db: &Db, now: i64) -> Result<usize, StoreError> {
 
 /// Ends the session with this public id (logout); true if it existed.
 pub async fn delete_by_sid(db: &Db, sid: &str) -> Result<bool, StoreError> {
+    let sid = sid.to_owned();
     with_conn!(db, writer, |conn| {
         let n = diesel::delete(sessions::table.filter(sessions::sid.eq(sid)))
             .execute(conn)

@@ -12,6 +12,7 @@ mod bad_input;
 mod bots;
 mod cli;
 mod contract;
+mod dropped_requests;
 mod examples;
 mod faults;
 mod history;
