@@ -240,6 +240,9 @@ impl From<StoreError> for AppError {
                 Rejection::IdempotencyKeyReused => AppError::IdempotencyKeyReused,
                 Rejection::BotNotFound => AppError::BotNotFound,
                 Rejection::UserNotFound => AppError::UserNotFound,
+                Rejection::ContentRefused => {
+                    AppError::validation("content", "the database cannot store this content")
+                }
             },
             StoreError::Unavailable(reason) => {
                 tracing::warn!(%reason, "database unavailable");

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::text::{check_text, Lines};
 use super::views::MessageJson;
 use super::App;
 use crate::auth::Principal;
@@ -19,7 +20,8 @@ pub const DEFAULT_PAGE: i64 = 50;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMessage {
-    /// 1-4000 characters after trimming; stored trimmed.
+    /// 1-4000 characters after trimming; stored trimmed. No control characters except tab,
+    /// line feed and CR LF.
     pub content: String,
 }
 
@@ -83,6 +85,7 @@ pub async fn send(
             format!("must be 1-{MAX_CONTENT_CHARS} characters and not only whitespace"),
         ));
     }
+    check_text("content", content, Lines::Multi)?;
     if let Some(key) = idempotency_key {
         check_idempotency_key(key)?;
     }

@@ -7,6 +7,7 @@ pub mod limits;
 pub mod membership;
 pub mod messages;
 pub mod rooms;
+pub mod text;
 pub mod views;
 
 use std::sync::Arc;

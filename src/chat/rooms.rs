@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use super::text::{check_text, Lines};
 use super::views::RoomJson;
 use super::App;
 use crate::auth::Principal;
@@ -14,7 +15,7 @@ pub const MAX_CAPACITY: i64 = 10_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewRoom {
-    /// 1-100 characters after trimming.
+    /// 1-100 characters after trimming, no control characters.
     pub name: String,
     /// 1-10000 seats, the owner's included.
     pub capacity: i64,
@@ -25,6 +26,7 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::validation("name", "must be 1-100 characters"));
     }
+    check_text("name", name, Lines::Single)?;
     if !(1..=MAX_CAPACITY).contains(&input.capacity) {
         return Err(AppError::validation(
             "capacity",

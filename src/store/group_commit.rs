@@ -6,12 +6,17 @@
 //! reserves their seqs, one read of memberships (and one of keys), one multi-row insert of
 //! events (and one of idempotency keys). The
 //! committed events are handed to `on_commit` in seq order, before anyone is answered.
+//!
+//! One row the database refuses fails its whole transaction; the writer then retries that
+//! batch one message per transaction, so only the refused message fails. An unreachable
+//! database still fails the whole batch at once (503).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use tokio::sync::{mpsc, oneshot};
 
@@ -101,28 +106,84 @@ async fn write(db: &Db, batch: &mut Vec<(Message, Reply)>, on_commit: &OnCommit)
     let result = commit(db, &messages).await;
     metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
     match result {
-        Ok(outcomes) => {
-            let mut new: Vec<(EventView, Instant)> = outcomes
-                .iter()
-                .zip(batch.iter())
-                .filter_map(|(o, (m, _))| match o {
-                    Ok(Sent::New(v)) => Some((v.clone(), m.received_at)),
-                    _ => None,
-                })
-                .collect();
-            metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
-            new.sort_by_key(|(v, _)| (v.event.room_id, v.event.seq));
-            on_commit(&new);
-            for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
-                let _ = reply.send(outcome);
-            }
+        Ok(outcomes) => deliver(batch, outcomes, on_commit),
+        // A row the database refuses fails the whole transaction: find it, rather than fail
+        // the other users' sends that happened to share it. An unreachable database fails
+        // everyone alike, at once.
+        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch failed; retrying one by one");
+            retry_one_by_one(db, batch, on_commit).await;
         }
         Err(e) => {
             tracing::warn!(error = %e, size = batch.len(), "batch failed");
+            let e = if batch.len() == 1 { refused(e) } else { e };
             for (_, reply) in batch.drain(..) {
                 let _ = reply.send(Err(e.replicate()));
             }
         }
+    }
+}
+
+/// Publishes the new events of a committed batch in seq order, then answers its requests.
+fn deliver(
+    batch: &mut Vec<(Message, Reply)>,
+    outcomes: Vec<Result<Sent, StoreError>>,
+    on_commit: &OnCommit,
+) {
+    let mut new: Vec<(EventView, Instant)> = outcomes
+        .iter()
+        .zip(batch.iter())
+        .filter_map(|(o, (m, _))| match o {
+            Ok(Sent::New(v)) => Some((v.clone(), m.received_at)),
+            _ => None,
+        })
+        .collect();
+    metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
+    new.sort_by_key(|(v, _)| (v.event.room_id, v.event.seq));
+    on_commit(&new);
+    for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Writes each message of a failed batch in its own transaction, in batch order (so each
+/// room's seqs keep that order), so that only a message the database itself refuses fails.
+/// A refused message's transaction rolls back with its seq: the room's next message takes it.
+async fn retry_one_by_one(db: &Db, batch: &mut Vec<(Message, Reply)>, on_commit: &OnCommit) {
+    let mut unavailable: Option<StoreError> = None;
+    for (message, reply) in std::mem::take(batch) {
+        if let Some(e) = &unavailable {
+            let _ = reply.send(Err(e.replicate()));
+            continue;
+        }
+        match commit(db, &[&message]).await {
+            Ok(outcomes) => deliver(&mut vec![(message, reply)], outcomes, on_commit),
+            Err(e @ StoreError::Unavailable(_)) => {
+                unavailable = Some(e.replicate());
+                let _ = reply.send(Err(e));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, room = message.room_id, "the database refused a message");
+                let _ = reply.send(Err(refused(e)));
+            }
+        }
+    }
+}
+
+/// A failure of a batch of one: a refusal the message's own content explains (a CHECK
+/// constraint, PostgreSQL's "invalid byte sequence") is the sender's to fix; anything else
+/// stays what it was.
+fn refused(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Query(DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, _)) => {
+            Rejection::ContentRefused.into()
+        }
+        StoreError::Query(DieselError::DatabaseError(_, info))
+            if info.message().contains("invalid byte sequence") =>
+        {
+            Rejection::ContentRefused.into()
+        }
+        _ => e,
     }
 }
 

@@ -129,6 +129,8 @@ pub enum Rejection {
     IdempotencyKeyReused,
     BotNotFound,
     UserNotFound,
+    /// The database refused a message's content (found when a batch is retried one by one).
+    ContentRefused,
 }
 
 impl From<DieselError> for StoreError {

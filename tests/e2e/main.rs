@@ -21,6 +21,7 @@ mod logs;
 mod membership;
 mod observability;
 mod ordering;
+mod poison;
 mod rate_limits;
 mod readme;
 mod restart;
