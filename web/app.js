@@ -26,11 +26,12 @@ const state = {
 // HTTP
 
 class ApiError extends Error {
-  constructor(status, type, detail, retryAfter = 0) {
-    super(detail || type);
+  constructor(status, type, detail, retryAfter = 0, title = '') {
+    super(detail || title || type);
     this.status = status;
     this.type = type;
     this.detail = detail;
+    this.title = title;
     this.retryAfter = retryAfter;
   }
 }
@@ -52,7 +53,8 @@ async function api(method, path, { body, headers = {} } = {}) {
   const data = await res.json().catch(() => null);
   if (res.ok) return data;
   const err = new ApiError(res.status, data?.type ?? `http-${res.status}`,
-    data?.detail ?? data?.title ?? res.statusText, Number(res.headers.get('retry-after')) || 0);
+    data?.detail ?? data?.title ?? res.statusText, Number(res.headers.get('retry-after')) || 0,
+    data?.title ?? '');
   // A session can end under us (logout elsewhere, expiry): any 401 means "log in again".
   if (err.type === 'unauthenticated' && state.me) showAuth('Your session ended. Please log in again.');
   throw err;
@@ -65,13 +67,15 @@ function describe(err) {
     case 'invalid-credentials': return 'Wrong username or password.';
     case 'rate-limited':
       return `Too many requests. Try again in ${err.retryAfter ? `${err.retryAfter} s` : 'a moment'}.`;
-    case 'room-full': return 'That room is full.';
+    case 'room-full': return 'That room is full: every seat is taken.';
     case 'room-not-found': return 'That room no longer exists.';
     case 'network': return "Can't reach the server. Check your connection and try again.";
     case 'database-unavailable': return 'The server is busy. Try again in a moment.';
     default: {
-      const text = err.detail || 'Something went wrong.';
-      return text.charAt(0).toUpperCase() + text.slice(1);
+      // The server's own words: its problem's title and detail.
+      const detail = err.detail ? err.detail.charAt(0).toUpperCase() + err.detail.slice(1) : '';
+      const text = [err.title, detail].filter(Boolean).join(': ') || 'Something went wrong';
+      return /[.!?]$/.test(text) ? text : `${text}.`;
     }
   }
 }
@@ -146,7 +150,7 @@ async function submitAuth(event) {
     if (register) await api('POST', '/api/accounts', { body: { username, password } });
     const me = await api('POST', '/api/session', { body: { username, password } });
     setAuthMode('login');
-    showApp(me);
+    showApp(me, { focus: true });
   } catch (err) {
     $('auth-error').textContent = describe(err);
   } finally {
@@ -155,6 +159,7 @@ async function submitAuth(event) {
 }
 
 async function logOut() {
+  clearAlert();
   // Close our socket first, so the server's 4001 for this session is not mistaken for an expiry.
   closeChat();
   try {
@@ -162,26 +167,41 @@ async function logOut() {
     showAuth();
   } catch (err) {
     // unauthenticated: the session was already gone, and api() has shown the login view.
-    if (err.type !== 'unauthenticated') showNotice(`Could not log out: ${describe(err)}`);
+    if (err.type !== 'unauthenticated') showAlert(`Could not log out: ${describe(err)}`);
   }
 }
 
 // ---------------------------------------------------------------------------------------
 // Signed in: shell, routing, notices
 
-function showApp(me) {
+/** `focus`: after a login, whose form just vanished (focus would fall to <body>). */
+function showApp(me, { focus = false } = {}) {
   state.me = me;
   $('boot').hidden = true;
   $('auth-view').hidden = true;
   $('app-view').hidden = false;
   $('me-name').textContent = me.username;
   hideNotice();
+  clearAlert();
   refreshRooms();
   clearInterval(state.roomsTimer);
   state.roomsTimer = setInterval(() => {
     if (document.visibilityState === 'visible') refreshRooms();
   }, ROOMS_POLL_MS);
   route();
+  // An opened room has focused its composer already; otherwise the room list takes it.
+  if (focus && !$('app-view').contains(document.activeElement)) $('room-list').focus();
+}
+
+/** Where "Skip to content" leads: the composer of the open room, the room list, or the form. */
+function skipToContent(event) {
+  event.preventDefault(); // the URL's hash is the router's (#/rooms/ID)
+  let target = $('auth-username');
+  if (!$('app-view').hidden) {
+    const chatVisible = state.chat && getComputedStyle($('chat-pane')).display !== 'none';
+    target = chatVisible ? $('composer-input') : $('room-list');
+  }
+  target.focus();
 }
 
 /** The open room lives in the URL (#/rooms/ID), so reload and the back button work. */
@@ -218,6 +238,30 @@ function showNotice(text) {
 
 function hideNotice() {
   $('notice').hidden = true;
+}
+
+/**
+ * A refused action, in words, in the alert region (announced by screen readers). It stays
+ * until dismissed or the next action starts, so a list refresh cannot wipe it unseen.
+ */
+function showAlert(text) {
+  const box = document.createElement('div');
+  box.className = 'alert';
+  const message = document.createElement('span');
+  message.className = 'alert-text';
+  message.textContent = text;
+  const close = document.createElement('button');
+  close.type = 'button';
+  close.className = 'ghost small';
+  close.textContent = '✕';
+  close.setAttribute('aria-label', 'Dismiss');
+  close.addEventListener('click', clearAlert);
+  box.append(message, close);
+  $('alert').replaceChildren(box);
+}
+
+function clearAlert() {
+  $('alert').replaceChildren();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -291,12 +335,13 @@ function openOrJoin(id) {
 }
 
 async function joinRoom(id) {
-  $('rooms-error').textContent = '';
+  clearAlert();
+  const name = state.rooms.get(id)?.name ?? 'the room';
   try {
     await api('PUT', `/api/rooms/${id}/members/me`);
     navigate(id);
   } catch (err) {
-    $('rooms-error').textContent = describe(err);
+    if (err.type !== 'unauthenticated') showAlert(`Could not join “${name}”: ${describe(err)}`);
   }
   refreshRooms();
 }
@@ -310,13 +355,15 @@ async function createRoom(event) {
       : '';
   $('create-error').textContent = problem;
   if (problem) return;
+  clearAlert();
   try {
     const room = await api('POST', '/api/rooms', { body: { name, capacity } });
     $('create-form').reset();
     await refreshRooms();
     navigate(room.id);
   } catch (err) {
-    $('create-error').textContent = describe(err);
+    // Next to the form (role=alert): announced, and the user sees what to change.
+    $('create-error').textContent = `Could not create the room: ${describe(err)}`;
   }
 }
 
@@ -400,13 +447,14 @@ function setChatRoom(chat, room) {
 async function leaveRoom() {
   const chat = state.chat;
   if (!chat?.room) return;
+  clearAlert();
   chat.leaving = true;
   try {
     await api('DELETE', `/api/rooms/${chat.id}/members/me`);
     exitRoom(chat, `You left “${chat.room.name}”.`);
   } catch (err) {
     chat.leaving = false;
-    showNotice(`Could not leave: ${describe(err)}`);
+    if (err.type !== 'unauthenticated') showAlert(`Could not leave “${chat.room.name}”: ${describe(err)}`);
   }
 }
 
@@ -422,13 +470,14 @@ async function deleteRoom() {
     return;
   }
   resetDeleteButton();
+  clearAlert();
   chat.leaving = true;
   try {
     await api('DELETE', `/api/rooms/${chat.id}`);
     exitRoom(chat, `You deleted “${chat.room.name}”.`);
   } catch (err) {
     chat.leaving = false;
-    showNotice(`Could not delete: ${describe(err)}`);
+    if (err.type !== 'unauthenticated') showAlert(`Could not delete “${chat.room.name}”: ${describe(err)}`);
   }
 }
 
@@ -559,7 +608,7 @@ async function loadOlder(chat) {
     keepScrollAnchor(() => addHistory(chat, messages));
     fillViewport(chat);
   } catch (err) {
-    if (!isStale(chat)) showNotice(`Could not load older messages: ${describe(err)}`);
+    if (!isStale(chat)) showAlert(`Could not load older messages: ${describe(err)}`);
   } finally {
     chat.loadingOlder = false;
     $('load-older').disabled = false;
@@ -725,6 +774,7 @@ function sendFromComposer(event) {
 
 /** POST, or re-POST with the SAME key: the server answers a repeat with the original 201. */
 async function postMessage(chat, p) {
+  clearAlert();
   setPendingState(p, 'pending', 'Sending…', false);
   try {
     const msg = await api('POST', `/api/rooms/${chat.id}/messages`,
@@ -734,6 +784,8 @@ async function postMessage(chat, p) {
     // The socket may have delivered it meanwhile (the answer was lost, not the message).
     if (isStale(chat) || !chat.pending.has(p.key)) return;
     setPendingState(p, 'failed', `Not sent: ${describe(err)}`, isTransient(err));
+    // The item says it too, but only the alert is announced.
+    if (err.type !== 'unauthenticated') showAlert(`Your message was not sent: ${describe(err)}`);
   }
 }
 
@@ -775,9 +827,12 @@ function wire() {
     $('auth-username').focus();
   });
   $('logout').addEventListener('click', logOut);
+  $('skip-link').addEventListener('click', skipToContent);
   $('rooms-refresh').addEventListener('click', refreshRooms);
   $('notice-close').addEventListener('click', hideNotice);
   $('create-form').addEventListener('submit', createRoom);
+  // An error about what was typed goes once the user changes it.
+  $('create-form').addEventListener('input', () => { $('create-error').textContent = ''; });
   $('chat-back').addEventListener('click', () => navigate(null));
   $('chat-leave').addEventListener('click', leaveRoom);
   $('chat-delete').addEventListener('click', deleteRoom);

@@ -326,6 +326,91 @@ describe('roomcast in the browser', { timeout: WHOLE_RUN_MS }, () => {
     assert.equal(await roomItem(b, 'general').locator('.room-join').isHidden(), true);
   });
 
+  test('a join refused because the last seat went meanwhile is announced, and stays', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const alice = users.alice;
+    const b = users.bob.page;
+    const room = await (await alice.context.request.post('/api/rooms', { data: { name: 'last-seat', capacity: 2 } })).json();
+    await b.getByRole('button', { name: 'Refresh the room list' }).click();
+    const item = roomItem(b, 'last-seat');
+    await item.locator('.seats').filter({ hasText: '1/2' }).waitFor();
+    // Carol takes the last seat between Bob's listing and his click.
+    const carol = await apiUser('carol');
+    assert.equal((await carol.put(`/api/rooms/${room.id}/members/me`)).status(), 201);
+    await item.getByRole('button', { name: 'Join last-seat' }).click();
+    const alert = b.getByRole('alert').filter({ hasText: 'Could not join “last-seat”: That room is full' });
+    await alert.waitFor();
+    // The list catches up (the button turns into "Full"), and the reason is still on screen.
+    await item.locator('.seats').filter({ hasText: '2/2' }).waitFor();
+    await item.getByRole('button', { name: 'last-seat is full' }).waitFor();
+    await sleep(500);
+    assert.equal(await alert.isVisible(), true, 'a list refresh wiped the reason');
+    await screenshot(b, 'laptop-join-refused');
+    await alert.getByRole('button', { name: 'Dismiss' }).click();
+    await alert.waitFor({ state: 'detached' });
+    await carol.dispose();
+  });
+
+  test('a refused leave, create or send shows the server\'s title and detail in an alert', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const b = users.bob.page;
+    await roomItem(b, 'general').locator('.room-open').click();
+    await b.locator('#conn').waitFor({ state: 'hidden' });
+
+    await refuseOnce(b, 'DELETE', '**/api/rooms/*/members/me',
+      { status: 409, type: 'owner-cannot-leave', title: 'Owner cannot leave', detail: 'the owner of a room cannot leave it' });
+    await b.getByRole('button', { name: 'Leave' }).click();
+    await b.getByRole('alert')
+      .filter({ hasText: 'Could not leave “general”: Owner cannot leave: The owner of a room cannot leave it.' }).waitFor();
+    assert.equal(await b.locator('#chat-title').textContent(), 'general', 'still in the room');
+
+    await refuseOnce(b, 'POST', '**/api/rooms',
+      { status: 422, type: 'validation-failed', title: 'Validation failed', detail: 'name must be 1-100 characters' });
+    await b.getByLabel('Name', { exact: true }).fill('refused-room');
+    await b.getByRole('button', { name: 'Create room' }).click();
+    await b.getByRole('alert')
+      .filter({ hasText: 'Could not create the room: Validation failed: Name must be 1-100 characters.' }).waitFor();
+    await b.getByLabel('Name', { exact: true }).fill('');
+    await b.locator('#create-error').waitFor({ state: 'hidden' });
+
+    await refuseOnce(b, 'POST', '**/api/rooms/*/messages',
+      { status: 403, type: 'not-a-member', title: 'Not a member', detail: 'you are not a member of this room' });
+    await send(b, 'This one is refused.');
+    await b.getByRole('alert')
+      .filter({ hasText: 'Your message was not sent: Not a member: You are not a member of this room.' }).waitFor();
+    const failed = b.locator('#messages li.failed').filter({ hasText: 'This one is refused.' });
+    await failed.getByRole('button', { name: 'Discard' }).click();
+    // The next action starts with a clean slate.
+    await send(b, 'This one goes through.');
+    await waitForMessage(b, 'This one goes through.');
+    assert.equal(await b.locator('#alert').textContent(), '');
+  });
+
+  test('after login focus lands on the room list, and a skip link is the first Tab stop', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const { page } = await newUser('bob-keyboard', LAPTOP);
+    await logIn(page, BOB);
+    await expectSignedIn(page, 'bob');
+    await page.waitForFunction(() => document.activeElement?.id === 'room-list');
+
+    await page.reload();
+    await expectSignedIn(page, 'bob');
+    await page.keyboard.press('Tab');
+    const skip = page.getByRole('link', { name: 'Skip to content' });
+    assert.equal(await skip.evaluate((e) => e === document.activeElement), true, 'the skip link is the first Tab stop');
+    const box = await skip.boundingBox();
+    assert.ok(box && box.y >= 0 && box.height > 0, `the focused skip link is on screen: ${JSON.stringify(box)}`);
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'room-list');
+    assert.ok(!page.url().includes('#main-content'), 'the skip link left the router\'s hash alone');
+
+    await roomItem(page, 'general').locator('.room-open').click();
+    await page.locator('#conn').waitFor({ state: 'hidden' });
+    // With a room open, the skip link leads to its composer.
+    await skip.focus();
+    await page.keyboard.press('Enter');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'composer-input');
+    await users['bob-keyboard'].context.close();
+    delete users['bob-keyboard'];
+  });
+
   test('screenshots on a laptop and a phone', { timeout: STEP_TIMEOUT_MS }, async () => {
     const a = users.alice.page;
     const b = users.bob.page;
@@ -409,6 +494,34 @@ describe('roomcast in the browser', { timeout: WHOLE_RUN_MS }, () => {
     }
   });
 });
+
+/** A third account, through the API only (no page): a request context holding its cookie. */
+async function apiUser(name) {
+  const { request } = await import('playwright-core');
+  const ctx = await request.newContext({ baseURL: server.url });
+  const credentials = { username: name, password: 'a third password' };
+  assert.equal((await ctx.post('/api/accounts', { data: credentials })).status(), 201);
+  assert.equal((await ctx.post('/api/session', { data: credentials })).status(), 200);
+  return ctx;
+}
+
+/**
+ * The next `method` request to `url` gets this problem+json answer instead of the server's;
+ * later ones pass through.
+ */
+async function refuseOnce(page, method, url, problem) {
+  let used = false;
+  const handler = (route) => {
+    if (used || route.request().method() !== method) return route.fallback();
+    used = true;
+    return route.fulfill({
+      status: problem.status,
+      contentType: 'application/problem+json',
+      body: JSON.stringify(problem),
+    });
+  };
+  await page.route(url, handler);
+}
 
 /** The open room's id, from the page's URL (#/rooms/ID). */
 async function roomId(page) {
