@@ -30,7 +30,15 @@ pub struct Resume {
     path = "/api/rooms/{id}/events",
     tag = "events",
     summary = "Receive a room's events (WebSocket)",
-    params(("id" = i64, Path, description = "Room id"), Resume),
+    params(
+        ("id" = i64, Path, description = "Room id"),
+        Resume,
+        // The handshake (RFC 6455): without it the answer is 400.
+        ("Upgrade" = String, Header, pattern = "^websocket$", description = "websocket"),
+        ("Connection" = String, Header, pattern = "^Upgrade$", description = "Upgrade"),
+        ("Sec-WebSocket-Version" = String, Header, pattern = "^13$", description = "13"),
+        ("Sec-WebSocket-Key" = String, Header, pattern = "^[A-Za-z0-9+/]{21}[AQgw]==$", description = "16 random bytes, base64")
+    ),
     responses(
         (status = 101, description = "WebSocket: text frames, each one EventFrame; close codes in the README", body = EventFrame),
         (status = 400, description = "Not a WebSocket upgrade (`bad-request`)", body = Problem, content_type = "application/problem+json"),
