@@ -16,6 +16,7 @@ mod dropped_requests;
 mod examples;
 mod faults;
 mod history;
+mod hostile_clients;
 mod idempotency;
 mod logs;
 mod membership;
