@@ -16,6 +16,13 @@
 //! every message in the log is one that was sent (acknowledged, or a send
 //! whose answer was lost); no content is stored twice.
 //!
+//! Beside the honest senders, a hostile one (a member of every room) sends
+//! poison: a NUL in the content, a body over 64 KiB, content over 4,000
+//! characters, wrong JSON types, malformed JSON, a wrong Content-Type, a bad
+//! Idempotency-Key. Each must get a 4xx (or no answer / 503 while a fault is
+//! on), never a 2xx or another 5xx, none may be stored, and the honest
+//! senders' verdict above must not notice it.
+//!
 //! Short run (what `cargo test` runs; about 15 s per backend, one kill):
 //!
 //! ```sh
@@ -40,6 +47,7 @@
 //! | `SOAK_KILL_SERVER` | 1 | SIGKILL + restart this many times, spread over the run (0: never) |
 //! | `SOAK_KILL_DB` | 0 | PostgreSQL: take the database away (3 s) this many times |
 //! | `SOAK_DB_DOWN_SECS` | 3 | how long each database outage lasts |
+//! | `SOAK_HOSTILE_RATE` | 2 | poison inputs per second from the hostile sender (0: none) |
 //! | `SOAK_SEED` | random | seeds the receivers' disconnects and the senders' room choice |
 
 #[macro_use]
@@ -76,6 +84,7 @@ struct Params {
     kill_server: u32,
     kill_db: u32,
     db_down_secs: u64,
+    hostile_rate: f64,
     seed: u64,
 }
 
@@ -100,10 +109,15 @@ impl Params {
             kill_server: env_or("SOAK_KILL_SERVER", 1),
             kill_db: env_or("SOAK_KILL_DB", 0),
             db_down_secs: env_or("SOAK_DB_DOWN_SECS", 3),
+            hostile_rate: env_or("SOAK_HOSTILE_RATE", 2.0),
             seed: env_or("SOAK_SEED", rand::random()),
         };
         assert!(params.senders >= 1 && params.rooms >= 1, "{params:?}");
         assert!(params.rate > 0.0, "SOAK_RATE must be positive");
+        assert!(
+            params.hostile_rate >= 0.0,
+            "SOAK_HOSTILE_RATE must not be negative"
+        );
         params
     }
 }
@@ -121,6 +135,9 @@ struct SenderLog {
     refused: Vec<String>,
     /// Failed attempts that were retried.
     retries: usize,
+    /// Attempts answered with a 5xx other than 503 (which means "away, retry"):
+    /// what a poison input in the same batch would cause.
+    server_errors: usize,
     /// 201s marked `Idempotent-Replayed` (the first answer was lost, the
     /// message had been stored).
     replays: usize,
@@ -184,7 +201,7 @@ async fn soak(b: Backend) {
 
     // The cast: an owner, R rooms, S senders in every room, W receivers.
     let owner = server.user().await;
-    let capacity = (p.senders + p.receivers + 1).min(10_000) as i64;
+    let capacity = (p.senders + p.receivers + 2).min(10_000) as i64;
     let mut rooms = Vec::new();
     for _ in 0..p.rooms {
         rooms.push(owner.new_room(capacity).await);
@@ -194,6 +211,10 @@ async fn soak(b: Backend) {
         for &room in &rooms {
             user.join(room).await.expect(201);
         }
+    }
+    let hostile = server.user().await;
+    for &room in &rooms {
+        hostile.join(room).await.expect(201);
     }
     let receivers = server.users(p.receivers).await;
     for (i, user) in receivers.iter().enumerate() {
@@ -226,6 +247,15 @@ async fn soak(b: Backend) {
             stop.clone(),
         )));
     }
+
+    let hostile_task = (p.hostile_rate > 0.0).then(|| {
+        tokio::spawn(poison(
+            hostile.client.clone(),
+            rooms.clone(),
+            p.hostile_rate,
+            stop.clone(),
+        ))
+    });
 
     // The faults, spread over the run.
     let start = Instant::now();
@@ -304,6 +334,10 @@ async fn soak(b: Backend) {
     for task in sender_tasks {
         sent.push(task.await.unwrap());
     }
+    let hostile = match hostile_task {
+        Some(task) => task.await.unwrap(),
+        None => HostileLog::default(),
+    };
     let sending_took = start.elapsed();
 
     // Each room's final seq, for the receivers to catch up to.
@@ -358,6 +392,7 @@ async fn soak(b: Backend) {
     let attempted: usize = sent.iter().map(|s| s.attempted.len()).sum();
     let retries: usize = sent.iter().map(|s| s.retries).sum();
     let replays: usize = sent.iter().map(|s| s.replays).sum();
+    let server_errors: usize = sent.iter().map(|s| s.server_errors).sum();
     let gave_up: usize = sent.iter().map(|s| s.gave_up.len()).sum();
     let refused: Vec<&String> = sent.iter().flat_map(|s| &s.refused).collect();
     let disconnects: usize = received.iter().map(|r| r.disconnects).sum();
@@ -379,7 +414,8 @@ async fn soak(b: Backend) {
         && gave_up == 0
         && refused.is_empty()
         && bad_closes.is_empty()
-        && bad_refusals.is_empty();
+        && bad_refusals.is_empty()
+        && hostile.wrong.is_empty();
     println!(
         "soak: {} backend={label} messages={messages} receivers={} disconnects={disconnects} \
          kills={kills} db_outages={outages} losses={} duplicates={}",
@@ -391,6 +427,7 @@ async fn soak(b: Backend) {
     println!(
         "soak: backend={label} secs={} senders={} rooms={} rate={}/s seed={} | \
          sends: attempted={attempted} acked={acked} retries={retries} replays={replays} \
+         server_errors={server_errors} \
          gave_up={gave_up} refused={} unacked_but_stored={} | \
          receivers: connections={connections} dropped_by_server={dropped} \
          failed_connects={failed_connects} events={events_received} | \
@@ -407,6 +444,14 @@ async fn soak(b: Backend) {
         verdict.mismatched,
         sending_took.as_secs_f64(),
         start.elapsed().as_secs_f64(),
+    );
+    println!(
+        "soak: backend={label} hostile: sent={} refused(4xx)={} unavailable={} wrong={} | by status {:?}",
+        hostile.sent,
+        hostile.refused.values().sum::<usize>(),
+        hostile.unavailable,
+        hostile.wrong.len(),
+        hostile.refused,
     );
     for problem in &verdict.problems {
         println!("soak:   {problem}");
@@ -440,6 +485,17 @@ async fn soak(b: Backend) {
         "resuming handshakes refused with {bad_refusals:?}"
     );
     assert!(acked > 0, "nothing was acknowledged");
+    assert!(
+        hostile.wrong.is_empty(),
+        "poison inputs answered other than 4xx: {:#?}",
+        &hostile.wrong[..hostile.wrong.len().min(20)]
+    );
+    if p.hostile_rate > 0.0 {
+        assert!(
+            hostile.refused.values().sum::<usize>() > 0,
+            "no poison input was ever refused: the hostile sender proved nothing"
+        );
+    }
 }
 
 enum Fault {
@@ -478,17 +534,125 @@ async fn send(
         match send_until_acked(&client, room, &content, &key, policy).await {
             Ok(ack) => {
                 log.retries += ack.attempts as usize - 1;
+                log.server_errors += server_errors(&ack.failures);
                 log.replays += usize::from(ack.replayed);
                 log.acked.push((room, content, ack.message));
             }
-            Err(NotAcked::GaveUp { attempts, .. }) => {
+            Err(NotAcked::GaveUp { attempts, failures }) => {
                 log.retries += attempts as usize;
+                log.server_errors += server_errors(&failures);
                 log.gave_up.push((room, content));
             }
             Err(NotAcked::Refused { status, body }) => {
                 log.refused
                     .push(format!("{content:?}: HTTP {status} {body}"));
             }
+        }
+    }
+    log
+}
+
+/// Failed attempts (as `send_until_acked` records them) that got a 5xx other than 503.
+fn server_errors(failures: &[String]) -> usize {
+    failures
+        .iter()
+        .filter_map(|f| f.parse::<u16>().ok())
+        .filter(|&status| status >= 500 && status != 503)
+        .count()
+}
+
+/// What the hostile sender did.
+#[derive(Default)]
+struct HostileLog {
+    sent: usize,
+    /// 4xx answers by status: the poison was refused, as it must be.
+    refused: BTreeMap<u16, usize>,
+    /// No answer, or 503: the server or its database was away (a fault of the run).
+    unavailable: usize,
+    /// Anything else: a poison input taken (2xx) or a server error.
+    wrong: Vec<String>,
+}
+
+/// One poison input: (what it is, body, Content-Type, Idempotency-Key).
+fn poison_input(n: u64) -> (&'static str, String, &'static str, Option<String>) {
+    let json = "application/json";
+    let body = |content: Value| serde_json::json!({ "content": content }).to_string();
+    match n % 9 {
+        0 => (
+            "NUL in content",
+            body("poison \u{0} nul".into()),
+            json,
+            None,
+        ),
+        1 => ("NUL alone", body("\u{0}".into()), json, None),
+        2 => (
+            "body over 64 KiB",
+            body("x".repeat(70_000).into()),
+            json,
+            None,
+        ),
+        3 => (
+            "content over 4000 characters",
+            body("y".repeat(4001).into()),
+            json,
+            None,
+        ),
+        4 => ("content a number", body(12345.into()), json, None),
+        5 => ("body an array", r#"["poison"]"#.to_string(), json, None),
+        6 => (
+            "malformed JSON",
+            r#"{"content": "poison"#.to_string(),
+            json,
+            None,
+        ),
+        7 => (
+            "not JSON at all",
+            body("poison text/plain".into()),
+            "text/plain",
+            None,
+        ),
+        _ => (
+            "bad Idempotency-Key",
+            body(format!("poison keyed {n}").into()),
+            json,
+            Some("k".repeat(300)),
+        ),
+    }
+}
+
+/// The hostile sender: poison inputs into the honest senders' rooms, at a
+/// steady rate, until told to stop.
+async fn poison(client: Client, rooms: Vec<i64>, rate: f64, stop: Arc<AtomicBool>) -> HostileLog {
+    let mut log = HostileLog::default();
+    let mut tick = interval(Duration::from_secs_f64(1.0 / rate));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    for n in 0u64.. {
+        tick.tick().await;
+        if stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let room = rooms[n as usize % rooms.len()];
+        let (what, body, content_type, key) = poison_input(n);
+        let mut request = client
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/rooms/{room}/messages"),
+            )
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        log.sent += 1;
+        match client.try_send(request).await {
+            Ok(res) if (400..500).contains(&res.status) => {
+                *log.refused.entry(res.status).or_default() += 1;
+            }
+            Ok(res) if res.status == 503 => log.unavailable += 1,
+            Ok(res) => log
+                .wrong
+                .push(format!("{what}: HTTP {} {}", res.status, res.text)),
+            Err(_) => log.unavailable += 1,
         }
     }
     log
