@@ -102,6 +102,15 @@ impl Config {
         })
     }
 
+    /// The built-in defaults alone, whatever the environment holds (tests run beside others
+    /// that set `ROOMCAST_*` variables).
+    #[cfg(test)]
+    pub(crate) fn defaults() -> Config {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .expect("the built-in defaults parse")
+    }
+
     fn validate(&self) -> Result<(), String> {
         if self.db_pool_size == 0 {
             return Err("invalid configuration: db_pool_size must be at least 1".into());

@@ -11,6 +11,11 @@ pub mod rooms;
 pub mod schema;
 pub mod secrets;
 pub mod sessions;
+/// A fresh SQLite file or PostgreSQL database per test: the e2e suite's own, shared.
+#[cfg(test)]
+#[path = "../../tests/e2e/support/backend.rs"]
+#[allow(dead_code)]
+pub(crate) mod test_db;
 
 use std::time::Duration;
 

@@ -1,0 +1,249 @@
+//! Group commit for message sends.
+//!
+//! Requests queue their message; one task takes everything queued, writes it in ONE
+//! transaction and commits once; each request gets its answer only after that commit. A batch
+//! costs a handful of statements whatever its size: one statement that locks its rooms and
+//! reserves their seqs, one read of memberships (and one of keys), one multi-row insert of
+//! events (and one of idempotency keys). The
+//! committed events are handed to `on_commit` in seq order, before anyone is answered.
+//!
+//! One row the database refuses fails its whole transaction; the writer then retries that
+//! batch one message per transaction, so only the refused message fails. An unreachable
+//! database still fails the whole batch at once (503).
+//!
+//! Here: the queue, the shard tasks and their supervision, answering. `phases` runs one
+//! batch's transaction, phase by phase; `plan` holds the decisions between the phases, pure.
+
+mod phases;
+mod plan;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use super::accounts::Profile;
+use super::events::EventView;
+use super::{Db, Rejection, StoreError};
+use plan::Outcome;
+
+/// One message to store.
+pub struct Message {
+    pub room_id: i64,
+    pub author: Profile,
+    /// Already validated and trimmed.
+    pub content: String,
+    /// `(Idempotency-Key, digest of the request)`.
+    pub key: Option<(String, String)>,
+    /// When the server took the request: the start of the send-to-deliver latency.
+    pub received_at: Instant,
+}
+
+/// What a send did.
+pub enum Sent {
+    /// Stored by this request.
+    New(EventView),
+    /// Stored earlier under the same Idempotency-Key; nothing new was written.
+    Replayed(EventView),
+}
+
+type Reply = oneshot::Sender<Outcome>;
+type OnCommit = Arc<dyn Fn(&[(EventView, Instant)]) + Send + Sync>;
+/// A shard's queue. Its task holds the lock for as long as it runs, so when the task dies the
+/// queue, and every request waiting in it, is still there for the task that replaces it.
+type Queue = Arc<Mutex<mpsc::Receiver<(Message, Reply)>>>;
+
+/// The handle requests queue on. Cloning is cheap.
+#[derive(Clone)]
+pub struct Writer {
+    /// One queue per shard; a room always goes to the same shard.
+    shards: Arc<[mpsc::Sender<(Message, Reply)>]>,
+    #[cfg(test)]
+    faults: Faults,
+}
+
+impl Writer {
+    /// Starts `shards` writer tasks, each committing batches on its own connection. Rooms are
+    /// split between them by id, so two shards never wait on each other's room locks and each
+    /// room's messages keep one order. `on_commit` sees each batch's new events in seq order,
+    /// each with the time its request was received. A shard task that dies (a panic) is
+    /// logged and started again on the same queue.
+    pub fn start(db: Db, max_batch: usize, shards: usize, on_commit: OnCommit) -> Writer {
+        let max_batch = max_batch.max(1);
+        let faults = Faults::default();
+        let shards: Vec<_> = (0..shards.max(1))
+            .map(|index| {
+                let (queue, rx) = mpsc::channel(max_batch * 8);
+                let shard = Shard {
+                    index,
+                    db: db.clone(),
+                    max_batch,
+                    on_commit: on_commit.clone(),
+                    faults: faults.clone(),
+                };
+                tokio::spawn(supervise(shard, Arc::new(Mutex::new(rx))));
+                queue
+            })
+            .collect();
+        Writer {
+            shards: shards.into(),
+            #[cfg(test)]
+            faults,
+        }
+    }
+
+    pub async fn send(&self, message: Message) -> Result<Sent, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let shard = message.room_id.rem_euclid(self.shards.len() as i64) as usize;
+        self.shards[shard]
+            .send((message, reply))
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+        // Dropped unanswered only when the shard task died with this request's batch in hand.
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the writer dropped the request".into()))?
+    }
+}
+
+/// What a shard task needs; its supervisor keeps a copy to start the next one.
+#[derive(Clone)]
+struct Shard {
+    index: usize,
+    db: Db,
+    max_batch: usize,
+    on_commit: OnCommit,
+    faults: Faults,
+}
+
+/// Runs a shard's task, and starts it again whenever it dies. The batch in hand when it died
+/// is lost with it: its transaction rolls back, its requests get 503; the requests still
+/// queued are served by the next task.
+async fn supervise(shard: Shard, queue: Queue) {
+    loop {
+        match tokio::spawn(run(shard.clone(), queue.clone())).await {
+            // Every sender is gone, or the runtime is shutting down: so is the server.
+            Ok(()) => return,
+            Err(e) if e.is_cancelled() => return,
+            Err(e) => {
+                metrics::counter!("roomcast_writer_restarts_total").increment(1);
+                tracing::error!(shard = shard.index, error = %e, "writer shard died; restarting it");
+            }
+        }
+    }
+}
+
+async fn run(shard: Shard, queue: Queue) {
+    let mut rx = queue.lock_owned().await;
+    let mut batch: Vec<(Message, Reply)> = Vec::with_capacity(shard.max_batch);
+    while rx.recv_many(&mut batch, shard.max_batch).await > 0 {
+        write(&shard, &mut batch).await;
+    }
+}
+
+/// Commits one batch, publishes its new events, then answers every request in it.
+async fn write(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
+    let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
+    let result = phases::commit(&shard.db, &messages, &shard.faults).await;
+    metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
+    match result {
+        Ok(outcomes) => deliver(batch, outcomes, &shard.on_commit),
+        // A row the database refuses fails the whole transaction: find it, rather than fail
+        // the other users' sends that happened to share it. An unreachable database fails
+        // everyone alike, at once.
+        Err(e) if batch.len() > 1 && !matches!(e, StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch failed; retrying one by one");
+            retry_one_by_one(shard, batch).await;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, size = batch.len(), "batch failed");
+            let e = if batch.len() == 1 { refused(e) } else { e };
+            for (_, reply) in batch.drain(..) {
+                let _ = reply.send(Err(e.replicate()));
+            }
+        }
+    }
+}
+
+/// Publishes the new events of a committed batch in seq order, then answers its requests.
+fn deliver(batch: &mut Vec<(Message, Reply)>, outcomes: Vec<Outcome>, on_commit: &OnCommit) {
+    let mut new: Vec<(EventView, Instant)> = outcomes
+        .iter()
+        .zip(batch.iter())
+        .filter_map(|(o, (m, _))| match o {
+            Ok(Sent::New(v)) => Some((v.clone(), m.received_at)),
+            _ => None,
+        })
+        .collect();
+    metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
+    new.sort_by_key(|(v, _)| (v.event.room_id, v.event.seq));
+    on_commit(&new);
+    for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
+        let _ = reply.send(outcome);
+    }
+}
+
+/// Writes each message of a failed batch in its own transaction, in batch order (so each
+/// room's seqs keep that order), so that only a message the database itself refuses fails.
+/// A refused message's transaction rolls back with its seq: the room's next message takes it.
+async fn retry_one_by_one(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
+    let mut unavailable: Option<StoreError> = None;
+    for (message, reply) in std::mem::take(batch) {
+        if let Some(e) = &unavailable {
+            let _ = reply.send(Err(e.replicate()));
+            continue;
+        }
+        match phases::commit(&shard.db, &[&message], &shard.faults).await {
+            Ok(outcomes) => deliver(&mut vec![(message, reply)], outcomes, &shard.on_commit),
+            Err(e @ StoreError::Unavailable(_)) => {
+                unavailable = Some(e.replicate());
+                let _ = reply.send(Err(e));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, room = message.room_id, "the database refused a message");
+                let _ = reply.send(Err(refused(e)));
+            }
+        }
+    }
+}
+
+/// A failure of a batch of one: a refusal the message's own content explains (a CHECK
+/// constraint, PostgreSQL's "invalid byte sequence") is the sender's to fix; anything else
+/// stays what it was.
+fn refused(e: StoreError) -> StoreError {
+    match &e {
+        StoreError::Query(DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, _)) => {
+            Rejection::ContentRefused.into()
+        }
+        StoreError::Query(DieselError::DatabaseError(_, info))
+            if info.message().contains("invalid byte sequence") =>
+        {
+            Rejection::ContentRefused.into()
+        }
+        _ => e,
+    }
+}
+
+/// Test-only fault injection, so a test can kill a shard task the way a bug would. Empty
+/// outside tests.
+#[derive(Clone, Default)]
+struct Faults {
+    #[cfg(test)]
+    panic_next: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Faults {
+    /// Called inside a batch's transaction, after its seqs are reserved.
+    fn inside_transaction(&self) {
+        #[cfg(test)]
+        if self
+            .panic_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            panic!("injected writer fault");
+        }
+    }
+}
