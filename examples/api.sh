@@ -60,7 +60,9 @@ curl -b jar -X DELETE $S/api/rooms/$ROOM -w '%{http_code}'
 # Operations: liveness, readiness, Prometheus metrics, and the OpenAPI 3.1 document.
 curl $S/healthz
 curl $S/readyz
-curl $S/metrics | grep '^roomcast_messages_committed_total'
+# Prometheus metrics are on a listener of their own (metrics_bind), never on the public
+# port: M=http://127.0.0.1:9464 for a server run with ROOMCAST_METRICS_BIND=127.0.0.1:9464.
+if [ -n "${M:-}" ]; then curl $M/metrics | grep '^roomcast_messages_committed_total'; fi
 curl $S/api/openapi.json | jq -c '.paths | keys'
 
 # Log out: the session is deleted server-side; the cookie is dead everywhere.

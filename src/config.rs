@@ -16,6 +16,8 @@ const DEFAULTS: &str = include_str!("../config/default.toml");
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub bind: String,
+    /// Where `/metrics` is served; empty: nowhere (never on `bind`).
+    pub metrics_bind: String,
     pub workers: usize,
     pub database_url: String,
     pub db_pool_size: usize,
@@ -40,6 +42,13 @@ pub struct Config {
     pub session_ttl_secs: i64,
     pub cookie_secure: bool,
     pub allowed_origins: Vec<String>,
+    /// The URL browsers use to reach this server, e.g. `https://chat.example`; empty: any Host.
+    pub public_url: String,
+    /// `Strict-Transport-Security: max-age=<this>` on every answer; 0: not sent.
+    pub hsts_max_age_secs: u64,
+    /// Open WebSockets per user, and per client IP; beyond it an upgrade gets 429.
+    pub ws_max_per_user: usize,
+    pub ws_max_per_ip: usize,
     pub ws_heartbeat_secs: u64,
     pub ws_timeout_secs: u64,
     pub ws_queue: usize,
@@ -48,6 +57,69 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub log: String,
     pub log_format: LogFormat,
+    /// `public_url`, parsed (by `load`).
+    #[serde(skip)]
+    pub public: Option<PublicUrl>,
+}
+
+/// `public_url` split into what the Host and Origin checks compare against, lowercased and
+/// without a default port (browsers leave it out of Origin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicUrl {
+    /// `https://chat.example`: what a page of ours sends as Origin.
+    pub origin: String,
+    /// `chat.example`: what a request to us sends as Host.
+    pub host: String,
+    https: bool,
+}
+
+impl PublicUrl {
+    pub fn parse(raw: &str) -> Result<PublicUrl, String> {
+        let bad = |why: &str| format!("invalid configuration: public_url {raw:?} {why}");
+        let uri: actix_web::http::Uri = raw.parse().map_err(|_| bad("is not a URL"))?;
+        let https = match uri.scheme_str() {
+            Some("https") => true,
+            Some("http") => false,
+            _ => return Err(bad("must start with http:// or https://")),
+        };
+        let authority = uri.authority().ok_or_else(|| bad("has no host"))?;
+        if authority.as_str().contains('@') || uri.query().is_some() || uri.path() != "/" {
+            return Err(bad("must be scheme://host[:port] only"));
+        }
+        let scheme = if https { "https" } else { "http" };
+        let host = Self::normalize_host(authority.as_str(), https);
+        Ok(PublicUrl {
+            origin: format!("{scheme}://{host}"),
+            host,
+            https,
+        })
+    }
+
+    /// A Host header value as compared: lowercased, without this scheme's default port.
+    pub fn normalize_host(host: &str, https: bool) -> String {
+        let host = host.to_ascii_lowercase();
+        let default_port = if https { ":443" } else { ":80" };
+        match host.strip_suffix(default_port) {
+            Some(bare) => bare.to_string(),
+            None => host,
+        }
+    }
+
+    /// Whether a request's Host header names this server.
+    pub fn is_own_host(&self, host: &str) -> bool {
+        Self::normalize_host(host, self.https) == self.host
+    }
+
+    /// Whether an Origin header is this server's own.
+    pub fn is_own_origin(&self, origin: &str) -> bool {
+        match origin.split_once("://") {
+            Some((scheme, host)) => {
+                scheme.eq_ignore_ascii_case(if self.https { "https" } else { "http" })
+                    && self.is_own_host(host)
+            }
+            None => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -91,11 +163,14 @@ impl Config {
             .map(|(key, _)| format!("ROOMCAST_{}", key.as_str().to_ascii_uppercase()))
             .collect();
         ignored_env.sort();
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(env().filter(is_known))
             .extract()
             .map_err(|e| format!("invalid configuration: {e}"))?;
         config.validate()?;
+        if !config.public_url.is_empty() {
+            config.public = Some(PublicUrl::parse(&config.public_url)?);
+        }
         Ok(Loaded {
             config,
             ignored_env,
@@ -140,6 +215,12 @@ impl Config {
                     .into(),
             );
         }
+        if self.ws_max_per_user == 0 || self.ws_max_per_ip == 0 {
+            return Err(
+                "invalid configuration: ws_max_per_user and ws_max_per_ip must be at least 1"
+                    .into(),
+            );
+        }
         if self.session_ttl_secs <= 0 {
             return Err("invalid configuration: session_ttl_secs must be positive".into());
         }
@@ -163,6 +244,27 @@ mod tests {
             assert_eq!(c.bind, "127.0.0.1:8080");
             Ok(())
         });
+    }
+
+    #[test]
+    fn public_url_gives_the_own_origin_and_host() {
+        let p = PublicUrl::parse("https://Chat.Example:443").expect("valid");
+        assert_eq!(p.origin, "https://chat.example");
+        assert!(p.is_own_host("chat.example") && p.is_own_host("CHAT.example:443"));
+        assert!(!p.is_own_host("chat.example:8443") && !p.is_own_host("evil.example"));
+        assert!(p.is_own_origin("https://chat.example"));
+        assert!(!p.is_own_origin("http://chat.example") && !p.is_own_origin("null"));
+        let local = PublicUrl::parse("http://127.0.0.1:8080/").expect("valid");
+        assert!(local.is_own_host("127.0.0.1:8080") && !local.is_own_host("127.0.0.1"));
+        for bad in [
+            "chat.example",
+            "ftp://x",
+            "https://x/app",
+            "https://u@x",
+            "https://x/?q",
+        ] {
+            assert!(PublicUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -26,8 +26,12 @@ pub enum AppError {
     NotAMember,
     #[error("only the room's owner may do this")]
     NotOwner,
-    #[error("origin {0} may not open sockets here")]
+    #[error("origin {0} is not allowed here")]
     OriginNotAllowed(String),
+    #[error("host {0:?} is not served here")]
+    HostNotAllowed(String),
+    #[error("too many open sockets for this {0}; close one first")]
+    TooManySockets(&'static str),
     #[error("no such room")]
     RoomNotFound,
     #[error("no such bot")]
@@ -89,6 +93,8 @@ impl AppError {
             AppError::NotAMember => "not-a-member",
             AppError::NotOwner => "not-owner",
             AppError::OriginNotAllowed(_) => "origin-not-allowed",
+            AppError::HostNotAllowed(_) => "host-not-allowed",
+            AppError::TooManySockets(_) => "too-many-sockets",
             AppError::RoomNotFound => "room-not-found",
             AppError::BotNotFound => "bot-not-found",
             AppError::UserNotFound => "user-not-found",
@@ -119,6 +125,8 @@ impl AppError {
             AppError::NotAMember => "Not a member",
             AppError::NotOwner => "Not the owner",
             AppError::OriginNotAllowed(_) => "Origin not allowed",
+            AppError::HostNotAllowed(_) => "Host not allowed",
+            AppError::TooManySockets(_) => "Too many sockets",
             AppError::RoomNotFound => "Room not found",
             AppError::BotNotFound => "Bot not found",
             AppError::UserNotFound => "User not found",
@@ -159,6 +167,7 @@ impl ResponseError for AppError {
         match self {
             AppError::MalformedJson(_)
             | AppError::BadRequest(_)
+            | AppError::HostNotAllowed(_)
             | AppError::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             AppError::Unauthenticated | AppError::InvalidCredentials | AppError::InvalidToken => {
                 StatusCode::UNAUTHORIZED
@@ -180,7 +189,9 @@ impl ResponseError for AppError {
             AppError::Validation { .. } | AppError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AppError::RateLimited { .. } | AppError::TooManySockets(_) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -7,6 +7,7 @@ use actix_session::SessionMiddleware;
 use actix_web::cookie::{Key, SameSite};
 use actix_web::middleware::from_fn;
 use actix_web::{web, HttpServer};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
 use crate::auth::session_store::DbSessionStore;
@@ -54,9 +55,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .build();
         actix_web::App::new()
             .app_data(web::Data::new(server_app.clone()))
-            .app_data(metrics.clone())
-            .route("/metrics", web::get().to(telemetry::render))
             .wrap(from_fn(http::problems::normalize))
+            .wrap(from_fn(http::front::guard))
             .wrap(from_fn(telemetry::observe))
             .wrap(TracingLogger::<telemetry::RequestSpan>::new())
             .configure(|cfg| http::routes(cfg, sessions))
@@ -71,6 +71,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let server = server
         .bind(&config.bind)
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
+    // Printed before the public address, which scripts wait for as the ready line.
+    let metrics_server = metrics_server(&config.metrics_bind, metrics)?;
     for addr in server.addrs() {
         // Tests and scripts read this line to learn the port when bind uses port 0.
         println!("roomcast listening on http://{addr}");
@@ -78,17 +80,49 @@ pub async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(backend = db.backend_name(), "serving");
     let server = server.run();
     let handle = server.handle();
+    let metrics_handle = metrics_server.map(|m| {
+        let handle = m.handle();
+        tokio::spawn(m);
+        handle
+    });
 
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
         hub.close_where(close::GOING_AWAY, |_| true);
+        if let Some(metrics) = &metrics_handle {
+            metrics.stop(false).await;
+        }
         handle.stop(true).await;
     });
     tokio::spawn(watch_revocations(app.clone()));
     tokio::spawn(janitor(app.clone()));
 
     server.await.map_err(|e| format!("server failed: {e}"))
+}
+
+/// `/metrics` on its own listener (`metrics_bind`), never on the public port: the figures
+/// are for the operator's scraper, not for anyone who can reach the API. Empty: not served.
+fn metrics_server(
+    bind: &str,
+    handle: web::Data<PrometheusHandle>,
+) -> Result<Option<actix_web::dev::Server>, String> {
+    if bind.is_empty() {
+        return Ok(None);
+    }
+    let server = HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(handle.clone())
+            .route("/metrics", web::get().to(telemetry::render))
+    })
+    .workers(1)
+    .disable_signals()
+    .bind(bind)
+    .map_err(|e| format!("cannot listen on {bind} (metrics_bind): {e}"))?;
+    for addr in server.addrs() {
+        println!("roomcast metrics on http://{addr}/metrics");
+    }
+    Ok(Some(server.run()))
 }
 
 /// Closes sockets of principals revoked by anyone (another instance, the admin CLI): polls

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -127,7 +128,7 @@ pub async fn observe(
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = method_label(req.method());
     let request_id = req.extensions().get::<RequestId>().copied();
     // The TCP peer, never X-Forwarded-For: anyone can write that header.
     let peer = req.peer_addr().map(|a| a.ip());
@@ -137,20 +138,21 @@ pub async fn observe(
         Err(err) => {
             // The request is gone with the error; its route is unknown here.
             let status = err.as_response_error().status_code().as_u16();
-            access_line(&method, "unmatched", &query, status, started, peer, None);
+            access_line(method, "unmatched", &query, status, started, peer, None);
             return Err(err);
         }
     };
-    // The route pattern, not the path: label values stay few.
+    // Every label takes few values, whatever clients send: the route pattern (not the path),
+    // the method from a fixed set, and the status the server itself chose.
     let route = res
         .request()
         .match_pattern()
         .unwrap_or_else(|| "unmatched".into());
     let status = res.status().as_u16();
     let caller = res.request().extensions().get::<Caller>().copied();
-    access_line(&method, &route, &query, status, started, peer, caller);
+    access_line(method, &route, &query, status, started, peer, caller);
     metrics::counter!("roomcast_http_requests_total",
-        "route" => route.clone(), "method" => method.clone(), "status" => status.to_string())
+        "route" => route.clone(), "method" => method, "status" => status.to_string())
     .increment(1);
     metrics::histogram!("roomcast_http_request_duration_seconds",
         "route" => route, "method" => method)
@@ -189,9 +191,25 @@ fn access_line(
     }
 }
 
+/// The method as a metric label (and in the access log): the standard ones by name, anything
+/// a client invents as `OTHER` (a label per invented method let anyone grow /metrics without
+/// bound).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::redact_query;
+    use super::*;
 
     #[test]
     fn secret_query_values_are_redacted() {
@@ -211,5 +229,13 @@ mod tests {
             assert!(!out.contains("s3cret"), "{q} -> {out}");
         }
         assert_eq!(redact_query(""), "");
+    }
+
+    #[test]
+    fn invented_methods_share_one_label() {
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::TRACE), "OTHER");
+        let invented = Method::from_bytes(b"FROBNICATE").expect("a valid token");
+        assert_eq!(method_label(&invented), "OTHER");
     }
 }

@@ -326,7 +326,7 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
     let lifted = lift_rate_limits(&binary, &mut cmd);
     if !lifted.is_empty() {
         eprintln!(
-            "roomcast-bench: rate limits lifted for the bench ({}): it measures capacity, not policy",
+            "roomcast-bench: limits lifted for the bench ({}): it measures capacity, not policy",
             lifted.join(", ")
         );
     }
@@ -413,9 +413,12 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
 /// Rate-limit settings the bench lifts: one benchmark user sends far more than the default
 /// 5 messages/s, and every account registers from 127.0.0.1.
 const RATE_KEYS: [&str; 4] = ["rate_send", "rate_rooms", "rate_bots", "rate_auth"];
+/// Socket caps it lifts too: every receiver connects from 127.0.0.1, a few users open many.
+const CAP_KEYS: [&str; 2] = ["ws_max_per_user", "ws_max_per_ip"];
 const NO_LIMIT: &str = "1000000000";
 
-/// Sets `ROOMCAST_RATE_*` to effectively unlimited for each limit this server binary knows.
+/// Sets `ROOMCAST_RATE_*` and the socket caps to effectively unlimited, for each limit this
+/// server binary knows.
 /// The server refuses unknown settings, so each key is set only if the binary's compiled-in
 /// defaults mention it (servers older than the rate limits have none). Returns the keys set.
 fn lift_rate_limits(binary: &Path, cmd: &mut Command) -> Vec<String> {
@@ -423,13 +426,13 @@ fn lift_rate_limits(binary: &Path, cmd: &mut Command) -> Vec<String> {
         return Vec::new();
     };
     let mut lifted = Vec::new();
-    for key in RATE_KEYS {
-        for suffix in ["_per_minute", "_burst"] {
-            let name = format!("{key}{suffix}");
-            if bytes.windows(name.len()).any(|w| w == name.as_bytes()) {
-                cmd.env(format!("ROOMCAST_{}", name.to_uppercase()), NO_LIMIT);
-                lifted.push(name);
-            }
+    let rates = RATE_KEYS
+        .iter()
+        .flat_map(|key| ["_per_minute", "_burst"].map(|suffix| format!("{key}{suffix}")));
+    for name in rates.chain(CAP_KEYS.map(String::from)) {
+        if bytes.windows(name.len()).any(|w| w == name.as_bytes()) {
+            cmd.env(format!("ROOMCAST_{}", name.to_uppercase()), NO_LIMIT);
+            lifted.push(name);
         }
     }
     lifted

@@ -9,6 +9,7 @@ use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{web, FromRequest, HttpRequest};
 
+use super::origin::{check_same_origin, is_unsafe};
 use super::session_store::{hash_key, SESSION_ID, STORE_UNAVAILABLE, USERNAME, USER_ID};
 use crate::chat::views::UserRef;
 use crate::chat::App;
@@ -78,7 +79,15 @@ impl FromRequest for Principal {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let Some(header) = req.headers().get(AUTHORIZATION) else {
-            let found = Principal::from_session(req);
+            let found = Principal::from_session(req).and_then(|who| {
+                // A cookie rides along on a cross-site form or fetch too (SameSite=Lax still
+                // lets a sibling subdomain or another port through): refuse those.
+                if is_unsafe(req.method()) {
+                    let app = req.app_data::<web::Data<App>>().ok_or(AppError::Internal)?;
+                    check_same_origin(req.headers(), &app.config)?;
+                }
+                Ok(who)
+            });
             if let Ok(who) = &found {
                 telemetry::note_caller(req, who.user_id, who.is_bot);
             }

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use crate::auth::cache::AuthCache;
 use crate::auth::password::Passwords;
 use crate::config::Config;
+use crate::realtime::slots::Slots;
 use crate::realtime::{Frame, Hub};
 use crate::store::group_commit::Writer;
 use crate::store::Db;
@@ -43,6 +44,7 @@ impl App {
             passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
             limits: Arc::new(limits::Limits::new(&config)?),
             auth: AuthCache::new(config.auth_cache_ms),
+            slots: Slots::new(config.ws_max_per_user, config.ws_max_per_ip),
             config: Arc::new(config),
         })
     }
@@ -59,5 +61,7 @@ pub struct App {
     pub limits: Arc<limits::Limits>,
     /// Sessions and bot tokens checked recently.
     pub auth: AuthCache,
+    /// Open WebSockets per user and per client IP, against their caps.
+    pub slots: Slots,
     pub config: Arc<Config>,
 }

@@ -5,16 +5,17 @@ use crate::error::Problem;
 use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
 use std::time::Duration;
 
-use actix_web::http::header::{HOST, ORIGIN};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::auth::origin::check_same_origin;
 use crate::auth::Principal;
 use crate::chat::messages::ensure_member;
 use crate::chat::App;
-use crate::config::Config;
 use crate::error::AppError;
+use crate::http::client_ip;
 use crate::realtime::frame::EventFrame;
+use crate::realtime::slots::Full;
 use crate::realtime::socket::{Socket, SocketSettings};
 use crate::store::rooms;
 
@@ -45,6 +46,7 @@ pub struct Resume {
         Unauthorized,
         (status = 403, description = "Not a member, or a foreign Origin (`not-a-member`, `origin-not-allowed`)", body = Problem, content_type = "application/problem+json"),
         RoomNotFound,
+        (status = 429, description = "Too many open sockets for this user or client IP (`too-many-sockets`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
@@ -57,7 +59,18 @@ pub async fn subscribe(
     id: web::Path<i64>,
     resume: web::Query<Resume>,
 ) -> Result<HttpResponse, AppError> {
-    check_origin(&req, &app.config)?;
+    // Browsers always send Origin on a WebSocket; a page from elsewhere must not ride the
+    // user's cookie (nor a token it holds). No Origin at all is a bot or a script.
+    check_same_origin(req.headers(), &app.config)?;
+    let slot = app
+        .slots
+        .take(who.user_id, client_ip(&req))
+        .map_err(|full| {
+            AppError::TooManySockets(match full {
+                Full::User => "user",
+                Full::Ip => "client address",
+            })
+        })?;
     let room = id.into_inner();
     // Subscribe before checking membership and reading the start point: a leave that commits
     // after the check finds this socket registered and closes it, and no event is missed.
@@ -77,6 +90,7 @@ pub async fn subscribe(
         session,
         stream,
         sub,
+        slot,
         room_id: room,
         last,
         settings: SocketSettings {
@@ -87,128 +101,4 @@ pub async fn subscribe(
     };
     actix_web::rt::spawn(socket.run());
     Ok(response)
-}
-
-/// Browsers always send Origin on a WebSocket; a page from elsewhere must not ride the user's
-/// cookie. Allowed: the configured origins, and the server's own (Origin host == Host).
-/// No Origin at all is a non-browser client (bot, script), which a cookie alone authorizes.
-fn check_origin(req: &HttpRequest, config: &Config) -> Result<(), AppError> {
-    let Some(origin) = req.headers().get(ORIGIN) else {
-        return Ok(());
-    };
-    let origin = origin.to_str().unwrap_or_default();
-    if config.allowed_origins.iter().any(|o| o == origin) {
-        return Ok(());
-    }
-    let host = req
-        .headers()
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    if !host.is_empty() && origin_host == Some(host) {
-        return Ok(());
-    }
-    Err(AppError::OriginNotAllowed(origin.to_string()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use actix_web::http::header::HeaderValue;
-    use actix_web::test::TestRequest;
-    use proptest::prelude::*;
-
-    fn config(allowed: &[String]) -> Config {
-        let mut config = Config::load(None).expect("the defaults load").config;
-        config.allowed_origins = allowed.to_vec();
-        config
-    }
-
-    /// The verdict on a request with these Host and Origin header values (raw bytes: a
-    /// header value need not be text).
-    fn verdict(host: Option<&[u8]>, origin: Option<&[u8]>, allowed: &[String]) -> bool {
-        let value = |bytes: &[u8]| HeaderValue::from_bytes(bytes).expect("a valid header value");
-        let mut req = TestRequest::default();
-        if let Some(host) = host {
-            req = req.insert_header((HOST, value(host)));
-        }
-        if let Some(origin) = origin {
-            req = req.insert_header((ORIGIN, value(origin)));
-        }
-        check_origin(&req.to_http_request(), &config(allowed)).is_ok()
-    }
-
-    fn header_value() -> impl Strategy<Value = Vec<u8>> {
-        // Any byte a header value may hold on the wire (tab, visible ASCII, obs-text).
-        let byte =
-            any::<u8>().prop_filter("header byte", |&b| b == b'\t' || (b >= 0x20 && b != 0x7f));
-        proptest::collection::vec(byte, 0..60)
-    }
-
-    /// host[:port], as browsers write it in Host and Origin.
-    const AUTHORITY: &str = "[a-z0-9][a-z0-9.-]{0,20}(:[0-9]{1,5})?";
-
-    proptest! {
-        #[test]
-        fn arbitrary_headers_never_panic(
-            host in proptest::option::of(header_value()),
-            origin in proptest::option::of(header_value()),
-            allowed in proptest::collection::vec(".{0,30}", 0..3),
-        ) {
-            verdict(host.as_deref(), origin.as_deref(), &allowed);
-        }
-
-        #[test]
-        fn no_origin_is_a_non_browser_client(host in proptest::option::of(header_value())) {
-            prop_assert!(verdict(host.as_deref(), None, &[]));
-        }
-
-        #[test]
-        fn the_servers_own_origin_is_allowed(scheme in "https?", host in AUTHORITY) {
-            let origin = format!("{scheme}://{host}");
-            prop_assert!(verdict(Some(host.as_bytes()), Some(origin.as_bytes()), &[]));
-        }
-
-        #[test]
-        fn a_listed_origin_is_allowed(host in AUTHORITY, origin in "https?://[a-z0-9.-]{1,20}(:[0-9]{1,5})?") {
-            prop_assert!(verdict(Some(host.as_bytes()), Some(origin.as_bytes()), std::slice::from_ref(&origin)));
-        }
-
-        #[test]
-        fn a_foreign_origin_is_refused(
-            scheme in "https?",
-            host in AUTHORITY,
-            other in AUTHORITY,
-            listed in proptest::collection::vec("https?://[a-z0-9.-]{1,20}", 0..3),
-        ) {
-            let origin = format!("{scheme}://{other}");
-            prop_assume!(other != host && !listed.contains(&origin));
-            prop_assert!(!verdict(Some(host.as_bytes()), Some(origin.as_bytes()), &listed));
-        }
-
-        #[test]
-        fn an_origin_that_only_contains_the_host_is_refused(
-            host in AUTHORITY,
-            before in "[a-z0-9.-]{1,10}",
-            after in "[a-z0-9./@-]{1,10}",
-        ) {
-            // evil.example.<host>, <host>.evil.example, <host>@evil: close is not equal.
-            for origin in [
-                format!("https://{before}.{host}"),
-                format!("https://{host}{after}"),
-                format!("https://{host}.{before}"),
-                host.clone(),
-                "null".to_string(),
-            ] {
-                prop_assert!(!verdict(Some(host.as_bytes()), Some(origin.as_bytes()), &[]), "{}", origin);
-            }
-        }
-
-        #[test]
-        fn without_host_only_listed_origins_pass(origin in "[ -~]{1,40}", listed in any::<bool>()) {
-            let allowed = if listed { vec![origin.clone()] } else { Vec::new() };
-            prop_assert_eq!(verdict(None, Some(origin.as_bytes()), &allowed), listed);
-        }
-    }
 }

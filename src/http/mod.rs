@@ -5,6 +5,7 @@ pub mod assets;
 pub mod body;
 pub mod bots;
 pub mod events;
+pub mod front;
 pub mod members;
 pub mod messages;
 pub mod openapi;

@@ -4,7 +4,7 @@
 use actix_web::body::{BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
-use actix_web::http::header::CONTENT_TYPE;
+use actix_web::http::header::{ALLOW, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 
@@ -77,8 +77,13 @@ pub async fn normalize<B: MessageBody + 'static>(
                 .get(CONTENT_TYPE)
                 .is_some_and(|v| v.as_bytes().starts_with(PROBLEM_JSON.as_bytes()));
             if (status.is_client_error() || status.is_server_error()) && !is_problem {
+                // The router's 405 names the route's methods; the rewrite keeps them.
+                let allow = res.headers().get(ALLOW).cloned();
                 let (req, _) = res.into_parts();
-                let body = for_status(status).error_response();
+                let mut body = for_status(status).error_response();
+                if let Some(allow) = allow {
+                    body.headers_mut().insert(ALLOW, allow);
+                }
                 return Ok(ServiceResponse::new(req, body).map_into_right_body());
             }
             Ok(res.map_into_left_body())

@@ -10,6 +10,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::close;
 use super::hub::Subscription;
+use super::slots::Slot;
 use super::Frame;
 use crate::store::{events, Db};
 
@@ -27,6 +28,8 @@ pub struct Socket {
     pub session: Session,
     pub stream: MessageStream,
     pub sub: Subscription,
+    /// Held while the socket lives: its place under the per-user and per-IP caps.
+    pub slot: Slot,
     pub room_id: i64,
     /// The last seq the client has; everything after it is delivered exactly once.
     pub last: i64,

@@ -341,7 +341,13 @@ async fn the_curl_walkthrough_calls_every_endpoint_cleanly(b: Backend) {
     require_shell_tools();
     let server = TestServer::start(b).await;
     let script = example("api.sh");
-    let mut running = Script::start("bash", &script, &[("S", server.url())]);
+    let metrics = server
+        .metrics_url()
+        .expect("no metrics listener")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let env = [("S", server.url()), ("M", metrics)];
+    let mut running = Script::start("bash", &script, &env);
     let code = running.exits_within(Duration::from_secs(60)).await;
     let output = running.output();
     assert_eq!(code, Some(0), "api.sh failed:\n{output}");
@@ -359,6 +365,10 @@ async fn the_curl_walkthrough_calls_every_endpoint_cleanly(b: Backend) {
         .find(|l| l.starts_with(r#"{"type":"#))
         .unwrap_or_else(|| panic!("no event frame in the output:\n{output}"));
     let frame: Value = serde_json::from_str(frame).unwrap();
+    assert!(
+        output.contains("roomcast_messages_committed_total"),
+        "the metrics line printed nothing:\n{output}"
+    );
     assert_eq!(
         (frame["type"].as_str(), seq(&frame)),
         (Some("message.created"), 3)

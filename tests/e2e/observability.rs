@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::Value;
 
 use crate::support::{Backend, TestServer};
@@ -11,19 +12,30 @@ use crate::support::{Backend, TestServer};
 backend_tests!(
     metrics_count_sends_batches_sockets_and_deliveries,
     request_ids_are_echoed_and_in_the_json_log_lines,
+    invented_methods_and_paths_do_not_grow_metrics,
+    metrics_are_never_on_the_public_port,
 );
+
+/// The metrics listener's `/metrics` page, as text.
+async fn metrics_page(server: &TestServer) -> String {
+    let url = server
+        .metrics_url()
+        .expect("the server announced no metrics listener");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    res.text().await.unwrap()
+}
 
 /// `/metrics` as `name{labels}` -> value (comments and blank lines skipped).
 async fn scrape(server: &TestServer) -> HashMap<String, f64> {
-    let res = server.client().get("/metrics").await;
-    assert_eq!(res.status, 200, "{}", res.text);
-    assert!(
-        res.content_type().starts_with("text/plain"),
-        "{}",
-        res.content_type()
-    );
-    res.text
-        .lines()
+    parse(&metrics_page(server).await)
+}
+
+fn parse(page: &str) -> HashMap<String, f64> {
+    page.lines()
         .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let (key, value) = l.rsplit_once(' ')?;
@@ -158,4 +170,77 @@ async fn request_ids_are_echoed_and_in_the_json_log_lines(b: Backend) {
         .unwrap_or_else(|e| panic!("a log line is not JSON ({e}): {line}"));
     assert_eq!(entry["span"]["request_id"], id.as_str(), "{entry}");
     assert!(entry["level"].is_string(), "{entry}");
+}
+
+/// Labels take values from fixed sets: 500 requests with invented methods on invented paths
+/// add one `OTHER` series (per route and status), not 500.
+async fn invented_methods_and_paths_do_not_grow_metrics(b: Backend) {
+    let server = TestServer::start(b).await;
+    let client = server.client();
+    client.me().await.expect_problem(401, "unauthenticated");
+    let before = metrics_page(&server).await.len();
+    const N: usize = 500;
+    for i in 0..N {
+        let method = Method::from_bytes(format!("INVENTED{i}").as_bytes()).unwrap();
+        let path = if i % 2 == 0 {
+            "/api/rooms".to_string()
+        } else {
+            format!("/nowhere{i}")
+        };
+        let resp = client.send(client.request(method, &path)).await;
+        assert!(
+            resp.status == 404 || resp.status == 405,
+            "{path}: HTTP {} {}",
+            resp.status,
+            resp.text
+        );
+    }
+    let page = metrics_page(&server).await;
+    assert!(
+        !page.contains("INVENTED") && !page.contains("nowhere"),
+        "a client-chosen value became a label:\n{page}"
+    );
+    // The page grew by a handful of series, not by one per request (it was 1.5 KB a request).
+    assert!(
+        page.len() < before + 16 * 1024,
+        "/metrics grew from {before} to {} bytes",
+        page.len()
+    );
+    let m = parse(&page);
+    assert_eq!(
+        total(&m, "roomcast_http_requests_total", &[r#"method="OTHER""#]),
+        N as f64
+    );
+    assert_eq!(
+        total(
+            &m,
+            "roomcast_http_requests_total",
+            &[r#"method="OTHER""#, r#"route="unmatched""#]
+        ),
+        (N / 2) as f64
+    );
+}
+
+/// The public port does not serve /metrics, whether or not a metrics listener is configured.
+async fn metrics_are_never_on_the_public_port(b: Backend) {
+    let server = TestServer::start(b).await;
+    server
+        .client()
+        .get("/metrics")
+        .await
+        .expect_problem(404, "not-found");
+    assert!(metrics_page(&server)
+        .await
+        .contains("roomcast_http_requests_total"));
+
+    let unconfigured = TestServer::builder(b)
+        .env("ROOMCAST_METRICS_BIND", "")
+        .start()
+        .await;
+    assert_eq!(unconfigured.metrics_url(), None);
+    unconfigured
+        .client()
+        .get("/metrics")
+        .await
+        .expect_problem(404, "not-found");
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::cookie::{CookieStore, Jar};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use reqwest::{Method, RequestBuilder};
 use serde_json::{json, Value};
 
@@ -61,6 +61,26 @@ impl Client {
         Client {
             http,
             jar,
+            base: self.base.clone(),
+        }
+    }
+
+    /// This client (same cookie jar) sending `Host: <host>` on every request, as a browser
+    /// that reached the server under that name (through a proxy, or DNS) would.
+    pub fn with_host(&self, host: &str) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(HOST, HeaderValue::from_str(host).unwrap());
+        let http = reqwest::Client::builder()
+            .cookie_provider(self.jar.clone())
+            .default_headers(headers)
+            .no_proxy()
+            .pool_idle_timeout(POOL_IDLE)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .unwrap();
+        Client {
+            http,
+            jar: self.jar.clone(),
             base: self.base.clone(),
         }
     }

@@ -14,6 +14,8 @@ use super::http::Client;
 use super::users::User;
 
 const READY_PREFIX: &str = "roomcast listening on ";
+/// Printed (before the ready line) when `metrics_bind` is set.
+const METRICS_PREFIX: &str = "roomcast metrics on ";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many lines of server output are kept for failure reports.
 const LOG_LINES: usize = 2000;
@@ -75,6 +77,7 @@ impl TestServerBuilder {
             backend: self.backend,
             env: self.env,
             base: BaseUrl::default(),
+            metrics: None,
             log: Log::default(),
         };
         if let Err(e) = server.spawn("127.0.0.1:0").await {
@@ -91,6 +94,8 @@ pub struct TestServer {
     backend: Backend,
     env: Vec<(String, String)>,
     base: BaseUrl,
+    /// `http://127.0.0.1:<port>/metrics` of the metrics listener, if it has one.
+    metrics: Option<String>,
     log: Log,
 }
 
@@ -115,6 +120,12 @@ impl TestServer {
     /// `127.0.0.1:<port>`, what a browser sends as Host (and in Origin).
     pub fn authority(&self) -> String {
         self.url().trim_start_matches("http://").to_string()
+    }
+
+    /// The metrics listener's `/metrics` URL (the suite gives every server one on a free
+    /// port, unless a test sets `ROOMCAST_METRICS_BIND` itself).
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics.clone()
     }
 
     /// A client with an empty cookie jar: an anonymous visitor.
@@ -256,6 +267,10 @@ impl TestServer {
             .env("ROOMCAST_RATE_ROOMS_BURST", "100000")
             .env("ROOMCAST_RATE_BOTS_PER_MINUTE", "1000000")
             .env("ROOMCAST_RATE_BOTS_BURST", "100000")
+            .env("ROOMCAST_WS_MAX_PER_USER", "100000")
+            .env("ROOMCAST_WS_MAX_PER_IP", "100000")
+            // Metrics on a listener of their own, on a free port (read from the output).
+            .env("ROOMCAST_METRICS_BIND", "127.0.0.1:0")
             .env("RUST_LOG", "warn")
             .env("ROOMCAST_LOG", "warn");
         for (key, value) in &self.env {
@@ -271,9 +286,10 @@ impl TestServer {
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
 
         match timeout(READY_TIMEOUT, wait_ready(&mut stdout, &self.log)).await {
-            Ok(Some(url)) => {
+            Ok(Some((url, metrics))) => {
                 tokio::spawn(drain(stdout, self.log.clone()));
                 *self.base.write().unwrap() = url;
+                self.metrics = metrics;
                 self.child = Some(child);
                 Ok(())
             }
@@ -318,12 +334,20 @@ impl Drop for TestServer {
     }
 }
 
-/// Reads stdout until the ready line and returns the URL it announces.
-async fn wait_ready(stdout: &mut Lines<BufReader<ChildStdout>>, log: &Log) -> Option<String> {
+/// Reads stdout until the ready line and returns the URL it announces, and the metrics URL
+/// announced before it (if any).
+async fn wait_ready(
+    stdout: &mut Lines<BufReader<ChildStdout>>,
+    log: &Log,
+) -> Option<(String, Option<String>)> {
+    let mut metrics = None;
     while let Ok(Some(line)) = stdout.next_line().await {
         log.push(line.clone());
+        if let Some(url) = line.trim().strip_prefix(METRICS_PREFIX) {
+            metrics = Some(url.to_string());
+        }
         if let Some(url) = line.trim().strip_prefix(READY_PREFIX) {
-            return Some(url.trim_end_matches('/').to_string());
+            return Some((url.trim_end_matches('/').to_string(), metrics));
         }
     }
     None
