@@ -10,28 +10,37 @@ use crate::store::accounts::{self, User};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
+    /// 3-32 characters of A-Z a-z 0-9 _ . - (compared case-insensitively).
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub username: String,
+    /// At least 8 characters, at most 1024 bytes of UTF-8.
+    #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
 }
 
-/// Usernames are compared case-insensitively by storing them lowercased.
+/// Usernames (and bot names) exactly as `text::NAME_PATTERN` says: no trimming, no other
+/// characters. Compared case-insensitively by storing them lowercased.
 pub fn normalize_username(raw: &str) -> Result<String, AppError> {
-    let name = raw.trim().to_lowercase();
-    let valid_chars = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
-    if !(3..=32).contains(&name.len()) || !valid_chars {
+    let valid_chars = raw
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if !(3..=32).contains(&raw.len()) || !valid_chars {
         return Err(AppError::validation(
             "username",
             "must be 3-32 characters of a-z, 0-9, '_', '.', '-'",
         ));
     }
-    Ok(name)
+    Ok(raw.to_ascii_lowercase())
 }
 
+/// The minimum counts characters (what a person types), the maximum bytes (what hashing
+/// costs); a schema's minLength/maxLength of 8/1024 characters implies both.
 fn check_password(password: &str) -> Result<(), AppError> {
-    if !(8..=1024).contains(&password.len()) {
-        return Err(AppError::validation("password", "must be 8-1024 bytes"));
+    if password.chars().count() < 8 || password.len() > 1024 {
+        return Err(AppError::validation(
+            "password",
+            "must be at least 8 characters and at most 1024 bytes",
+        ));
     }
     Ok(())
 }
@@ -74,7 +83,10 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(normalize_username(" Alice ").ok(), Some("alice".into()));
+        assert_eq!(normalize_username("Alice").ok(), Some("alice".into()));
+        assert!(normalize_username(" alice").is_err());
+        // The Kelvin sign lowercases to an ASCII k; it is still not an ASCII letter.
+        assert!(normalize_username("\u{212A}elvin").is_err());
         assert!(normalize_username("ab").is_err());
         assert!(normalize_username("a b c").is_err());
         assert!(normalize_username(&"x".repeat(33)).is_err());

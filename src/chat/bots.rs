@@ -17,7 +17,9 @@ const TOKEN_PREFIX: &str = "rcb_";
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewBot {
-    /// 3-32 characters of a-z 0-9 _ . - (shares the namespace of usernames).
+    /// 3-32 characters of A-Z a-z 0-9 _ . - (shares the namespace of usernames; stored
+    /// lowercased).
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
     pub name: String,
 }
 

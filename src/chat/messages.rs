@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::text::{check_text, Lines};
+use super::text::{check_text, trim_blank, Lines};
 use super::views::MessageJson;
 use super::App;
 use crate::auth::Principal;
@@ -20,8 +20,12 @@ pub const DEFAULT_PAGE: i64 = 50;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMessage {
-    /// 1-4000 characters after trimming; stored trimmed. No control characters except tab,
-    /// line feed and CR LF.
+    /// 1-4000 characters after trimming blanks; stored trimmed. No control characters
+    /// inside except tab, line feed and CR LF (`text::CONTENT_PATTERN`).
+    #[schema(
+        min_length = 1,
+        pattern = r"^[\t\n\x0B\x0C\r\x1C-\x1F \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F \xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000](?:(?:[^\x00-\x08\x0B-\x1F\x7F-\x9F]|\r(?=\n)){0,3998}[^\x00-\x1F\x7F-\x9F \xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t\n\x0B\x0C\r\x1C-\x1F \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub content: String,
 }
 
@@ -33,6 +37,7 @@ pub struct Page {
     /// The last `limit` messages with a smaller seq.
     pub before: Option<i64>,
     /// 1-100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
 }
 
@@ -58,7 +63,8 @@ pub struct Delivered {
     pub replayed: bool,
 }
 
-/// Checks an `Idempotency-Key` header value: 1-255 printable ASCII characters.
+/// Checks an `Idempotency-Key` header value: 1-255 printable ASCII characters
+/// (`text::IDEMPOTENCY_KEY_PATTERN`).
 pub fn check_idempotency_key(key: &str) -> Result<(), AppError> {
     if (1..=255).contains(&key.len()) && key.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
         Ok(())
@@ -77,7 +83,7 @@ pub async fn send(
     idempotency_key: Option<&str>,
 ) -> Result<Delivered, AppError> {
     let received_at = std::time::Instant::now();
-    let content = input.content.trim();
+    let content = trim_blank(&input.content);
     let chars = content.chars().count();
     if chars == 0 || chars > MAX_CONTENT_CHARS {
         return Err(AppError::validation(

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::text::{check_text, Lines};
+use super::text::{check_text, trim_blank, Lines};
 use super::views::RoomJson;
 use super::App;
 use crate::auth::Principal;
@@ -15,14 +15,20 @@ pub const MAX_CAPACITY: i64 = 10_000;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewRoom {
-    /// 1-100 characters after trimming, no control characters.
+    /// 1-100 characters after trimming blanks (stored trimmed), no control characters
+    /// (`text::ROOM_NAME_PATTERN`).
+    #[schema(
+        min_length = 1,
+        pattern = r"^[\t\n\x0B\x0C\r\x1C-\x1F \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*[^\x00-\x1F\x7F-\x9F \xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000](?:[^\x00-\x1F\x7F-\x9F]{0,98}[^\x00-\x1F\x7F-\x9F \xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000])?[\t\n\x0B\x0C\r\x1C-\x1F \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]*$"
+    )]
     pub name: String,
     /// 1-10000 seats, the owner's included.
+    #[schema(minimum = 1, maximum = 10000)]
     pub capacity: i64,
 }
 
 pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJson, AppError> {
-    let name = input.name.trim();
+    let name = trim_blank(&input.name);
     if name.is_empty() || name.chars().count() > 100 {
         return Err(AppError::validation("name", "must be 1-100 characters"));
     }

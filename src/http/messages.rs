@@ -20,7 +20,7 @@ use crate::error::{rate_headers, AppError};
     path = "/api/rooms/{id}/messages",
     tag = "messages",
     summary = "Send a message",
-    params(("id" = i64, Path, description = "Room id"), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters; a retry with the same key and body returns the original 201")), request_body = NewMessage,
+    params(("id" = i64, Path, description = "Room id"), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters; a retry with the same key and body returns the original 201", min_length = 1, max_length = 255, pattern = r"^[\x20-\x7E]{1,255}$")), request_body = NewMessage,
     responses(
         (status = 201, description = "Stored (or replayed: header Idempotent-Replayed: true)", body = MessageJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64), ("Idempotent-Replayed" = bool))),
         (status = 400, description = "Malformed JSON or Idempotency-Key (`malformed-json`, `invalid-idempotency-key`)", body = Problem, content_type = "application/problem+json"),

@@ -164,3 +164,41 @@ pub enum BadBody {
     )]
     Invalid(Problem),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::text::{
+        CONTENT_PATTERN, IDEMPOTENCY_KEY_PATTERN, NAME_PATTERN, ROOM_NAME_PATTERN,
+    };
+
+    /// The document states the server's own rules (attributes take only literals, so this
+    /// holds them to the constants validation is written against).
+    #[test]
+    fn the_documented_patterns_are_the_validated_ones() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializable");
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["Credentials"]["properties"]["username"]["pattern"],
+            NAME_PATTERN
+        );
+        assert_eq!(
+            schemas["NewBot"]["properties"]["name"]["pattern"],
+            NAME_PATTERN
+        );
+        assert_eq!(
+            schemas["NewRoom"]["properties"]["name"]["pattern"],
+            ROOM_NAME_PATTERN
+        );
+        assert_eq!(
+            schemas["NewMessage"]["properties"]["content"]["pattern"],
+            CONTENT_PATTERN
+        );
+        let send = &doc["paths"]["/api/rooms/{id}/messages"]["post"]["parameters"];
+        let key = send
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"))
+            .expect("the Idempotency-Key parameter");
+        assert_eq!(key["schema"]["pattern"], IDEMPOTENCY_KEY_PATTERN);
+    }
+}

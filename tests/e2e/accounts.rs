@@ -106,10 +106,11 @@ async fn invalid_accounts_are_refused(b: Backend) {
         ("bang!".to_string(), PASSWORD.to_string()),
         ("ålice".to_string(), PASSWORD.to_string()), // not ASCII
         (String::new(), PASSWORD.to_string()),
-        (format!("{n}_p"), "1234567".to_string()), // 7 bytes
+        (format!("{n}_p"), "1234567".to_string()), // 7 characters
         (format!("{n}_q"), "x".repeat(1025)),      // 1025 bytes
         (format!("{n}_r"), String::new()),
-        (format!("{n}_s"), "é".repeat(513)), // 1026 bytes
+        (format!("{n}_s"), "é".repeat(513)),    // 1026 bytes
+        (format!("{n}_u"), "éééé".to_string()), // 8 bytes, but 4 characters
     ];
     for (username, password) in &bad {
         client
@@ -128,13 +129,13 @@ async fn invalid_accounts_are_refused(b: Backend) {
             .expect_problem(422, "validation-failed");
     }
 
-    // The boundaries themselves are accepted. Passwords are measured in
-    // bytes: "é" is 2 bytes, so 4 of them are 8 bytes and 512 are 1024.
+    // The boundaries themselves are accepted. A password has at least 8
+    // characters and at most 1024 bytes: "é" is 2 bytes, so 512 are 1024.
     let good = [
         ("abc".to_string(), "12345678".to_string()),
         ("a".repeat(32), "x".repeat(1024)),
         (format!("{n}.-_9"), "é".repeat(512)),
-        (format!("{n}_t"), "éééé".to_string()),
+        (format!("{n}_t"), "éééééééé".to_string()),
     ];
     for (username, password) in &good {
         client.register(username, password).await.expect(201);

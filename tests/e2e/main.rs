@@ -29,5 +29,6 @@ mod rate_limits;
 mod readme;
 mod restart;
 mod rooms;
+mod schema_limits;
 mod ws_closes;
 mod ws_refusals;
