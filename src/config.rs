@@ -38,6 +38,8 @@ pub struct Config {
     pub rate_bots_burst: u32,
     pub rate_auth_per_minute: u32,
     pub rate_auth_burst: u32,
+    pub rate_login_user_per_minute: u32,
+    pub rate_login_user_burst: u32,
     pub session_cookie_name: String,
     pub session_ttl_secs: i64,
     pub cookie_secure: bool,
@@ -55,6 +57,8 @@ pub struct Config {
     pub ws_write_timeout_secs: u64,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    pub argon2_max_concurrent: usize,
+    pub argon2_wait_ms: u64,
     pub log: String,
     pub log_format: LogFormat,
     /// `public_url`, parsed (by `load`).

@@ -70,6 +70,8 @@ pub enum AppError {
     },
     #[error("the database is unavailable; retry later")]
     Unavailable,
+    #[error("the server is busy; retry shortly")]
+    Overloaded,
     #[error("internal error")]
     Internal,
 }
@@ -111,6 +113,7 @@ impl AppError {
             AppError::Validation { .. } => "validation-failed",
             AppError::RateLimited { .. } => "rate-limited",
             AppError::Unavailable => "database-unavailable",
+            AppError::Overloaded => "overloaded",
             AppError::Internal => "internal",
         }
     }
@@ -143,6 +146,7 @@ impl AppError {
             AppError::Validation { .. } => "Validation failed",
             AppError::RateLimited { .. } => "Rate limited",
             AppError::Unavailable => "Service unavailable",
+            AppError::Overloaded => "Server busy",
             AppError::Internal => "Internal error",
         }
     }
@@ -192,7 +196,7 @@ impl ResponseError for AppError {
             AppError::RateLimited { .. } | AppError::TooManySockets(_) => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Unavailable | AppError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -212,7 +216,7 @@ impl ResponseError for AppError {
         let mut res = HttpResponse::build(status);
         res.content_type(PROBLEM_JSON);
         match self {
-            AppError::Unavailable => {
+            AppError::Unavailable | AppError::Overloaded => {
                 res.insert_header(("Retry-After", "1"));
             }
             AppError::RateLimited {

@@ -1,8 +1,17 @@
 //! argon2id password hashes (PHC strings). Hashing is CPU-heavy, so it runs on the blocking pool.
+//!
+//! Each hash holds `argon2_memory_kib` while it runs, so hashes are admitted through a
+//! semaphore (`argon2_max_concurrent`): without it, a burst of logins runs one hash per
+//! blocking thread (up to 512 of them) and the allocator keeps that memory afterwards. A
+//! request that finds no free slot within `argon2_wait_ms` gets 503 `overloaded` at once.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::AppError;
 
@@ -12,15 +21,31 @@ pub struct Passwords {
     /// A real hash of a random password: an unknown username is checked against it so that it
     /// costs the same time as a wrong password.
     dummy_hash: String,
+    /// One permit per hash allowed to run at once.
+    slots: Arc<Semaphore>,
+    /// How long a request waits for a slot before it is refused.
+    wait: Duration,
 }
 
 impl Passwords {
-    pub fn new(memory_kib: u32, iterations: u32) -> Result<Self, String> {
+    /// `max_concurrent` 0 means one hash per core.
+    pub fn new(
+        memory_kib: u32,
+        iterations: u32,
+        max_concurrent: usize,
+        wait: Duration,
+    ) -> Result<Self, String> {
         let params = Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| format!("invalid argon2 parameters: {e}"))?;
+        let slots = match max_concurrent {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         let mut p = Passwords {
             params,
             dummy_hash: String::new(),
+            slots: Arc::new(Semaphore::new(slots)),
+            wait,
         };
         p.dummy_hash = p
             .hash_now("not-a-real-password-just-timing")
@@ -40,9 +65,45 @@ impl Passwords {
             .to_string())
     }
 
+    /// A hashing slot, or `Overloaded` if none frees up within the wait. The permit moves into
+    /// the blocking task, so a hash whose request was dropped still holds its slot until it
+    /// is done: the bound is on hashes running, not on requests waiting.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit, AppError> {
+        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
+            return Ok(permit);
+        }
+        match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // The semaphore is never closed.
+            Ok(Err(_)) => Err(AppError::Internal),
+            Err(_) => {
+                metrics::counter!("roomcast_password_hash_refused_total").increment(1);
+                Err(AppError::Overloaded)
+            }
+        }
+    }
+
+    /// True if `stored` was hashed with less memory or fewer iterations than configured now,
+    /// so it should be hashed again (at login, the only time the password is known).
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(stored) else {
+            return false;
+        };
+        match Params::try_from(&parsed) {
+            Ok(p) => {
+                p.m_cost() < self.params.m_cost() || p.t_cost() < self.params.t_cost()
+            }
+            Err(_) => false,
+        }
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
         let this = self.clone();
-        actix_web::web::block(move || this.hash_now(&password))
+        let slot = self.slot().await?;
+        actix_web::web::block(move || {
+            let _slot = slot;
+            this.hash_now(&password)
+        })
             .await
             .map_err(|_| AppError::Internal)?
             .map_err(|e| {
@@ -56,7 +117,9 @@ impl Passwords {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
         let this = self.clone();
         let known = stored.is_some();
+        let slot = self.slot().await?;
         let ok = actix_web::web::block(move || {
+            let _slot = slot;
             let phc = stored.unwrap_or_else(|| this.dummy_hash.clone());
             match PasswordHash::new(&phc) {
                 Ok(parsed) => this
@@ -78,7 +141,7 @@ mod tests {
 
     #[tokio::test]
     async fn hash_then_verify() {
-        let p = Passwords::new(64, 1).expect("params");
+        let p = Passwords::new(64, 1, 0, Duration::from_millis(100)).expect("params");
         let h = p.hash("correct horse".into()).await.expect("hash");
         assert!(h.starts_with("$argon2id$"));
         assert!(p
@@ -90,5 +153,18 @@ mod tests {
             .verify("not-a-real-password-just-timing".into(), None)
             .await
             .expect("v"));
+        let stronger = Passwords::new(64, 2, 0, Duration::ZERO).expect("params");
+        assert!(stronger.needs_rehash(&h));
+        assert!(!p.needs_rehash(&h));
+        assert!(!p.needs_rehash("not a phc string"));
+    }
+
+    #[tokio::test]
+    async fn no_free_slot_is_overloaded_not_a_queue() {
+        let p = Passwords::new(64, 1, 1, Duration::from_millis(20)).expect("params");
+        let held = p.slot().await.expect("the only slot");
+        assert!(matches!(p.slot().await, Err(AppError::Overloaded)));
+        drop(held);
+        assert!(p.hash("correct horse".into()).await.is_ok());
     }
 }

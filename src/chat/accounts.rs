@@ -33,10 +33,13 @@ pub fn normalize_username(raw: &str) -> Result<String, AppError> {
     Ok(raw.to_ascii_lowercase())
 }
 
+/// Bytes: what hashing costs. Also checked at login, before any hashing.
+const PASSWORD_MAX_BYTES: usize = 1024;
+
 /// The minimum counts characters (what a person types), the maximum bytes (what hashing
 /// costs); a schema's minLength/maxLength of 8/1024 characters implies both.
 fn check_password(password: &str) -> Result<(), AppError> {
-    if password.chars().count() < 8 || password.len() > 1024 {
+    if password.chars().count() < 8 || password.len() > PASSWORD_MAX_BYTES {
         return Err(AppError::validation(
             "password",
             "must be at least 8 characters and at most 1024 bytes",
@@ -59,21 +62,54 @@ pub async fn register(app: &App, input: Credentials) -> Result<AccountJson, AppE
 
 /// The user, if the credentials match. Unknown names and wrong passwords fail alike, in the
 /// same time (a dummy hash is verified for unknown names).
+///
+/// Cheap refusals come first, before any hash: a password longer than registration allows
+/// (422), and a username whose attempts are used up (429, counted per name whatever the
+/// client's address, known names and unknown alike).
 pub async fn authenticate(app: &App, input: Credentials) -> Result<User, AppError> {
+    if input.password.len() > PASSWORD_MAX_BYTES {
+        return Err(AppError::validation("password", "must be 8-1024 bytes"));
+    }
     // A name that could never be registered cannot log in either, but is still hashed against.
     let username = normalize_username(&input.username).unwrap_or_default();
     let user = if username.is_empty() {
         None
     } else {
+        app.limits.login_user.check(&username)?;
         accounts::find_by_username(&app.db, &username).await?
     };
     // Disabled accounts and bots (which have no password) cannot log in.
     let user = user.filter(|u| u.disabled_at.is_none() && !u.is_bot);
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    if app.passwords.verify(input.password, stored).await? {
-        user.ok_or(AppError::InvalidCredentials)
-    } else {
-        Err(AppError::InvalidCredentials)
+    let password = input.password;
+    // Kept for a rehash only when one is due (a rare, one-time cost per account).
+    let rehash = stored
+        .as_deref()
+        .is_some_and(|s| app.passwords.needs_rehash(s))
+        .then(|| password.clone());
+    if !app.passwords.verify(password, stored).await? {
+        return Err(AppError::InvalidCredentials);
+    }
+    let user = user.ok_or(AppError::InvalidCredentials)?;
+    if let Some(password) = rehash {
+        upgrade_hash(app, &user, password).await;
+    }
+    Ok(user)
+}
+
+/// Stores a hash at the configured cost in place of a weaker one. Best effort: the login has
+/// succeeded already, and the next one tries again. The swap is conditional on the old hash,
+/// so a password changed meanwhile is never overwritten.
+async fn upgrade_hash(app: &App, user: &User, password: String) {
+    let result = match app.passwords.hash(password).await {
+        Ok(hash) => accounts::replace_password_hash(&app.db, user.id, &user.password_hash, &hash)
+            .await
+            .map_err(AppError::from),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(_) => tracing::info!(user = user.id, "password hash upgraded to the configured cost"),
+        Err(e) => tracing::warn!(user = user.id, error = %e, "password hash upgrade failed"),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Rate limits (GCRA, from `governor`): per principal for sends, room and bot creation; per
-//! client IP for login and registration, against password guessing.
+//! client IP for login and registration, and per username for login, against password
+//! guessing (from one address, and from many addresses at one account).
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -114,6 +115,9 @@ pub struct Limits {
     pub create_room: Limit<i64>,
     pub create_bot: Limit<i64>,
     pub auth: Limit<IpAddr>,
+    /// Keyed by the normalized (lowercased) username, known or not, so that the answer says
+    /// nothing about which names exist.
+    pub login_user: Limit<String>,
 }
 
 impl Limits {
@@ -126,6 +130,8 @@ impl Limits {
             create_bot: Limit::new(c.rate_bots_per_minute, c.rate_bots_burst)
                 .map_err(named("bots"))?,
             auth: Limit::new(c.rate_auth_per_minute, c.rate_auth_burst).map_err(named("auth"))?,
+            login_user: Limit::new(c.rate_login_user_per_minute, c.rate_login_user_burst)
+                .map_err(named("login_user"))?,
         })
     }
 
@@ -134,6 +140,7 @@ impl Limits {
         self.create_room.shrink();
         self.create_bot.shrink();
         self.auth.shrink();
+        self.login_user.shrink();
     }
 }
 

@@ -41,7 +41,12 @@ impl App {
             db,
             hub,
             writer,
-            passwords: Passwords::new(config.argon2_memory_kib, config.argon2_iterations)?,
+            passwords: Passwords::new(
+                config.argon2_memory_kib,
+                config.argon2_iterations,
+                config.argon2_max_concurrent,
+                std::time::Duration::from_millis(config.argon2_wait_ms),
+            )?,
             limits: Arc::new(limits::Limits::new(&config)?),
             auth: AuthCache::new(config.auth_cache_ms),
             slots: Slots::new(config.ws_max_per_user, config.ws_max_per_ip),

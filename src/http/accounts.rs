@@ -2,7 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{BadBody, DatabaseDown, RateLimited};
+use crate::http::openapi::{BadBody, RateLimited, Unavailable};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::chat::accounts::{self, Credentials};
@@ -22,7 +22,7 @@ use crate::http::client_ip;
         BadBody,
         (status = 409, description = "Username taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
         RateLimited,
-        DatabaseDown
+        Unavailable
     )
 )]
 pub async fn register(

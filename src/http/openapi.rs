@@ -93,6 +93,18 @@ pub struct Unauthorized(Problem);
 #[allow(dead_code)]
 pub struct DatabaseDown(Problem);
 
+/// 503 of the endpoints that hash a password: the database, or every hashing slot, is busy.
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    description = "Database unavailable (`database-unavailable`), or every password-hashing \
+                   slot busy (`overloaded`); see Retry-After",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait"))
+)]
+#[allow(dead_code)]
+pub struct Unavailable(Problem);
+
 #[derive(IntoResponses)]
 #[response(
     status = 429,

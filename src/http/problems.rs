@@ -26,10 +26,11 @@ fn json_error(err: JsonPayloadError) -> AppError {
         }
         JsonPayloadError::ContentType => AppError::UnsupportedMediaType,
         // Well-formed JSON of the wrong shape is a validation failure, not a syntax error.
-        JsonPayloadError::Deserialize(e) if e.is_data() => AppError::Validation {
-            field: "body",
-            message: e.to_string(),
-        },
+        // Bodies are read as objects (see `body::JsonObject`), so this is a body that is not
+        // one; serde's message would quote it, and it may be a bare password.
+        JsonPayloadError::Deserialize(e) if e.is_data() => {
+            AppError::validation("body", "must be a JSON object")
+        }
         JsonPayloadError::Deserialize(e) => AppError::MalformedJson(e.to_string()),
         other => AppError::MalformedJson(other.to_string()),
     }

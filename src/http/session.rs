@@ -2,7 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, Unauthorized};
+use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, Unauthorized, Unavailable};
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -28,7 +28,7 @@ use crate::telemetry::{self, SECURITY};
         BadBody,
         (status = 401, description = "Unknown user or wrong password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
         RateLimited,
-        DatabaseDown
+        Unavailable
     )
 )]
 pub async fn login(
@@ -44,6 +44,8 @@ pub async fn login(
     let attempted: String = credentials.username.chars().take(64).collect();
     let user = match accounts::authenticate(&app, credentials).await {
         Ok(user) => user,
+        // The username's limit speaks for itself (its own RateLimit-* and Retry-After).
+        Err(e @ AppError::RateLimited { .. }) => return Err(e),
         // A refused attempt still tells the client how many it has left.
         Err(e) => {
             if matches!(e, AppError::InvalidCredentials) {

@@ -44,6 +44,28 @@ pub async fn create(db: &Db, username: &str, password_hash: &str) -> Result<User
     })
 }
 
+/// Replaces `old` by `new` (a rehash at a higher cost); false if the stored hash is no longer
+/// `old`.
+pub async fn replace_password_hash(
+    db: &Db,
+    user: i64,
+    old: &str,
+    new: &str,
+) -> Result<bool, StoreError> {
+    let (old, new) = (old.to_owned(), new.to_owned());
+    with_conn!(db, writer, |conn| {
+        let n = diesel::update(
+            users::table
+                .find(user)
+                .filter(users::password_hash.eq(old)),
+        )
+        .set(users::password_hash.eq(new))
+        .execute(conn)
+        .await?;
+        Ok(n == 1)
+    })
+}
+
 /// The live (not disabled) principal holding this bearer token.
 pub async fn find_by_token(db: &Db, token_hash: &str) -> Result<Option<Profile>, StoreError> {
     let token_hash = token_hash.to_owned();

@@ -24,6 +24,7 @@ mod logs;
 mod membership;
 mod observability;
 mod ordering;
+mod passwords;
 mod poison;
 mod rate_limits;
 mod readme;

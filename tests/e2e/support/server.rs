@@ -176,6 +176,14 @@ impl TestServer {
         }
     }
 
+    /// Sets (or replaces) a variable for the next `start_again`/`restart`: an
+    /// operator changing the configuration between runs.
+    #[allow(dead_code)] // not every test binary restarts with new settings
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.into(), value.into()));
+    }
+
     /// What the server is given as `ROOMCAST_DATABASE_URL`.
     #[allow(dead_code)] // for tests that open the database themselves
     pub fn database_url(&self) -> &str {
@@ -261,6 +269,8 @@ impl TestServer {
             // a test sets its own through `env`.
             .env("ROOMCAST_RATE_AUTH_PER_MINUTE", "1000000")
             .env("ROOMCAST_RATE_AUTH_BURST", "100000")
+            .env("ROOMCAST_RATE_LOGIN_USER_PER_MINUTE", "1000000")
+            .env("ROOMCAST_RATE_LOGIN_USER_BURST", "100000")
             .env("ROOMCAST_RATE_SEND_PER_MINUTE", "1000000")
             .env("ROOMCAST_RATE_SEND_BURST", "100000")
             .env("ROOMCAST_RATE_ROOMS_PER_MINUTE", "1000000")
