@@ -42,6 +42,7 @@ pub struct Config {
     pub rate_login_user_burst: u32,
     pub session_cookie_name: String,
     pub session_ttl_secs: i64,
+    pub session_idle_secs: i64,
     pub cookie_secure: bool,
     pub allowed_origins: Vec<String>,
     /// The URL browsers use to reach this server, e.g. `https://chat.example`; empty: any Host.
@@ -225,8 +226,11 @@ impl Config {
                     .into(),
             );
         }
-        if self.session_ttl_secs <= 0 {
-            return Err("invalid configuration: session_ttl_secs must be positive".into());
+        if self.session_ttl_secs <= 0 || self.session_idle_secs <= 0 {
+            return Err(
+                "invalid configuration: session_ttl_secs and session_idle_secs must be positive"
+                    .into(),
+            );
         }
         Ok(())
     }

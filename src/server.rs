@@ -10,7 +10,7 @@ use actix_web::{web, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
-use crate::auth::session_store::DbSessionStore;
+use crate::auth::session_store::{idle_cutoff, DbSessionStore};
 use crate::chat::App;
 use crate::config::Config;
 use crate::realtime::close;
@@ -38,7 +38,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let server = HttpServer::new(move || {
         let cfg = &server_app.config;
         let sessions = SessionMiddleware::builder(
-            DbSessionStore::new(server_app.db.clone(), server_app.auth.clone()),
+            DbSessionStore::new(
+                server_app.db.clone(),
+                server_app.auth.clone(),
+                Duration::from_secs(cfg.session_idle_secs.unsigned_abs()),
+            ),
             key.clone(),
         )
         .cookie_name(cfg.session_cookie_name.clone())
@@ -152,7 +156,8 @@ async fn janitor(app: App) {
         tick.tick().await;
         let now = now_ms();
         app.limits.shrink();
-        match sessions::purge_expired(db, now).await {
+        let idle_ms = config.session_idle_secs.saturating_mul(1000);
+        match sessions::purge_expired(db, now, idle_cutoff(now, idle_ms)).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "session purge failed"),

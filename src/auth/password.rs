@@ -90,9 +90,7 @@ impl Passwords {
             return false;
         };
         match Params::try_from(&parsed) {
-            Ok(p) => {
-                p.m_cost() < self.params.m_cost() || p.t_cost() < self.params.t_cost()
-            }
+            Ok(p) => p.m_cost() < self.params.m_cost() || p.t_cost() < self.params.t_cost(),
             Err(_) => false,
         }
     }
@@ -104,12 +102,12 @@ impl Passwords {
             let _slot = slot;
             this.hash_now(&password)
         })
-            .await
-            .map_err(|_| AppError::Internal)?
-            .map_err(|e| {
-                tracing::error!(error = %e, "password hashing failed");
-                AppError::Internal
-            })
+        .await
+        .map_err(|_| AppError::Internal)?
+        .map_err(|e| {
+            tracing::error!(error = %e, "password hashing failed");
+            AppError::Internal
+        })
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user,
@@ -148,7 +146,10 @@ mod tests {
             .verify("correct horse".into(), Some(h.clone()))
             .await
             .expect("v"));
-        assert!(!p.verify("wrong horse".into(), Some(h)).await.expect("v"));
+        assert!(!p
+            .verify("wrong horse".into(), Some(h.clone()))
+            .await
+            .expect("v"));
         assert!(!p
             .verify("not-a-real-password-just-timing".into(), None)
             .await

@@ -1,8 +1,15 @@
 //! actix-session storage over the database. The cookie carries a random 256-bit key; the table
 //! stores only its SHA-256, so a leaked table does not leak live sessions. Deleting the row
 //! ends the session at once, for every copy of the cookie.
+//!
+//! Beside its absolute life (the cookie's TTL, `expires_at`), a session ends when unused for
+//! `session_idle_secs`. Use is recorded when a request reads the row from the database (the
+//! credential cache lets that happen about once per `auth_cache_ms` of activity), and written
+//! only when the recorded time is older than `touch_every`, so an active session costs about
+//! one write a minute, not one per request.
 
 use std::collections::HashMap;
+use std::time::Duration as StdDuration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
@@ -23,16 +30,36 @@ pub const SESSION_ID: &str = "sid";
 /// lets `Principal` answer a prompt 503 instead.
 pub const STORE_UNAVAILABLE: &str = "store_unavailable";
 
+/// The longest a session's recorded use may lag behind its real use.
+const TOUCH_AT_MOST_EVERY: StdDuration = StdDuration::from_secs(60);
+
 #[derive(Clone)]
 pub struct DbSessionStore {
     db: Db,
     cache: AuthCache,
+    /// A session unused this long (ms) is over.
+    idle_ms: i64,
+    /// A use is written when the recorded one is at least this old (ms): a minute, or a
+    /// quarter of the idle timeout if that is shorter, so a session in use never idles out.
+    touch_every_ms: i64,
 }
 
 impl DbSessionStore {
-    pub fn new(db: Db, cache: AuthCache) -> Self {
-        DbSessionStore { db, cache }
+    pub fn new(db: Db, cache: AuthCache, idle: StdDuration) -> Self {
+        let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
+        let touch_every_ms = (idle_ms / 4).min(TOUCH_AT_MOST_EVERY.as_millis() as i64);
+        DbSessionStore {
+            db,
+            cache,
+            idle_ms,
+            touch_every_ms,
+        }
     }
+}
+
+/// Sessions last seen at or before this are idle at `now`.
+pub fn idle_cutoff(now: i64, idle_ms: i64) -> i64 {
+    now.saturating_sub(idle_ms)
 }
 
 pub fn hash_key(key: &str) -> String {
@@ -66,7 +93,9 @@ impl SessionStore for DbSessionStore {
             return Ok(Some(hit.state.as_ref().clone()));
         }
         let epoch = self.cache.epoch();
-        let stored = match sessions::load(&self.db, &key_hash, now_ms()).await {
+        let now = now_ms();
+        let stored = sessions::load(&self.db, &key_hash, now, idle_cutoff(now, self.idle_ms));
+        let stored = match stored.await {
             Ok(stored) => stored,
             Err(StoreError::Unavailable(_)) => {
                 return Ok(Some(HashMap::from([(
@@ -76,7 +105,15 @@ impl SessionStore for DbSessionStore {
             }
             Err(e) => return Err(LoadError::Other(e.into())),
         };
-        let Some(json) = stored else { return Ok(None) };
+        let Some((json, last_seen)) = stored else {
+            return Ok(None);
+        };
+        if now.saturating_sub(last_seen) >= self.touch_every_ms {
+            // Best effort: a failed write costs at most an earlier idle end.
+            if let Err(e) = sessions::seen(&self.db, &key_hash, now).await {
+                tracing::debug!(error = %e, "recording a session's use failed");
+            }
+        }
         let state: HashMap<String, String> =
             serde_json::from_str(&json).map_err(|e| LoadError::Deserialization(e.into()))?;
         self.cache.keep_session(

@@ -5,8 +5,10 @@ use utoipa::ToSchema;
 
 use super::views::{timestamp, AccountJson};
 use super::App;
+use crate::auth::Principal;
 use crate::error::AppError;
 use crate::store::accounts::{self, User};
+use crate::store::sessions;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
@@ -108,9 +110,26 @@ async fn upgrade_hash(app: &App, user: &User, password: String) {
         Err(e) => Err(e),
     };
     match result {
-        Ok(_) => tracing::info!(user = user.id, "password hash upgraded to the configured cost"),
+        Ok(_) => tracing::info!(
+            user = user.id,
+            "password hash upgraded to the configured cost"
+        ),
         Err(e) => tracing::warn!(user = user.id, error = %e, "password hash upgrade failed"),
     }
+}
+
+/// Ends every session of a person. The rows go first (every copy of every cookie is dead
+/// before anyone hears of it); `revoked_at` tells the other servers, and this one forgets its
+/// cached sessions and closes its sockets at once (4001).
+pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, AppError> {
+    if who.is_bot {
+        return Err(AppError::Forbidden(
+            "bots have no sessions: rotate or revoke the token instead",
+        ));
+    }
+    let ended = sessions::delete_all_of_user(&app.db, who.user_id).await?;
+    super::bots::close_sockets(app, who.user_id);
+    Ok(ended)
 }
 
 #[cfg(test)]

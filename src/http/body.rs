@@ -24,10 +24,14 @@ const SECRET_FIELDS: [&str; 2] = ["password", "token"];
 
 /// A secret field of the wrong type, named without its value.
 fn secret_of_wrong_type(map: &Map<String, Value>) -> Option<AppError> {
-    SECRET_FIELDS.into_iter().find_map(|field| match map.get(field) {
-        Some(value) if !value.is_string() => Some(AppError::validation(field, "must be a string")),
-        _ => None,
-    })
+    SECRET_FIELDS
+        .into_iter()
+        .find_map(|field| match map.get(field) {
+            Some(value) if !value.is_string() => {
+                Some(AppError::validation(field, "must be a string"))
+            }
+            _ => None,
+        })
 }
 
 impl<T> JsonObject<T> {

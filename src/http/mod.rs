@@ -58,6 +58,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                         .post(session::login)
                         .delete(session::logout),
                 )
+                .service(web::resource("/sessions").delete(session::logout_everywhere))
                 .service(web::resource("/me").get(session::me))
                 .service(web::resource("/rooms").post(rooms::create).get(rooms::list))
                 .service(

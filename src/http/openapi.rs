@@ -21,6 +21,7 @@ use super::{accounts, bots, events, members, messages, ops, rooms, session};
         accounts::register,
         session::login,
         session::logout,
+        session::logout_everywhere,
         session::me,
         rooms::create,
         rooms::list,

@@ -1,4 +1,4 @@
-//! POST/DELETE /api/session, GET /api/me
+//! POST/DELETE /api/session, DELETE /api/sessions, GET /api/me
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
@@ -105,6 +105,31 @@ pub async fn logout(
     }
     session.purge();
     tracing::info!(target: SECURITY, event = "logout", user = who.user_id, bot = who.is_bot, "logged out");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// "Log out everywhere": ends every session of the caller (other browsers, a stolen cookie),
+/// this one included, and closes the sockets opened with them (4001), on every server.
+#[utoipa::path(
+    delete,
+    path = "/api/sessions",
+    tag = "accounts",
+    summary = "Log out everywhere",
+    responses(
+        (status = 204, description = "Every session of the caller deleted; their sockets close with 4001"),
+        Unauthorized,
+        (status = 403, description = "A bot: it has no sessions (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn logout_everywhere(
+    app: web::Data<App>,
+    session: Session,
+    who: Principal,
+) -> Result<HttpResponse, AppError> {
+    accounts::log_out_everywhere(&app, &who).await?;
+    session.purge();
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -54,14 +54,10 @@ pub async fn replace_password_hash(
 ) -> Result<bool, StoreError> {
     let (old, new) = (old.to_owned(), new.to_owned());
     with_conn!(db, writer, |conn| {
-        let n = diesel::update(
-            users::table
-                .find(user)
-                .filter(users::password_hash.eq(old)),
-        )
-        .set(users::password_hash.eq(new))
-        .execute(conn)
-        .await?;
+        let n = diesel::update(users::table.find(user).filter(users::password_hash.eq(old)))
+            .set(users::password_hash.eq(new))
+            .execute(conn)
+            .await?;
         Ok(n == 1)
     })
 }

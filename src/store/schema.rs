@@ -54,6 +54,7 @@ diesel::table! {
         user_id -> Nullable<BigInt>,
         state -> Text,
         expires_at -> BigInt,
+        last_seen_at -> BigInt,
     }
 }
 

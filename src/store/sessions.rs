@@ -1,22 +1,43 @@
 //! Server-side sessions, keyed by the SHA-256 of the cookie's session key.
+//!
+//! A session is live while `now < expires_at` (its absolute life) and it was used after the
+//! idle cutoff (`now - session_idle_secs`), as `last_seen_at` records.
 
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
+use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::schema::sessions;
-use super::{with_conn, Db, StoreError};
+use super::schema::{sessions, users};
+use super::{now_ms, with_conn, Db, StoreError};
 
-/// The stored state (JSON) of a live session.
-pub async fn load(db: &Db, key_hash: &str, now: i64) -> Result<Option<String>, StoreError> {
+/// The stored state (JSON) of a live session, and when it was last seen.
+pub async fn load(
+    db: &Db,
+    key_hash: &str,
+    now: i64,
+    idle_cutoff: i64,
+) -> Result<Option<(String, i64)>, StoreError> {
     let key_hash = key_hash.to_owned();
     with_conn!(db, readers, |conn| {
         Ok(sessions::table
             .find(key_hash)
             .filter(sessions::expires_at.gt(now))
-            .select(sessions::state)
+            .filter(sessions::last_seen_at.gt(idle_cutoff))
+            .select((sessions::state, sessions::last_seen_at))
             .first(conn)
             .await
             .optional()?)
+    })
+}
+
+/// Records that the session was used at `now`.
+pub async fn seen(db: &Db, key_hash: &str, now: i64) -> Result<(), StoreError> {
+    let key_hash = key_hash.to_owned();
+    with_conn!(db, writer, |conn| {
+        diesel::update(sessions::table.find(key_hash))
+            .set(sessions::last_seen_at.eq(now))
+            .execute(conn)
+            .await?;
+        Ok(())
     })
 }
 
@@ -41,6 +62,7 @@ pub async fn insert(
                 sessions::user_id.eq(user_id),
                 sessions::state.eq(state),
                 sessions::expires_at.eq(expires_at),
+                sessions::last_seen_at.eq(now_ms()),
             ))
             .execute(conn)
             .await?;
@@ -69,6 +91,7 @@ pub async fn update(
                 sessions::user_id.eq(user_id),
                 sessions::state.eq(state),
                 sessions::expires_at.eq(expires_at),
+                sessions::last_seen_at.eq(now_ms()),
             ))
             .execute(conn)
             .await?;
@@ -97,14 +120,38 @@ pub async fn delete(db: &Db, key_hash: &str) -> Result<(), StoreError> {
     })
 }
 
-/// Removes expired rows; returns how many.
-pub async fn purge_expired(db: &Db, now: i64) -> Result<usize, StoreError> {
+/// Removes expired and idle rows; returns how many.
+pub async fn purge_expired(db: &Db, now: i64, idle_cutoff: i64) -> Result<usize, StoreError> {
     with_conn!(db, writer, |conn| {
-        Ok(
-            diesel::delete(sessions::table.filter(sessions::expires_at.le(now)))
-                .execute(conn)
-                .await?,
+        Ok(diesel::delete(
+            sessions::table.filter(
+                sessions::expires_at
+                    .le(now)
+                    .or(sessions::last_seen_at.le(idle_cutoff)),
+            ),
         )
+        .execute(conn)
+        .await?)
+    })
+}
+
+/// Ends every session of `user` ("log out everywhere") and sets the user's `revoked_at`, so
+/// every server closes the sockets opened with them (see `server::watch_revocations`).
+/// Returns how many sessions ended.
+pub async fn delete_all_of_user(db: &Db, user: i64) -> Result<usize, StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let n = diesel::delete(sessions::table.filter(sessions::user_id.eq(user)))
+                .execute(conn)
+                .await?;
+            diesel::update(users::table.find(user))
+                .set(users::revoked_at.eq(now))
+                .execute(conn)
+                .await?;
+            Ok::<_, StoreError>(n)
+        })
+        .await
     })
 }
 

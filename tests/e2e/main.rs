@@ -31,5 +31,6 @@ mod readme;
 mod restart;
 mod rooms;
 mod schema_limits;
+mod sessions;
 mod ws_closes;
 mod ws_refusals;

@@ -80,7 +80,10 @@ async fn stored_hash(server: &TestServer, username: &str) -> String {
             .unwrap();
         tokio::spawn(connection);
         let row = client
-            .query_one("SELECT password_hash FROM users WHERE username = $1", &[&name])
+            .query_one(
+                "SELECT password_hash FROM users WHERE username = $1",
+                &[&name],
+            )
             .await
             .unwrap();
         row.get(0)
@@ -104,7 +107,11 @@ async fn concurrent_hashes_are_bounded_and_the_excess_gets_503(b: Backend) {
         let client = server.client();
         let name = name.clone();
         async move {
-            let password = if n % 2 == 0 { PASSWORD } else { "wrong password" };
+            let password = if n % 2 == 0 {
+                PASSWORD
+            } else {
+                "wrong password"
+            };
             client.login(&name, password).await
         }
     });
