@@ -803,7 +803,14 @@ async fn real_responses_match_the_document(b: Backend) {
     }
     assert_eq!(first["content"], "hello");
 
-    // Logging out.
+    // Logging out everywhere, then logging out.
+    let everywhere = "/api/sessions";
+    c.saw("delete", everywhere, bot.delete(everywhere).await)
+        .expect_problem(403, "forbidden");
+    c.saw("delete", everywhere, stranger.delete(everywhere).await)
+        .expect(204);
+    c.saw("delete", everywhere, stranger.delete(everywhere).await)
+        .expect_problem(401, "unauthenticated");
     c.saw("delete", "/api/session", owner.logout().await)
         .expect(204);
     c.saw("delete", "/api/session", owner.logout().await)
