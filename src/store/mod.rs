@@ -428,8 +428,16 @@ mod tests {
                 .load(conn)
                 .unwrap(),
             events::table.order(events::id).load(conn).unwrap(),
+            // The columns that predate `autoincrement` (later migrations add more).
             sessions::table
                 .order(sessions::key_hash)
+                .select((
+                    sessions::key_hash,
+                    sessions::sid,
+                    sessions::user_id,
+                    sessions::state,
+                    sessions::expires_at,
+                ))
                 .load(conn)
                 .unwrap(),
             idempotency_keys::table
