@@ -65,5 +65,8 @@ curl $S/readyz
 if [ -n "${M:-}" ]; then curl $M/metrics | grep '^roomcast_messages_committed_total'; fi
 curl $S/api/openapi.json | jq -c '.paths | keys'
 
+# Log out everywhere: every session of bob's (each browser, any stolen copy) ends, and
+# their sockets close 4001.
+curl -b bobjar -X DELETE $S/api/sessions
 # Log out: the session is deleted server-side; the cookie is dead everywhere.
 curl -b jar -X DELETE $S/api/session -w '%{http_code}'
