@@ -265,6 +265,9 @@ impl TestServer {
             // Cheap hashing: tests register hundreds of users.
             .env("ROOMCAST_ARGON2_MEMORY_KIB", "64")
             .env("ROOMCAST_ARGON2_ITERATIONS", "1")
+            // Setup registers users many at a time on a busy machine: they wait for a hashing
+            // slot rather than get 503 `overloaded` (a test of that sets its own wait).
+            .env("ROOMCAST_ARGON2_WAIT_MS", "30000")
             // Hundreds of users from one IP, thousands of sends: limits out of the way unless
             // a test sets its own through `env`.
             .env("ROOMCAST_RATE_AUTH_PER_MINUTE", "1000000")
