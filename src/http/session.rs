@@ -45,7 +45,10 @@ pub async fn login(
     let user = match accounts::authenticate(&app, credentials).await {
         Ok(user) => user,
         // The username's limit speaks for itself (its own RateLimit-* and Retry-After).
-        Err(e @ AppError::RateLimited { .. }) => return Err(e),
+        Err(e @ AppError::RateLimited { .. }) => {
+            tracing::info!(target: SECURITY, event = "login.throttled", username = ?attempted, %peer, "login refused: too many attempts at this username");
+            return Err(e);
+        }
         // A refused attempt still tells the client how many it has left.
         Err(e) => {
             if matches!(e, AppError::InvalidCredentials) {
@@ -128,7 +131,8 @@ pub async fn logout_everywhere(
     session: Session,
     who: Principal,
 ) -> Result<HttpResponse, AppError> {
-    accounts::log_out_everywhere(&app, &who).await?;
+    let ended = accounts::log_out_everywhere(&app, &who).await?;
+    tracing::info!(target: SECURITY, event = "logout.everywhere", user = who.user_id, sessions = ended, "logged out everywhere");
     session.purge();
     Ok(HttpResponse::NoContent().finish())
 }
