@@ -67,6 +67,6 @@ curl $S/api/openapi.json | jq -c '.paths | keys'
 
 # Log out everywhere: every session of bob's (each browser, any stolen copy) ends, and
 # their sockets close 4001.
-curl -b bobjar -X DELETE $S/api/sessions
+curl -b bobjar -X DELETE $S/api/sessions -w '%{http_code}'
 # Log out: the session is deleted server-side; the cookie is dead everywhere.
 curl -b jar -X DELETE $S/api/session -w '%{http_code}'

@@ -402,6 +402,12 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     );
     record!("DELETE", "/api/rooms/{id}", alice.delete_room(room).await);
     let events = socket.expect_close(4004).await;
+    let elsewhere = server.user().await;
+    record!(
+        "DELETE",
+        "/api/sessions",
+        elsewhere.delete("/api/sessions").await
+    );
     record!("DELETE", "/api/session", alice.logout().await);
 
     let mut problems = Vec::new();
