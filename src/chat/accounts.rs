@@ -70,7 +70,10 @@ pub async fn register(app: &App, input: Credentials) -> Result<AccountJson, AppE
 /// client's address, known names and unknown alike).
 pub async fn authenticate(app: &App, input: Credentials) -> Result<User, AppError> {
     if input.password.len() > PASSWORD_MAX_BYTES {
-        return Err(AppError::validation("password", "must be 8-1024 bytes"));
+        return Err(AppError::validation(
+            "password",
+            "must be at least 8 characters and at most 1024 bytes",
+        ));
     }
     // A name that could never be registered cannot log in either, but is still hashed against.
     let username = normalize_username(&input.username).unwrap_or_default();
