@@ -6,13 +6,13 @@ use std::io::BufRead;
 use clap::Subcommand;
 use serde::Serialize;
 
+use crate::app::App;
 use crate::chat::accounts::{self, normalize_username, Credentials};
-use crate::chat::bots::close_sockets;
-use crate::chat::views::timestamp;
-use crate::chat::App;
+use crate::chat::credentials::{self, By};
+use crate::chat::{bots, rooms};
 use crate::config::Config;
-use crate::store;
 use crate::telemetry::SECURITY;
+use crate::views::timestamp;
 
 #[derive(Subcommand)]
 pub enum UserCommand {
@@ -58,9 +58,7 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
             println!("created user {} (id {})", account.username, account.id);
         }
         UserCommand::List { json } => {
-            let users = store::accounts::list(&app.db)
-                .await
-                .map_err(|e| e.to_string())?;
+            let users = accounts::list_all(&app).await.map_err(|e| e.to_string())?;
             for u in users {
                 let row = UserLine {
                     id: u.id,
@@ -83,17 +81,16 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
         }
         UserCommand::Disable { username } => {
             let name = normalize_username(&username).map_err(|e| e.to_string())?;
-            let user = store::accounts::find_by_username(&app.db, &name)
+            let user = accounts::find_id(&app, &name)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or(format!("no user named {name}"))?;
-            store::accounts::disable(&app.db, user.id)
+            // Running servers see revoked_at and close the sockets within revocation_poll_ms.
+            credentials::disable_user(&app, user)
                 .await
                 .map_err(|e| e.to_string())?;
-            // Running servers see revoked_at and close the sockets within revocation_poll_ms.
-            close_sockets(&app, user.id);
-            tracing::info!(target: SECURITY, event = "user.disabled", account = user.id, username = %name, via = "cli", "user disabled");
-            println!("disabled {name} (id {}); sessions ended", user.id);
+            tracing::info!(target: SECURITY, event = "user.disabled", account = user, username = %name, via = "cli", "user disabled");
+            println!("disabled {name} (id {user}); sessions ended");
         }
     }
     Ok(())
@@ -104,14 +101,14 @@ pub async fn bot(config: Config, cmd: BotCommand) -> Result<(), String> {
     match cmd {
         BotCommand::Token { bot } => {
             let name = normalize_username(&bot).map_err(|e| e.to_string())?;
-            let found = store::bots::find(&app.db, None, None, Some(&name))
+            let found = bots::find_by_name(&app, &name)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or(format!("no live bot named {name}"))?;
-            let token = crate::chat::bots::rotate_token(&app, found.id)
+            let token = credentials::rotate_bot_token(&app, By::Operator, found)
                 .await
                 .map_err(|e| e.to_string())?;
-            tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found.id, via = "cli", "bot token rotated");
+            tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found, via = "cli", "bot token rotated");
             println!("{token}");
         }
     }
@@ -122,10 +119,8 @@ pub async fn room(config: Config, cmd: RoomCommand) -> Result<(), String> {
     let app = App::open(config).await?;
     match cmd {
         RoomCommand::List { json } => {
-            // Viewer 0 is nobody, so `joined` is false everywhere and not shown.
-            let rooms = store::rooms::views(&app.db, 0, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            // Nobody's view, so `joined` is false everywhere and not shown.
+            let rooms = rooms::list_all(&app).await.map_err(|e| e.to_string())?;
             for r in rooms {
                 let row = RoomLine {
                     id: r.room.id,

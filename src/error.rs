@@ -5,7 +5,6 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
-use crate::chat::limits::RateInfo;
 use crate::store::{Rejection, StoreError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -65,7 +64,10 @@ pub enum AppError {
     },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited {
-        info: RateInfo,
+        /// The burst size (`RateLimit-Limit`).
+        limit: u32,
+        /// Seconds until the full burst is available again (`RateLimit-Reset`).
+        reset_secs: u64,
         retry_after_secs: u64,
     },
     #[error("the database is unavailable; retry later")]
@@ -220,11 +222,14 @@ impl ResponseError for AppError {
                 res.insert_header(("Retry-After", "1"));
             }
             AppError::RateLimited {
-                info,
+                limit,
+                reset_secs,
                 retry_after_secs,
             } => {
                 res.insert_header(("Retry-After", retry_after_secs.to_string()));
-                rate_headers(&mut res, info);
+                res.insert_header(("RateLimit-Limit", limit.to_string()));
+                res.insert_header(("RateLimit-Remaining", "0"));
+                res.insert_header(("RateLimit-Reset", reset_secs.to_string()));
             }
             // RFC 6750: tell token clients how to authenticate, and why a token failed.
             AppError::Unauthenticated => {
@@ -270,12 +275,5 @@ impl From<StoreError> for AppError {
             // Already logged where the task died.
             StoreError::Task(_) => AppError::Internal,
         }
-    }
-}
-
-/// The `RateLimit-*` headers of a limited endpoint, on success and on refusal alike.
-pub fn rate_headers(res: &mut actix_web::HttpResponseBuilder, info: &RateInfo) {
-    for header in info.headers() {
-        res.insert_header(header);
     }
 }

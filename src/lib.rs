@@ -1,8 +1,24 @@
 //! roomcast: send over HTTP, receive over WebSocket.
 //!
-//! Data flows one way: `http` (who asks, parse, map errors) → `chat` (the rules) → `store`
-//! (SQL, one copy for both backends) and, after commit, `realtime` (hub → sockets).
+//! Data flows one way, and imports point the same way, down this picture:
+//!
+//! ```text
+//! server (builds everything, serves)          cli (admin commands)
+//!   └─> http (routes, extractors, handlers: parse, call `chat`, map errors; rate limits)
+//!         └─> chat (the rules: one function per use case)
+//!               └─> app (the shared state: handles to the services below)
+//!                     ├─> auth (passwords, sessions, tokens, who `Principal` is)
+//!                     ├─> realtime (after commit: hub → sockets)
+//!                     └─> store (SQL, one copy for both backends)
+//! views (the JSON shapes of store rows, shared by handlers, sockets and `auth`),
+//! error (the one error type), config and telemetry sit beside the picture: anyone above
+//! them may import them.
+//! ```
+//!
+//! `LAYERS` below is the same map as data: the modules each one may import. A test reads
+//! every `crate::…` path in `src/` and fails on any import the map does not allow.
 
+pub mod app;
 pub mod auth;
 pub mod chat;
 pub mod cli;
@@ -13,3 +29,59 @@ pub mod realtime;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod views;
+
+#[cfg(test)]
+mod layering;
+
+/// Who may import whom: each top-level module with the modules it may use. A module may
+/// always use itself; nothing may use `server` or `cli`.
+#[cfg(test)]
+const LAYERS: &[(&str, &[&str])] = &[
+    ("config", &[]),
+    ("telemetry", &[]),
+    ("store", &["config"]),
+    ("error", &["store"]),
+    ("views", &["store"]),
+    ("realtime", &["views", "store", "error", "config"]),
+    ("auth", &["views", "store", "error", "config"]),
+    ("app", &["auth", "realtime", "store", "config"]),
+    (
+        "chat",
+        &[
+            "app", "auth", "realtime", "store", "views", "error", "config",
+        ],
+    ),
+    (
+        "http",
+        &[
+            "chat",
+            "app",
+            "auth",
+            "realtime",
+            "views",
+            "error",
+            "config",
+            "telemetry",
+        ],
+    ),
+    (
+        "cli",
+        &["chat", "app", "views", "error", "config", "telemetry"],
+    ),
+    (
+        "server",
+        &[
+            "http",
+            "chat",
+            "app",
+            "auth",
+            "realtime",
+            "store",
+            "views",
+            "error",
+            "config",
+            "telemetry",
+        ],
+    ),
+];

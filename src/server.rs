@@ -10,9 +10,11 @@ use actix_web::{web, HttpServer};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tracing_actix_web::TracingLogger;
 
+use crate::app::App;
 use crate::auth::session_store::{idle_cutoff, DbSessionStore};
-use crate::chat::App;
+use crate::chat::credentials;
 use crate::config::Config;
+use crate::http::rate_limit::Limits;
 use crate::realtime::close;
 use crate::store::{accounts, events, now_ms, secrets, sessions, Db};
 use crate::{http, telemetry};
@@ -30,11 +32,13 @@ async fn session_key(db: &Db) -> Result<Key, String> {
 
 pub async fn serve(config: Config) -> Result<(), String> {
     let metrics = web::Data::new(telemetry::install()?);
+    let limits = web::Data::new(Limits::new(&config)?);
     let app = App::open(config).await?;
     let key = session_key(&app.db).await?;
     let (db, hub, config) = (app.db.clone(), app.hub.clone(), app.config.clone());
 
     let server_app = app.clone();
+    let server_limits = limits.clone();
     let server = HttpServer::new(move || {
         let cfg = &server_app.config;
         let sessions = SessionMiddleware::builder(
@@ -59,6 +63,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .build();
         actix_web::App::new()
             .app_data(web::Data::new(server_app.clone()))
+            .app_data(server_limits.clone())
             .wrap(from_fn(http::problems::normalize))
             .wrap(from_fn(http::front::guard))
             .wrap(from_fn(telemetry::observe))
@@ -100,7 +105,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         handle.stop(true).await;
     });
     tokio::spawn(watch_revocations(app.clone()));
-    tokio::spawn(janitor(app.clone()));
+    tokio::spawn(janitor(app.clone(), limits.into_inner()));
 
     server.await.map_err(|e| format!("server failed: {e}"))
 }
@@ -140,7 +145,7 @@ async fn watch_revocations(app: App) {
             Ok(revoked) => {
                 for (user, at) in revoked {
                     since = since.max(at);
-                    crate::chat::bots::close_sockets(&app, user);
+                    credentials::forget_revoked(&app, user);
                 }
             }
             Err(e) => tracing::debug!(error = %e, "revocation poll failed"),
@@ -148,14 +153,14 @@ async fn watch_revocations(app: App) {
     }
 }
 
-/// Sweeps expired sessions and idempotency keys, forever.
-async fn janitor(app: App) {
+/// Sweeps expired sessions, idempotency keys and idle rate-limit buckets, forever.
+async fn janitor(app: App, limits: std::sync::Arc<Limits>) {
     let (db, config) = (&app.db, &app.config);
     let mut tick = tokio::time::interval(Duration::from_secs(config.janitor_interval_secs));
     loop {
         tick.tick().await;
         let now = now_ms();
-        app.limits.shrink();
+        limits.shrink();
         let idle_ms = config.session_idle_secs.saturating_mul(1000);
         match sessions::purge_expired(db, now, idle_cutoff(now, idle_ms)).await {
             Ok(n) if n > 0 => tracing::info!(removed = n, "expired sessions purged"),

@@ -6,5 +6,6 @@ pub mod origin;
 pub mod password;
 pub mod principal;
 pub mod session_store;
+pub mod tokens;
 
 pub use principal::Principal;

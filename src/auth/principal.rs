@@ -1,21 +1,17 @@
-//! `Principal`: the authenticated caller, checked on every request, from a bot's bearer token
-//! or a browser's session cookie. Handlers never care which.
-
-use std::future::Future;
-use std::pin::Pin;
+//! `Principal`: the authenticated caller, from a bot's bearer token or a browser's session
+//! cookie. Handlers never care which (the extractor is `http::principal`).
 
 use actix_session::SessionExt;
-use actix_web::dev::Payload;
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::http::header::HeaderValue;
+use actix_web::HttpRequest;
 
-use super::origin::{check_same_origin, is_unsafe};
-use super::session_store::{hash_key, SESSION_ID, STORE_UNAVAILABLE, USERNAME, USER_ID};
-use crate::chat::views::UserRef;
-use crate::chat::App;
+use super::cache::AuthCache;
+use super::session_store::{SESSION_ID, STORE_UNAVAILABLE, USERNAME, USER_ID};
+use super::tokens::hash_key;
 use crate::error::AppError;
 use crate::store::accounts::{self, Profile};
-use crate::telemetry;
+use crate::store::Db;
+use crate::views::UserRef;
 
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -40,7 +36,8 @@ impl Principal {
         UserRef::from(self.profile())
     }
 
-    fn from_session(req: &HttpRequest) -> Result<Principal, AppError> {
+    /// The logged-in user of the request's session (loaded by the session middleware).
+    pub fn from_session(req: &HttpRequest) -> Result<Principal, AppError> {
         let session = req.get_session();
         if session.contains_key(STORE_UNAVAILABLE) {
             return Err(AppError::Unavailable);
@@ -73,55 +70,35 @@ fn bearer(value: &str) -> Result<&str, AppError> {
     }
 }
 
-impl FromRequest for Principal {
-    type Error = AppError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(header) = req.headers().get(AUTHORIZATION) else {
-            let found = Principal::from_session(req).and_then(|who| {
-                // A cookie rides along on a cross-site form or fetch too (SameSite=Lax still
-                // lets a sibling subdomain or another port through): refuse those.
-                if is_unsafe(req.method()) {
-                    let app = req.app_data::<web::Data<App>>().ok_or(AppError::Internal)?;
-                    check_same_origin(req.headers(), &app.config)?;
-                }
-                Ok(who)
-            });
-            if let Ok(who) = &found {
-                telemetry::note_caller(req, who.user_id, who.is_bot);
-            }
-            return Box::pin(async move { found });
-        };
-        // A presented token is the credential, even if a cookie came along too.
+impl Principal {
+    /// The bot (or, for scripts, the user) behind an `Authorization` header value: from the
+    /// cache if it was checked recently, else from the database (then cached).
+    pub async fn from_bearer(
+        db: &Db,
+        cache: &AuthCache,
+        header: &HeaderValue,
+    ) -> Result<Principal, AppError> {
         let token_hash = header
             .to_str()
             .map_err(|_| AppError::InvalidToken)
             .and_then(bearer)
-            .map(hash_key);
-        let app = req.app_data::<web::Data<App>>().cloned();
-        let req = req.clone();
-        Box::pin(async move {
-            let token_hash = token_hash?;
-            let app = app.ok_or(AppError::Internal)?;
-            let bot = match app.auth.token(&token_hash) {
-                Some(hit) => hit,
-                None => {
-                    let epoch = app.auth.epoch();
-                    let found = accounts::find_by_token(&app.db, &token_hash)
-                        .await?
-                        .ok_or(AppError::InvalidToken)?;
-                    app.auth.keep_token(token_hash, found.clone(), epoch);
-                    found
-                }
-            };
-            telemetry::note_caller(&req, bot.id, bot.is_bot);
-            Ok(Principal {
-                user_id: bot.id,
-                username: bot.username,
-                is_bot: bot.is_bot,
-                session_id: None,
-            })
+            .map(hash_key)?;
+        let bot = match cache.token(&token_hash) {
+            Some(hit) => hit,
+            None => {
+                let epoch = cache.epoch();
+                let found = accounts::find_by_token(db, &token_hash)
+                    .await?
+                    .ok_or(AppError::InvalidToken)?;
+                cache.keep_token(token_hash, found.clone(), epoch);
+                found
+            }
+        };
+        Ok(Principal {
+            user_id: bot.id,
+            username: bot.username,
+            is_bot: bot.is_bot,
+            session_id: None,
         })
     }
 }

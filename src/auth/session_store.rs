@@ -13,10 +13,9 @@ use std::time::Duration as StdDuration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
 use actix_web::cookie::time::Duration;
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::cache::{AuthCache, CachedSession};
+use super::tokens::{hash_key, random_token};
 use crate::store::{now_ms, sessions, Db, StoreError};
 
 /// Session state key holding the user id (JSON number).
@@ -60,16 +59,6 @@ impl DbSessionStore {
 /// Sessions last seen at or before this are idle at `now`.
 pub fn idle_cutoff(now: i64, idle_ms: i64) -> i64 {
     now.saturating_sub(idle_ms)
-}
-
-pub fn hash_key(key: &str) -> String {
-    hex::encode(Sha256::digest(key.as_bytes()))
-}
-
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    hex::encode(bytes)
 }
 
 fn expiry(ttl: &Duration) -> i64 {

@@ -3,12 +3,10 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::views::{timestamp, AccountJson};
-use super::App;
-use crate::auth::Principal;
+use crate::app::App;
 use crate::error::AppError;
-use crate::store::accounts::{self, User};
-use crate::store::sessions;
+use crate::store::accounts::{self, User, UserSummary};
+use crate::views::{timestamp, AccountJson};
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Credentials {
@@ -67,8 +65,12 @@ pub async fn register(app: &App, input: Credentials) -> Result<AccountJson, AppE
 ///
 /// Cheap refusals come first, before any hash: a password longer than registration allows
 /// (422), and a username whose attempts are used up (429, counted per name whatever the
-/// client's address, known names and unknown alike).
-pub async fn authenticate(app: &App, input: Credentials) -> Result<User, AppError> {
+/// client's address, known names and unknown alike: `throttle` is the HTTP layer's limiter).
+pub async fn authenticate(
+    app: &App,
+    input: Credentials,
+    throttle: impl FnOnce(&str) -> Result<(), AppError>,
+) -> Result<User, AppError> {
     if input.password.len() > PASSWORD_MAX_BYTES {
         return Err(AppError::validation(
             "password",
@@ -80,7 +82,7 @@ pub async fn authenticate(app: &App, input: Credentials) -> Result<User, AppErro
     let user = if username.is_empty() {
         None
     } else {
-        app.limits.login_user.check(&username)?;
+        throttle(&username)?;
         accounts::find_by_username(&app.db, &username).await?
     };
     // Disabled accounts and bots (which have no password) cannot log in.
@@ -121,18 +123,17 @@ async fn upgrade_hash(app: &App, user: &User, password: String) {
     }
 }
 
-/// Ends every session of a person. The rows go first (every copy of every cookie is dead
-/// before anyone hears of it); `revoked_at` tells the other servers, and this one forgets its
-/// cached sessions and closes its sockets at once (4001).
-pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, AppError> {
-    if who.is_bot {
-        return Err(AppError::Forbidden(
-            "bots have no sessions: rotate or revoke the token instead",
-        ));
-    }
-    let ended = sessions::delete_all_of_user(&app.db, who.user_id).await?;
-    super::bots::close_sockets(app, who.user_id);
-    Ok(ended)
+/// An account's id by username (any kind, disabled or not), for operators.
+pub async fn find_id(app: &App, username: &str) -> Result<Option<i64>, AppError> {
+    let name = normalize_username(username)?;
+    Ok(accounts::find_by_username(&app.db, &name)
+        .await?
+        .map(|user| user.id))
+}
+
+/// Every account and bot, for operators.
+pub async fn list_all(app: &App) -> Result<Vec<UserSummary>, AppError> {
+    Ok(accounts::list(&app.db).await?)
 }
 
 #[cfg(test)]

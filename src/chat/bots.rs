@@ -4,13 +4,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::accounts::normalize_username;
-use super::views::timestamp;
-use super::App;
-use crate::auth::session_store::{hash_key, random_token};
+use crate::app::App;
+use crate::auth::tokens::{hash_key, random_token};
 use crate::auth::Principal;
 use crate::error::AppError;
-use crate::realtime::close;
 use crate::store::bots::{self, BotRow};
+use crate::views::timestamp;
 
 /// Bot tokens carry a prefix so they are recognisable in a leaked config or a secret scanner.
 const TOKEN_PREFIX: &str = "rcb_";
@@ -66,7 +65,7 @@ impl From<BotRow> for BotJson {
 }
 
 /// A fresh token (256 random bits) and the hash to store.
-fn new_token() -> (String, String) {
+pub(super) fn new_token() -> (String, String) {
     let token = format!("{TOKEN_PREFIX}{}", random_token());
     let hash = hash_key(&token);
     (token, hash)
@@ -98,51 +97,10 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<BotJson>, AppError> 
     Ok(rows.into_iter().map(BotJson::from).collect())
 }
 
-/// Replaces the token (rotate) or removes it (revoke). Either way the old token dies at once
-/// and the bot's open sockets close with 4001.
-pub async fn set_token(
-    app: &App,
-    who: &Principal,
-    bot: i64,
-    rotate: bool,
-) -> Result<Option<String>, AppError> {
-    human(who)?;
-    bots::find(&app.db, Some(who.user_id), Some(bot), None)
+/// A live bot's id by name, for operators (no ownership check).
+pub async fn find_by_name(app: &App, name: &str) -> Result<Option<i64>, AppError> {
+    let name = normalize_username(name)?;
+    Ok(bots::find(&app.db, None, None, Some(&name))
         .await?
-        .ok_or(AppError::BotNotFound)?;
-    if rotate {
-        Ok(Some(rotate_token(app, bot).await?))
-    } else {
-        bots::set_token(&app.db, bot, None).await?;
-        close_sockets(app, bot);
-        Ok(None)
-    }
-}
-
-/// Issues a new token for `bot` (no ownership check: callers do that, or are operators).
-pub async fn rotate_token(app: &App, bot: i64) -> Result<String, AppError> {
-    let (token, hash) = new_token();
-    bots::set_token(&app.db, bot, Some(&hash)).await?;
-    close_sockets(app, bot);
-    Ok(token)
-}
-
-/// Deletes the bot: it can no longer authenticate; its messages stay, attributed to it.
-pub async fn delete(app: &App, who: &Principal, bot: i64) -> Result<(), AppError> {
-    human(who)?;
-    bots::find(&app.db, Some(who.user_id), Some(bot), None)
-        .await?
-        .ok_or(AppError::BotNotFound)?;
-    crate::store::accounts::disable(&app.db, bot).await?;
-    close_sockets(app, bot);
-    Ok(())
-}
-
-/// Forgets the cached credentials and closes this server's sockets of a principal whose
-/// credentials were just revoked; other servers learn it from `revoked_at` (see
-/// `server::watch_revocations`).
-pub fn close_sockets(app: &App, user: i64) {
-    app.auth.forget_user(user);
-    app.hub
-        .close_where(close::SESSION_ENDED, |s| s.user_id == user);
+        .map(|bot| bot.id))
 }

@@ -1,12 +1,12 @@
 //! Join, leave, remove, list.
 
-use super::views::{MemberJson, RoomJson};
-use super::App;
+use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::realtime::{close, Frame};
 use crate::store::events::EventView;
 use crate::store::{membership, rooms};
+use crate::views::{MemberJson, RoomJson};
 
 /// Whether a join seated the caller now or found them already seated.
 pub enum Joined {

@@ -4,10 +4,10 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::text::{check_text, trim_blank, Lines};
-use super::views::MessageJson;
-use super::App;
+use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::views::MessageJson;
 use sha2::{Digest, Sha256};
 
 use crate::store::events;
@@ -134,6 +134,23 @@ pub async fn history(
     ensure_member(app, who, room).await?;
     let rows = events::messages(&app.db, room, page.after, page.before, limit).await?;
     Ok(rows.iter().map(MessageJson::from).collect())
+}
+
+/// Where a new socket of `who` in `room` starts: at `after` when the client resumes, else at
+/// the room's last seq. Members only.
+pub async fn stream_start(
+    app: &App,
+    who: &Principal,
+    room: i64,
+    after: Option<i64>,
+) -> Result<i64, AppError> {
+    ensure_member(app, who, room).await?;
+    match after {
+        Some(after) => Ok(after.max(0)),
+        None => crate::store::rooms::last_seq(&app.db, room)
+            .await?
+            .ok_or(AppError::RoomNotFound),
+    }
 }
 
 /// 404 for a room that does not exist, 403 for one the caller is not in.

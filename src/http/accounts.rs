@@ -5,11 +5,12 @@ use crate::http::body::JsonObject;
 use crate::http::openapi::{BadBody, RateLimited, Unavailable};
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::app::App;
 use crate::chat::accounts::{self, Credentials};
-use crate::chat::views::AccountJson;
-use crate::chat::App;
-use crate::error::{rate_headers, AppError};
+use crate::error::AppError;
 use crate::http::client_ip;
+use crate::http::rate_limit::{rate_headers, Limits};
+use crate::views::AccountJson;
 
 #[utoipa::path(
     post,
@@ -28,9 +29,10 @@ use crate::http::client_ip;
 pub async fn register(
     req: HttpRequest,
     app: web::Data<App>,
+    limits: web::Data<Limits>,
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = app.limits.auth.check(&client_ip(&req))?;
+    let rate = limits.auth.check(&client_ip(&req))?;
     let account = accounts::register(&app, body.into_inner()).await?;
     let mut res = HttpResponse::Created();
     rate_headers(&mut res, &rate);

@@ -6,11 +6,13 @@ use crate::http::openapi::{
 };
 use actix_web::{web, HttpResponse};
 
+use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::bots::{self, BotList, BotWithToken, NewBot, TokenJson};
-use crate::chat::App;
-use crate::error::{rate_headers, AppError};
+use crate::chat::credentials::{self, By};
+use crate::error::AppError;
 use crate::http::body::JsonObject;
+use crate::http::rate_limit::{rate_headers, Limits};
 use crate::telemetry::SECURITY;
 
 /// 201 with the bot and its token; the token is never shown again.
@@ -33,10 +35,11 @@ use crate::telemetry::SECURITY;
 )]
 pub async fn create(
     app: web::Data<App>,
+    limits: web::Data<Limits>,
     who: Principal,
     body: JsonObject<NewBot>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = app.limits.create_bot.check(&who.user_id)?;
+    let rate = limits.create_bot.check(&who.user_id)?;
     let created = bots::create(&app, &who, body.into_inner()).await?;
     let mut res = HttpResponse::Created();
     rate_headers(&mut res, &rate);
@@ -83,9 +86,7 @@ pub async fn rotate(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let bot = id.into_inner();
-    let token = bots::set_token(&app, &who, bot, true)
-        .await?
-        .unwrap_or_default();
+    let token = credentials::rotate_bot_token(&app, By::Owner(&who), bot).await?;
     tracing::info!(target: SECURITY, event = "bot.token_rotated", user = who.user_id, bot, "bot token rotated");
     Ok(HttpResponse::Ok().json(TokenJson { token }))
 }
@@ -112,7 +113,7 @@ pub async fn revoke(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let bot = id.into_inner();
-    bots::set_token(&app, &who, bot, false).await?;
+    credentials::revoke_bot_token(&app, By::Owner(&who), bot).await?;
     tracing::info!(target: SECURITY, event = "bot.token_revoked", user = who.user_id, bot, "bot token revoked");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -138,7 +139,7 @@ pub async fn delete(
     id: web::Path<i64>,
 ) -> Result<HttpResponse, AppError> {
     let bot = id.into_inner();
-    bots::delete(&app, &who, bot).await?;
+    credentials::delete_bot(&app, By::Owner(&who), bot).await?;
     tracing::info!(target: SECURITY, event = "bot.deleted", user = who.user_id, bot, "bot deleted");
     Ok(HttpResponse::NoContent().finish())
 }

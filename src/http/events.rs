@@ -8,16 +8,15 @@ use std::time::Duration;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
+use crate::app::App;
 use crate::auth::origin::check_same_origin;
 use crate::auth::Principal;
-use crate::chat::messages::ensure_member;
-use crate::chat::App;
+use crate::chat::messages;
 use crate::error::AppError;
 use crate::http::client_ip;
 use crate::realtime::frame::EventFrame;
 use crate::realtime::slots::Full;
 use crate::realtime::socket::{Socket, SocketSettings};
-use crate::store::rooms;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -75,13 +74,7 @@ pub async fn subscribe(
     // Subscribe before checking membership and reading the start point: a leave that commits
     // after the check finds this socket registered and closes it, and no event is missed.
     let sub = app.hub.subscribe(room, who.user_id, who.session_id.clone());
-    ensure_member(&app, &who, room).await?;
-    let last = match resume.after {
-        Some(after) => after.max(0),
-        None => rooms::last_seq(&app.db, room)
-            .await?
-            .ok_or(AppError::RoomNotFound)?,
-    };
+    let last = messages::stream_start(&app, &who, room, resume.after).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| AppError::BadRequest(format!("WebSocket upgrade required: {e}")))?;
     let cfg = &app.config;

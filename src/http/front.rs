@@ -10,7 +10,7 @@ use actix_web::http::header::{
 use actix_web::middleware::Next;
 use actix_web::{web, HttpResponse, ResponseError};
 
-use crate::chat::App;
+use crate::app::App;
 use crate::config::Config;
 use crate::error::{AppError, PROBLEM_JSON};
 

@@ -4,12 +4,12 @@ use crate::error::Problem;
 use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
 use actix_web::{web, HttpResponse};
 
+use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::membership::{self, Joined};
-use crate::chat::views::{MemberList, RoomJson};
-use crate::chat::App;
 use crate::error::AppError;
 use crate::telemetry::SECURITY;
+use crate::views::{MemberList, RoomJson};
 
 /// 201 when the caller takes a seat now, 200 when they already had one.
 #[utoipa::path(

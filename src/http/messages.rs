@@ -6,11 +6,12 @@ use crate::http::openapi::{DatabaseDown, RateLimited, RoomNotFound, Unauthorized
 use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 
+use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::messages::{self, NewMessage, Page};
-use crate::chat::views::{MessageJson, MessageList};
-use crate::chat::App;
-use crate::error::{rate_headers, AppError};
+use crate::error::AppError;
+use crate::http::rate_limit::{rate_headers, Limits};
+use crate::views::{MessageJson, MessageList};
 
 /// 201 only after the message is committed; the socket fan-out follows the commit.
 /// A replay under the same `Idempotency-Key` answers the original 201, marked
@@ -38,12 +39,13 @@ use crate::error::{rate_headers, AppError};
 pub async fn send(
     req: HttpRequest,
     app: web::Data<App>,
+    limits: web::Data<Limits>,
     who: Principal,
     id: web::Path<i64>,
     body: JsonObject<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
     let key = idempotency_key(req.headers())?;
-    let rate = app.limits.send.check(&who.user_id)?;
+    let rate = limits.send.check(&who.user_id)?;
     let sent = messages::send(&app, &who, id.into_inner(), body.into_inner(), key).await?;
     let mut res = HttpResponse::Created();
     rate_headers(&mut res, &rate);

@@ -10,7 +10,9 @@ pub mod members;
 pub mod messages;
 pub mod openapi;
 pub mod ops;
+pub mod principal;
 pub mod problems;
+pub mod rate_limit;
 pub mod rooms;
 pub mod session;
 

@@ -5,7 +5,7 @@ use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::chat::App;
+use crate::app::App;
 use crate::error::AppError;
 
 #[derive(Serialize, ToSchema)]

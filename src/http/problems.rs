@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 
 use super::MAX_JSON_BODY;
-use crate::chat::App;
+use crate::app::App;
 use crate::error::{AppError, PROBLEM_JSON};
 
 pub fn json_config() -> web::JsonConfig {

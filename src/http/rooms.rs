@@ -5,12 +5,13 @@ use crate::http::body::JsonObject;
 use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, RoomNotFound, Unauthorized};
 use actix_web::{web, HttpResponse};
 
+use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::rooms::{self, NewRoom};
-use crate::chat::views::{RoomJson, RoomList};
-use crate::chat::App;
-use crate::error::{rate_headers, AppError};
+use crate::error::AppError;
+use crate::http::rate_limit::{rate_headers, Limits};
 use crate::telemetry::SECURITY;
+use crate::views::{RoomJson, RoomList};
 
 #[utoipa::path(
     post,
@@ -29,10 +30,11 @@ use crate::telemetry::SECURITY;
 )]
 pub async fn create(
     app: web::Data<App>,
+    limits: web::Data<Limits>,
     who: Principal,
     body: JsonObject<NewRoom>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = app.limits.create_room.check(&who.user_id)?;
+    let rate = limits.create_room.check(&who.user_id)?;
     let room = rooms::create(&app, &who, body.into_inner()).await?;
     let mut res = HttpResponse::Created();
     rate_headers(&mut res, &rate);

@@ -6,16 +6,17 @@ use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, Unauthorized, Una
 use actix_session::Session;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
-use crate::auth::session_store::{random_token, SESSION_ID, USERNAME, USER_ID};
+use crate::app::App;
+use crate::auth::session_store::{SESSION_ID, USERNAME, USER_ID};
+use crate::auth::tokens::random_token;
 use crate::auth::Principal;
 use crate::chat::accounts::{self, Credentials};
-use crate::chat::views::UserRef;
-use crate::chat::App;
-use crate::error::{rate_headers, AppError};
+use crate::chat::credentials;
+use crate::error::AppError;
 use crate::http::client_ip;
-use crate::realtime::close;
-use crate::store::sessions;
+use crate::http::rate_limit::{rate_headers, Limits};
 use crate::telemetry::{self, SECURITY};
+use crate::views::UserRef;
 
 #[utoipa::path(
     post,
@@ -34,15 +35,20 @@ use crate::telemetry::{self, SECURITY};
 pub async fn login(
     req: HttpRequest,
     app: web::Data<App>,
+    limits: web::Data<Limits>,
     session: Session,
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
     let peer = client_ip(&req);
-    let rate = app.limits.auth.check(&peer)?;
+    let rate = limits.auth.check(&peer)?;
     let credentials = body.into_inner();
     // What was typed, cut short and escaped (`?`), for the security log; never the password.
     let attempted: String = credentials.username.chars().take(64).collect();
-    let user = match accounts::authenticate(&app, credentials).await {
+    let user = match accounts::authenticate(&app, credentials, |name| {
+        limits.login_user.check(&name.to_string()).map(drop)
+    })
+    .await
+    {
         Ok(user) => user,
         // The username's limit speaks for itself (its own RateLimit-* and Retry-After).
         Err(e @ AppError::RateLimited { .. }) => {
@@ -99,13 +105,7 @@ pub async fn logout(
     session: Session,
     who: Principal,
 ) -> Result<HttpResponse, AppError> {
-    if let Some(sid) = &who.session_id {
-        sessions::delete_by_sid(&app.db, sid).await?;
-        app.auth.forget_sid(sid);
-        app.hub.close_where(close::SESSION_ENDED, |s| {
-            s.session_id.as_deref() == Some(sid.as_str())
-        });
-    }
+    credentials::logout(&app, &who).await?;
     session.purge();
     tracing::info!(target: SECURITY, event = "logout", user = who.user_id, bot = who.is_bot, "logged out");
     Ok(HttpResponse::NoContent().finish())
@@ -131,7 +131,7 @@ pub async fn logout_everywhere(
     session: Session,
     who: Principal,
 ) -> Result<HttpResponse, AppError> {
-    let ended = accounts::log_out_everywhere(&app, &who).await?;
+    let ended = credentials::log_out_everywhere(&app, &who).await?;
     tracing::info!(target: SECURITY, event = "logout.everywhere", user = who.user_id, sessions = ended, "logged out everywhere");
     session.purge();
     Ok(HttpResponse::NoContent().finish())

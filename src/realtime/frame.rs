@@ -6,8 +6,8 @@ use std::time::Instant;
 use bytestring::ByteString;
 use serde::Serialize;
 
-use crate::chat::views::{MessageJson, UserRef};
 use crate::store::events::{EventView, MEMBER_JOINED, MEMBER_LEFT, MESSAGE_CREATED};
+use crate::views::{MessageJson, UserRef};
 
 pub const ROOM_DELETED: &str = "room.deleted";
 

@@ -1,6 +1,6 @@
-//! Rate limits (GCRA, from `governor`): per principal for sends, room and bot creation; per
-//! client IP for login and registration, and per username for login, against password
-//! guessing (from one address, and from many addresses at one account).
+//! Rate limits of the HTTP API (GCRA, from `governor`): per principal for sends, room and bot
+//! creation; per client IP for login and registration, and per username for login, against
+//! password guessing (from one address, and from many addresses at one account).
 
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -15,6 +15,13 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::error::AppError;
+
+/// The `RateLimit-*` headers of a limited endpoint, on success.
+pub fn rate_headers(res: &mut actix_web::HttpResponseBuilder, info: &RateInfo) {
+    for header in info.headers() {
+        res.insert_header(header);
+    }
+}
 
 /// What the `RateLimit-*` headers say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,11 +95,8 @@ impl<K: Hash + Eq + Clone> Limit<K> {
             Err(not_until) => {
                 let wait = not_until.wait_time_from(self.clock.now());
                 Err(AppError::RateLimited {
-                    info: RateInfo {
-                        limit,
-                        remaining: 0,
-                        reset_secs: ceil_secs(per_unit * limit),
-                    },
+                    limit,
+                    reset_secs: ceil_secs(per_unit * limit),
                     retry_after_secs: ceil_secs(wait).max(1),
                 })
             }
@@ -158,10 +162,11 @@ mod tests {
         match limit.check(&1) {
             Err(AppError::RateLimited {
                 retry_after_secs,
-                info,
+                limit,
+                ..
             }) => {
                 assert!((1..=1).contains(&retry_after_secs), "{retry_after_secs}");
-                assert_eq!(info.remaining, 0);
+                assert_eq!(limit, 3);
             }
             other => panic!("expected a refusal, got {other:?}"),
         }

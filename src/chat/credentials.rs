@@ -1,0 +1,114 @@
+//! One use case per way a credential ends: logout, log out everywhere, user disabled, bot token rotated, bot token
+//! revoked, bot deleted. Each ends it in the database first (so every copy of the credential
+//! is dead before anyone hears of it), then forgets it on this instance: evicts the credential
+//! cache and closes the sockets opened with it (4001). Handlers and the admin CLI call these
+//! and nothing else to end a credential.
+//!
+//! Other instances learn of it today from `users.revoked_at` (see `forget_revoked`, polled by
+//! `server::watch_revocations`) or when their cache entry expires (sessions). Multi-instance
+//! work extends exactly these functions: each will also publish its control event on the bus.
+
+use crate::app::App;
+use crate::auth::Principal;
+use crate::error::AppError;
+use crate::realtime::close;
+use crate::store::{accounts, bots, sessions};
+
+use super::bots::new_token;
+
+/// Who ends a bot's credential: its owner (checked here) or an operator at the console.
+#[derive(Debug, Clone, Copy)]
+pub enum By<'a> {
+    Owner(&'a Principal),
+    Operator,
+}
+
+/// Logout: the caller's session ends (its row is deleted, every copy of the cookie dies) and
+/// the sockets opened with it close. A bearer-token caller has no session: nothing ends.
+/// Multi-instance: publish "session ended" so other instances close its sockets at once.
+pub async fn logout(app: &App, who: &Principal) -> Result<(), AppError> {
+    let Some(sid) = &who.session_id else {
+        return Ok(());
+    };
+    sessions::delete_by_sid(&app.db, sid).await?;
+    app.auth.forget_sid(sid);
+    app.hub.close_where(close::SESSION_ENDED, |s| {
+        s.session_id.as_deref() == Some(sid.as_str())
+    });
+    Ok(())
+}
+
+/// Log out everywhere: ends every session of a person. Multi-instance: publish "user's
+/// sessions ended".
+/// The rows go first (every copy of every cookie is dead
+/// before anyone hears of it); `revoked_at` tells the other servers, and this one forgets its
+/// cached sessions and closes its sockets at once (4001).
+pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, AppError> {
+    if who.is_bot {
+        return Err(AppError::Forbidden(
+            "bots have no sessions: rotate or revoke the token instead",
+        ));
+    }
+    let ended = sessions::delete_all_of_user(&app.db, who.user_id).await?;
+    forget_revoked(app, who.user_id);
+    Ok(ended)
+}
+
+/// User disabled (an operator's act): no more logins or tokens, every session deleted, every
+/// socket closed. Multi-instance: publish "user disabled".
+pub async fn disable_user(app: &App, user: i64) -> Result<(), AppError> {
+    accounts::disable(&app.db, user).await?;
+    forget_revoked(app, user);
+    Ok(())
+}
+
+/// Bot token rotated: a new token, shown once; the old one dies at once and the bot's sockets
+/// close. Multi-instance: publish "token rotated".
+pub async fn rotate_bot_token(app: &App, by: By<'_>, bot: i64) -> Result<String, AppError> {
+    allowed(app, by, bot).await?;
+    let (token, hash) = new_token();
+    bots::set_token(&app.db, bot, Some(&hash)).await?;
+    forget_revoked(app, bot);
+    Ok(token)
+}
+
+/// Bot token revoked: the bot cannot authenticate until its token is rotated again; its
+/// sockets close. Multi-instance: publish "token revoked".
+pub async fn revoke_bot_token(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
+    allowed(app, by, bot).await?;
+    bots::set_token(&app.db, bot, None).await?;
+    forget_revoked(app, bot);
+    Ok(())
+}
+
+/// Bot deleted: it can no longer authenticate (its account is disabled); its messages stay,
+/// attributed to it; its sockets close. Multi-instance: publish "user disabled".
+pub async fn delete_bot(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
+    allowed(app, by, bot).await?;
+    accounts::disable(&app.db, bot).await?;
+    forget_revoked(app, bot);
+    Ok(())
+}
+
+/// The local half of every revocation: forgets the principal's cached credentials and closes
+/// this instance's sockets of it. Also what an instance does when it learns of a revocation
+/// made elsewhere (today the `revoked_at` poll; with many instances, the bus).
+pub fn forget_revoked(app: &App, user: i64) {
+    app.auth.forget_user(user);
+    app.hub
+        .close_where(close::SESSION_ENDED, |s| s.user_id == user);
+}
+
+/// An owner may end their own live bots' credentials (bots may not manage bots); an operator
+/// any bot's.
+async fn allowed(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
+    let owner = match by {
+        By::Owner(who) if who.is_bot => return Err(AppError::Forbidden("bots cannot manage bots")),
+        By::Owner(who) => Some(who.user_id),
+        By::Operator => None,
+    };
+    bots::find(&app.db, owner, Some(bot), None)
+        .await?
+        .ok_or(AppError::BotNotFound)?;
+    Ok(())
+}
