@@ -24,7 +24,25 @@ pub struct NewRoom {
     pub name: String,
     /// 1-10000 seats, the owner's included.
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "whole_number")]
     pub capacity: i64,
+}
+
+/// An integer as JSON Schema means it: `7` or `7.0` (a number with a zero fraction). A whole
+/// number too large for i64 becomes i64::MAX, which the range check then refuses with 422.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        Some(f) if f.is_finite() && f.fract() == 0.0 => Ok(format!("{f:.0}")
+            .parse()
+            .unwrap_or(if f < 0.0 { i64::MIN } else { i64::MAX })),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected an integer, got {n}"
+        ))),
+    }
 }
 
 pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJson, AppError> {
@@ -78,4 +96,25 @@ pub async fn delete(app: &App, who: &Principal, room: i64) -> Result<(), AppErro
     app.hub
         .close_where(close::ROOM_DELETED, |s| s.room_id == room);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn capacity(json: &str) -> Result<i64, String> {
+        serde_json::from_str::<NewRoom>(&format!(r#"{{"name":"r","capacity":{json}}}"#))
+            .map(|r| r.capacity)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn capacity_is_an_integer_as_json_schema_means_it() {
+        assert_eq!(capacity("9790"), Ok(9790));
+        assert_eq!(capacity("9790.0"), Ok(9790));
+        assert_eq!(capacity("1e3"), Ok(1000));
+        assert_eq!(capacity("1e300"), Ok(i64::MAX));
+        assert!(capacity("9790.5").is_err());
+        assert!(capacity("\"12\"").is_err());
+    }
 }
