@@ -129,6 +129,9 @@ describe('colour contrast', { timeout: 170_000 }, () => {
       const page = await context.newPage();
       const seen = [];
       const check = async (state) => {
+        // Buttons fade their colours in 0.12 s: measure what settles, not a frame mid-fade
+        // (CI once caught "Click again to delete" half-way, at 4.2:1; settled it is 5.4:1).
+        await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
         for (const m of await page.evaluate(measure)) seen.push({ ...m, state });
       };
 
