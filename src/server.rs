@@ -98,7 +98,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
-        hub.close_where(close::GOING_AWAY, |_| true);
+        hub.close_all(close::GOING_AWAY);
         if let Some(metrics) = &metrics_handle {
             metrics.stop(false).await;
         }

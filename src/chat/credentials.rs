@@ -32,9 +32,7 @@ pub async fn logout(app: &App, who: &Principal) -> Result<(), AppError> {
     };
     sessions::delete_by_sid(&app.db, sid).await?;
     app.auth.forget_sid(sid);
-    app.hub.close_where(close::SESSION_ENDED, |s| {
-        s.session_id.as_deref() == Some(sid.as_str())
-    });
+    app.hub.close_session(sid, close::SESSION_ENDED);
     Ok(())
 }
 
@@ -95,8 +93,7 @@ pub async fn delete_bot(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError>
 /// made elsewhere (today the `revoked_at` poll; with many instances, the bus).
 pub fn forget_revoked(app: &App, user: i64) {
     app.auth.forget_user(user);
-    app.hub
-        .close_where(close::SESSION_ENDED, |s| s.user_id == user);
+    app.hub.close_user(user, close::SESSION_ENDED);
 }
 
 /// An owner may end their own live bots' credentials (bots may not manage bots); an operator

@@ -43,9 +43,7 @@ pub async fn remove(app: &App, who: &Principal, room: i64, target: i64) -> Resul
         return Ok(());
     };
     app.hub.publish(Frame::from_event(&event));
-    app.hub.close_where(close::NOT_A_MEMBER, |s| {
-        s.room_id == room && s.user_id == target
-    });
+    app.hub.close_member(room, target, close::NOT_A_MEMBER);
     Ok(())
 }
 

@@ -93,8 +93,7 @@ pub async fn delete(app: &App, who: &Principal, room: i64) -> Result<(), AppErro
     let last_seq = rooms::delete(&app.db, room, who.user_id).await?;
     app.hub
         .publish(Frame::room_deleted(room, last_seq + 1, who.user_ref()));
-    app.hub
-        .close_where(close::ROOM_DELETED, |s| s.room_id == room);
+    app.hub.close_room(room, close::ROOM_DELETED);
     Ok(())
 }
 

@@ -5,7 +5,9 @@
 //! of sockets, and a socket that falls `ws_queue` frames behind sees `Lagged` (closed 4008)
 //! instead of stalling the others. The hub decides nothing; it only carries frames.
 
-use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -20,17 +22,81 @@ pub struct Hub {
 
 struct Inner {
     rooms: Mutex<HashMap<i64, broadcast::Sender<Arc<Frame>>>>,
-    sockets: Mutex<HashMap<u64, SocketEntry>>,
+    sockets: Mutex<Registry>,
     next_id: AtomicU64,
     queue: usize,
 }
 
 /// What the registry knows of an open socket, to find it when it must be closed.
-pub struct SocketEntry {
-    pub room_id: i64,
-    pub user_id: i64,
-    pub session_id: Option<String>,
+struct SocketEntry {
+    room_id: i64,
+    user_id: i64,
+    session_id: Option<String>,
     close: oneshot::Sender<u16>,
+}
+
+/// The open sockets, indexed by every key a close is asked by, so that a logout, a leave or
+/// a revocation touches only the sockets it ends, not every socket of the server. The
+/// indexes hold exactly the ids of `sockets` (no empty sets), kept so by `insert`/`remove`.
+#[derive(Default)]
+struct Registry {
+    sockets: HashMap<u64, SocketEntry>,
+    by_session: HashMap<String, HashSet<u64>>,
+    by_user: HashMap<i64, HashSet<u64>>,
+    by_room: HashMap<i64, HashSet<u64>>,
+}
+
+fn index<K: Eq + Hash>(map: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
+    map.entry(key).or_default().insert(id);
+}
+
+fn unindex<K: Eq + Hash>(map: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
+    if let Entry::Occupied(mut ids) = map.entry(key) {
+        ids.get_mut().remove(&id);
+        if ids.get().is_empty() {
+            ids.remove();
+        }
+    }
+}
+
+impl Registry {
+    fn insert(&mut self, id: u64, entry: SocketEntry) {
+        if let Some(sid) = &entry.session_id {
+            index(&mut self.by_session, sid.clone(), id);
+        }
+        index(&mut self.by_user, entry.user_id, id);
+        index(&mut self.by_room, entry.room_id, id);
+        self.sockets.insert(id, entry);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<SocketEntry> {
+        let entry = self.sockets.remove(&id)?;
+        if let Some(sid) = &entry.session_id {
+            // By reference: the key is only cloned when a socket registers.
+            if let Some(ids) = self.by_session.get_mut(sid.as_str()) {
+                ids.remove(&id);
+                if ids.is_empty() {
+                    self.by_session.remove(sid.as_str());
+                }
+            }
+        }
+        unindex(&mut self.by_user, entry.user_id, id);
+        unindex(&mut self.by_room, entry.room_id, id);
+        Some(entry)
+    }
+
+    /// Unregisters each of `ids` and signals it `code`; returns how many were open.
+    fn close(&mut self, ids: Vec<u64>, code: u16) -> usize {
+        let mut closed = 0;
+        for id in ids {
+            if let Some(entry) = self.remove(id) {
+                // An error only means the socket's task already ended.
+                let _ = entry.close.send(code);
+                closed += 1;
+            }
+        }
+        closed
+    }
 }
 
 /// A socket's place in the hub. Dropping it unsubscribes and unregisters.
@@ -54,7 +120,7 @@ impl Hub {
         Hub {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
-                sockets: Mutex::new(HashMap::new()),
+                sockets: Mutex::new(Registry::default()),
                 next_id: AtomicU64::new(1),
                 queue,
             }),
@@ -100,31 +166,61 @@ impl Hub {
         }
     }
 
-    /// Closes every socket matching `pred` with `code`; returns how many.
-    pub fn close_where(&self, code: u16, pred: impl Fn(&SocketEntry) -> bool) -> usize {
-        let mut sockets = lock(&self.inner.sockets);
-        let ids: Vec<u64> = sockets
-            .iter()
-            .filter(|(_, e)| pred(e))
-            .map(|(id, _)| *id)
-            .collect();
-        for id in &ids {
-            if let Some(entry) = sockets.remove(id) {
-                let _ = entry.close.send(code);
-            }
-        }
-        ids.len()
+    /// Closes the sockets opened with session `sid` (logout); returns how many.
+    pub fn close_session(&self, sid: &str, code: u16) -> usize {
+        let mut reg = lock(&self.inner.sockets);
+        let ids = ids_of(reg.by_session.get(sid));
+        reg.close(ids, code)
+    }
+
+    /// Closes every socket of `user`, whatever the room (credentials revoked); returns how many.
+    pub fn close_user(&self, user: i64, code: u16) -> usize {
+        let mut reg = lock(&self.inner.sockets);
+        let ids = ids_of(reg.by_user.get(&user));
+        reg.close(ids, code)
+    }
+
+    /// Closes every socket of `room` (room deleted); returns how many.
+    pub fn close_room(&self, room: i64, code: u16) -> usize {
+        let mut reg = lock(&self.inner.sockets);
+        let ids = ids_of(reg.by_room.get(&room));
+        reg.close(ids, code)
+    }
+
+    /// Closes `user`'s sockets of `room` (left or removed); returns how many.
+    pub fn close_member(&self, room: i64, user: i64, code: u16) -> usize {
+        let mut reg = lock(&self.inner.sockets);
+        // Through the user's sockets: a handful (capped per user), where a room may have
+        // thousands.
+        let ids = reg.by_user.get(&user).map_or_else(Vec::new, |ids| {
+            ids.iter()
+                .copied()
+                .filter(|id| reg.sockets.get(id).is_some_and(|e| e.room_id == room))
+                .collect()
+        });
+        reg.close(ids, code)
+    }
+
+    /// Closes every socket (shutdown); returns how many.
+    pub fn close_all(&self, code: u16) -> usize {
+        let mut reg = lock(&self.inner.sockets);
+        let ids = reg.sockets.keys().copied().collect();
+        reg.close(ids, code)
     }
 
     pub fn open_sockets(&self) -> usize {
-        lock(&self.inner.sockets).len()
+        lock(&self.inner.sockets).sockets.len()
     }
+}
+
+fn ids_of(ids: Option<&HashSet<u64>>) -> Vec<u64> {
+    ids.map_or_else(Vec::new, |ids| ids.iter().copied().collect())
 }
 
 impl Drop for Subscription {
     fn drop(&mut self) {
         metrics::gauge!("roomcast_sockets_open").decrement(1.0);
-        lock(&self.hub.inner.sockets).remove(&self.id);
+        lock(&self.hub.inner.sockets).remove(self.id);
         let mut rooms = lock(&self.hub.inner.rooms);
         // Our own receiver still counts; if it is the last one, the room's channel goes.
         if rooms
@@ -167,22 +263,134 @@ mod tests {
         ));
     }
 
+    impl Hub {
+        /// Asserts the indexes hold exactly the registered sockets, with no empty sets.
+        fn assert_indexed(&self) {
+            let reg = lock(&self.inner.sockets);
+            let mut sessions: HashMap<String, HashSet<u64>> = HashMap::new();
+            let mut users: HashMap<i64, HashSet<u64>> = HashMap::new();
+            let mut rooms: HashMap<i64, HashSet<u64>> = HashMap::new();
+            for (id, e) in &reg.sockets {
+                if let Some(sid) = &e.session_id {
+                    index(&mut sessions, sid.clone(), *id);
+                }
+                index(&mut users, e.user_id, *id);
+                index(&mut rooms, e.room_id, *id);
+            }
+            assert_eq!(reg.by_session, sessions);
+            assert_eq!(reg.by_user, users);
+            assert_eq!(reg.by_room, rooms);
+        }
+
+        fn assert_empty(&self) {
+            self.assert_indexed();
+            assert_eq!(self.open_sockets(), 0);
+            assert!(lock(&self.inner.sockets).by_user.is_empty());
+            assert!(lock(&self.inner.rooms).is_empty());
+        }
+    }
+
+    /// The close code a socket got, if any yet.
+    fn code(sub: &mut Subscription) -> Option<u16> {
+        sub.closed.try_recv().ok()
+    }
+
     #[tokio::test]
-    async fn close_where_signals_and_drop_cleans_up() {
+    async fn a_closed_socket_is_signalled_and_drop_cleans_up() {
         let hub = Hub::new(8);
         let mut s1 = hub.subscribe(1, 10, Some("x".into()));
         let s2 = hub.subscribe(1, 11, Some("y".into()));
-        assert_eq!(
-            hub.close_where(4001, |e| e.session_id.as_deref() == Some("x")),
-            1
-        );
+        assert_eq!(hub.close_session("x", 4001), 1);
         assert_eq!((&mut s1.closed).await.expect("code"), 4001);
         assert_eq!(hub.open_sockets(), 1);
+        hub.assert_indexed();
         drop(s2);
         assert_eq!(hub.open_sockets(), 0);
         // s1 was unregistered but still holds its receiver; the room's channel goes with it.
         assert!(!lock(&hub.inner.rooms).is_empty());
         drop(s1);
-        assert!(lock(&hub.inner.rooms).is_empty());
+        hub.assert_empty();
+    }
+
+    #[tokio::test]
+    async fn each_close_ends_exactly_the_sockets_it_names() {
+        let hub = Hub::new(8);
+        // (room, user, session)
+        let mut subs: Vec<Subscription> = [
+            (1, 10, Some("a")),
+            (1, 10, Some("b")),
+            (2, 10, Some("a")),
+            (1, 11, Some("c")),
+            (2, 11, None),
+            (3, 12, Some("d")),
+            (3, 13, None),
+        ]
+        .into_iter()
+        .map(|(room, user, sid)| hub.subscribe(room, user, sid.map(String::from)))
+        .collect();
+        hub.assert_indexed();
+        let mut codes = || subs.iter_mut().map(code).collect::<Vec<_>>();
+
+        assert_eq!(hub.close_session("a", 4001), 2);
+        assert_eq!(hub.close_session("a", 4001), 0);
+        assert_eq!(hub.close_session("nobody", 4001), 0);
+        hub.assert_indexed();
+        assert_eq!(
+            codes(),
+            [Some(4001), None, Some(4001), None, None, None, None]
+        );
+
+        assert_eq!(hub.close_member(1, 11, 4003), 1);
+        assert_eq!(hub.close_member(2, 12, 4003), 0);
+        hub.assert_indexed();
+        assert_eq!(codes(), [None, None, None, Some(4003), None, None, None]);
+
+        assert_eq!(hub.close_user(10, 4001), 1);
+        hub.assert_indexed();
+        assert_eq!(codes(), [None, Some(4001), None, None, None, None, None]);
+
+        assert_eq!(hub.close_room(3, 4004), 2);
+        hub.assert_indexed();
+        assert_eq!(
+            codes(),
+            [None, None, None, None, None, Some(4004), Some(4004)]
+        );
+
+        assert_eq!(hub.open_sockets(), 1);
+        assert_eq!(hub.close_all(1001), 1);
+        assert_eq!(codes(), [None, None, None, None, Some(1001), None, None]);
+        assert_eq!(hub.close_all(1001), 0);
+        drop(subs);
+        hub.assert_empty();
+    }
+
+    #[tokio::test]
+    async fn sockets_that_end_by_themselves_leave_nothing_behind() {
+        let hub = Hub::new(8);
+        let mut subs = Vec::new();
+        for i in 0..50_i64 {
+            let sid = (i % 3 != 0).then(|| format!("s{}", i % 7));
+            subs.push(hub.subscribe(i % 4, i % 5, sid));
+        }
+        hub.assert_indexed();
+        // Drop every other one, then the rest (in another order), checking on the way.
+        let mut kept = Vec::new();
+        for (i, sub) in subs.into_iter().enumerate() {
+            if i % 2 == 0 {
+                drop(sub);
+            } else {
+                kept.push(sub);
+            }
+        }
+        hub.assert_indexed();
+        assert_eq!(hub.open_sockets(), 25);
+        while let Some(sub) = kept.pop() {
+            drop(sub);
+            hub.assert_indexed();
+        }
+        hub.assert_empty();
+        // Closing after the fact finds nothing and signals nobody.
+        assert_eq!(hub.close_user(1, 4001), 0);
+        assert_eq!(hub.close_room(1, 4004), 0);
     }
 }
