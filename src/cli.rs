@@ -54,11 +54,11 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
             let password = password.trim_end_matches(['\r', '\n']).to_string();
             let account = accounts::register(&app, Credentials { username, password })
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.report())?;
             println!("created user {} (id {})", account.username, account.id);
         }
         UserCommand::List { json } => {
-            let users = accounts::list_all(&app).await.map_err(|e| e.to_string())?;
+            let users = accounts::list_all(&app).await.map_err(|e| e.report())?;
             for u in users {
                 let row = UserLine {
                     id: u.id,
@@ -80,15 +80,15 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
             }
         }
         UserCommand::Disable { username } => {
-            let name = normalize_username(&username).map_err(|e| e.to_string())?;
+            let name = normalize_username(&username).map_err(|e| e.report())?;
             let user = accounts::find_id(&app, &name)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.report())?
                 .ok_or(format!("no user named {name}"))?;
             // Running servers see revoked_at and close the sockets within revocation_poll_ms.
             credentials::disable_user(&app, user)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.report())?;
             tracing::info!(target: SECURITY, event = "user.disabled", account = user, username = %name, via = "cli", "user disabled");
             println!("disabled {name} (id {user}); sessions ended");
         }
@@ -100,14 +100,14 @@ pub async fn bot(config: Config, cmd: BotCommand) -> Result<(), String> {
     let app = App::open(config).await?;
     match cmd {
         BotCommand::Token { bot } => {
-            let name = normalize_username(&bot).map_err(|e| e.to_string())?;
+            let name = normalize_username(&bot).map_err(|e| e.report())?;
             let found = bots::find_by_name(&app, &name)
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| e.report())?
                 .ok_or(format!("no live bot named {name}"))?;
             let token = credentials::rotate_bot_token(&app, By::Operator, found)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| e.report())?;
             tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found, via = "cli", "bot token rotated");
             println!("{token}");
         }
@@ -120,7 +120,7 @@ pub async fn room(config: Config, cmd: RoomCommand) -> Result<(), String> {
     match cmd {
         RoomCommand::List { json } => {
             // Nobody's view, so `joined` is false everywhere and not shown.
-            let rooms = rooms::list_all(&app).await.map_err(|e| e.to_string())?;
+            let rooms = rooms::list_all(&app).await.map_err(|e| e.report())?;
             for r in rooms {
                 let row = RoomLine {
                     id: r.room.id,

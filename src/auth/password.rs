@@ -101,7 +101,7 @@ impl Passwords {
         match tokio::time::timeout(self.wait, self.slots.clone().acquire_owned()).await {
             Ok(Ok(permit)) => Ok(permit),
             // The semaphore is never closed.
-            Ok(Err(_)) => Err(AppError::Internal),
+            Ok(Err(closed)) => Err(AppError::internal(closed)),
             Err(_) => {
                 metrics::counter!("roomcast_password_hash_refused_total").increment(1);
                 Err(AppError::Overloaded)
@@ -135,12 +135,10 @@ impl Passwords {
             let _ = tx.send(work());
         });
         if self.jobs.send(job).is_err() {
-            tracing::error!("password hashing threads are gone");
-            return Err(AppError::Internal);
+            return Err(AppError::internal("password hashing threads are gone"));
         }
         rx.await.map_err(|_| {
-            tracing::error!("a password hashing job ended without an answer (it panicked)");
-            AppError::Internal
+            AppError::internal("a password hashing job ended without an answer (it panicked)")
         })
     }
 
@@ -149,10 +147,7 @@ impl Passwords {
         let slot = self.slot().await?;
         self.run(slot, move || this.hash_now(&password))
             .await?
-            .map_err(|e| {
-                tracing::error!(error = %e, "password hashing failed");
-                AppError::Internal
-            })
+            .map_err(|e| AppError::internal(format!("password hashing failed: {e}")))
     }
 
     /// Verifies `password` against `stored`, or against the dummy hash when there is no user,

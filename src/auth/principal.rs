@@ -40,7 +40,9 @@ impl Principal {
     pub fn from_session(req: &HttpRequest) -> Result<Principal, AppError> {
         let session = req.get_session();
         if session.contains_key(STORE_UNAVAILABLE) {
-            return Err(AppError::Unavailable);
+            return Err(AppError::unavailable(
+                "the session store could not read the session",
+            ));
         }
         Self::logged_in(&session).ok_or(AppError::Unauthenticated)
     }

@@ -119,7 +119,9 @@ async fn upgrade_hash(app: &App, user: &User, password: String) {
             user = user.id,
             "password hash upgraded to the configured cost"
         ),
-        Err(e) => tracing::warn!(user = user.id, error = %e, "password hash upgrade failed"),
+        Err(e) => {
+            tracing::warn!(user = user.id, error = %e.report(), "password hash upgrade failed")
+        }
     }
 }
 

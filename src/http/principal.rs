@@ -14,6 +14,9 @@ use crate::auth::Principal;
 use crate::error::AppError;
 use crate::telemetry;
 
+/// A wiring bug: the server registers the `App` for every route.
+const NO_APP: &str = "the App is not registered as app data";
+
 impl FromRequest for Principal {
     type Error = AppError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
@@ -24,7 +27,9 @@ impl FromRequest for Principal {
                 // A cookie rides along on a cross-site form or fetch too (SameSite=Lax still
                 // lets a sibling subdomain or another port through): refuse those.
                 if is_unsafe(req.method()) {
-                    let app = req.app_data::<web::Data<App>>().ok_or(AppError::Internal)?;
+                    let app = req
+                        .app_data::<web::Data<App>>()
+                        .ok_or_else(|| AppError::internal(NO_APP))?;
                     check_same_origin(req.headers(), &app.config)?;
                 }
                 Ok(who)
@@ -38,7 +43,7 @@ impl FromRequest for Principal {
         let app = req.app_data::<web::Data<App>>().cloned();
         let req = req.clone();
         Box::pin(async move {
-            let app = app.ok_or(AppError::Internal)?;
+            let app = app.ok_or_else(|| AppError::internal(NO_APP))?;
             let who = Principal::from_bearer(&app.db, &app.auth, &header).await?;
             telemetry::note_caller(&req, who.user_id, who.is_bot);
             Ok(who)

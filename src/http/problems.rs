@@ -58,8 +58,8 @@ fn for_status(status: StatusCode) -> AppError {
         405 => AppError::MethodNotAllowed,
         413 => AppError::PayloadTooLarge(MAX_JSON_BODY),
         415 => AppError::UnsupportedMediaType,
-        503 => AppError::Unavailable,
-        _ => AppError::Internal,
+        503 => AppError::unavailable(format!("{status} from a middleware")),
+        _ => AppError::internal(format!("{status} from a middleware")),
     }
 }
 
@@ -97,8 +97,8 @@ pub async fn normalize<B: MessageBody + 'static>(
             // is unreachable the truthful answer is a retryable 503.
             if status == StatusCode::INTERNAL_SERVER_ERROR {
                 if let Some(app) = app {
-                    if app.db.ping().await.is_err() {
-                        return Err(AppError::Unavailable.into());
+                    if let Err(down) = app.db.ping().await {
+                        return Err(AppError::unavailable(down).into());
                     }
                 }
             }

@@ -74,7 +74,7 @@ pub async fn login(
         session.insert(USERNAME, &user.username)?;
         session.insert(SESSION_ID, random_token())
     };
-    insert().map_err(|_| AppError::Internal)?;
+    insert().map_err(AppError::internal)?;
     telemetry::note_caller(&req, user.id, false);
     tracing::info!(target: SECURITY, event = "login.ok", user = user.id, username = %user.username, %peer, "logged in");
     let mut res = HttpResponse::Ok();

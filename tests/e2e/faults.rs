@@ -110,6 +110,14 @@ async fn a_database_outage_answers_503_and_the_server_recovers() {
     }
     let history = member.request(Method::GET, &path);
     expect_unavailable(&member, "history", history).await;
+    // The log says why and which line met the failure (the body says neither).
+    let log = server.log_tail(500);
+    assert!(
+        log.lines().any(|l| l.contains("request failed")
+            && l.contains("database-unavailable")
+            && l.contains("src/")),
+        "no cause and call site logged for a 503:\n{log}"
+    );
     let show = owner.request(Method::GET, &format!("/api/rooms/{room}"));
     expect_unavailable(&owner, "GET room", show).await;
     let ready = match timeout(
