@@ -3,10 +3,12 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
+use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
 use utoipa::{IntoResponses, Modify, OpenApi};
 
-use crate::error::Problem;
+use crate::error::{ErrorKind, Problem};
 
 use super::{accounts, bots, events, members, messages, ops, rooms, session};
 
@@ -43,7 +45,7 @@ use super::{accounts, bots, events, members, messages, ops, rooms, session};
         ops::readyz,
     ),
     components(schemas(crate::realtime::frame::EventFrame, crate::error::Problem)),
-    modifiers(&Security)
+    modifiers(&Security, &ErrorCodes)
 )]
 pub struct ApiDoc;
 
@@ -61,6 +63,32 @@ impl Modify for Security {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    }
+}
+
+/// The problem body's `type` lists every code, with its status and title, from the one table
+/// in `error.rs` (attributes take only literals).
+struct ErrorCodes;
+
+impl Modify for ErrorCodes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(RefOr::T(Schema::Object(problem))) = components.schemas.get_mut("Problem") else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(kind))) = problem.properties.get_mut("type") else {
+            return;
+        };
+        let specs: Vec<_> = ErrorKind::all().map(ErrorKind::spec).collect();
+        kind.enum_values = Some(specs.iter().map(|s| s.code.into()).collect());
+        let rows: Vec<String> = specs
+            .iter()
+            .map(|s| format!("`{}`: {} {}", s.code, s.status.as_u16(), s.title))
+            .collect();
+        kind.description = Some(format!(
+            "The stable error code (see the README's table): {}.",
+            rows.join("; ")
+        ));
     }
 }
 
@@ -180,6 +208,10 @@ pub enum BadBody {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use serde_json::Value;
+
     use super::*;
     use crate::chat::text::{
         CONTENT_PATTERN, IDEMPOTENCY_KEY_PATTERN, NAME_PATTERN, ROOM_NAME_PATTERN,
@@ -213,5 +245,100 @@ mod tests {
             .and_then(|ps| ps.iter().find(|p| p["name"] == "Idempotency-Key"))
             .expect("the Idempotency-Key parameter");
         assert_eq!(key["schema"]["pattern"], IDEMPOTENCY_KEY_PATTERN);
+    }
+
+    /// Every code of the one table is in the README's error table under its status, and in
+    /// the document: in the problem body's list of codes, and wherever a response's
+    /// description names a code, that response has the code's status. Neither may name a
+    /// code the table does not have.
+    #[test]
+    fn every_error_code_is_in_the_readme_table_and_the_document() {
+        let table: BTreeMap<&str, u16> = ErrorKind::all()
+            .map(|k| (k.spec().code, k.spec().status.as_u16()))
+            .collect();
+
+        let readme = readme_error_table();
+        let mut problems = Vec::new();
+        for (code, status) in &table {
+            match readme.get(*code) {
+                None => problems.push(format!("README: no row for `{code}`")),
+                Some(s) if s != status => {
+                    problems.push(format!("README: `{code}` is {s}, the table says {status}"))
+                }
+                Some(_) => {}
+            }
+        }
+        for code in readme.keys() {
+            if !table.contains_key(code.as_str()) {
+                problems.push(format!("README: `{code}` is not a code of AppError"));
+            }
+        }
+
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializable");
+        let listed: BTreeSet<&str> = doc["components"]["schemas"]["Problem"]["properties"]["type"]
+            ["enum"]
+            .as_array()
+            .expect("Problem.type lists the codes")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let all: BTreeSet<&str> = table.keys().copied().collect();
+        if listed != all {
+            problems.push(format!("OpenAPI: Problem.type lists {listed:?}"));
+        }
+        let paths = doc["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            for (method, op) in item.as_object().expect("a path item") {
+                let Some(responses) = op["responses"].as_object() else {
+                    continue;
+                };
+                for (status, response) in responses {
+                    let description = response["description"].as_str().unwrap_or("");
+                    for code in backticked(description) {
+                        match table.get(code) {
+                            Some(s) if s.to_string() == *status => {}
+                            Some(s) => problems.push(format!(
+                                "OpenAPI: {method} {path} names `{code}` under {status}, \
+                                 the table says {s}"
+                            )),
+                            None => problems.push(format!(
+                                "OpenAPI: {method} {path} {status} names `{code}`, not a code"
+                            )),
+                        }
+                    }
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// `code -> status` of the README's error table (the `### Errors` section).
+    fn readme_error_table() -> BTreeMap<String, u16> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/README.md");
+        let readme = std::fs::read_to_string(path).expect("README.md");
+        let section = readme
+            .split("\n### ")
+            .find(|s| s.starts_with("Errors\n"))
+            .expect("a ### Errors section");
+        let mut table = BTreeMap::new();
+        for line in section.lines() {
+            let cells: Vec<&str> = line.trim().trim_matches('|').split('|').collect();
+            let [status, code, _] = cells[..] else {
+                continue;
+            };
+            let (Ok(status), Some(code)) = (status.trim().parse(), backticked(code).next()) else {
+                continue;
+            };
+            assert!(
+                table.insert(code.to_string(), status).is_none(),
+                "README: {code} twice"
+            );
+        }
+        table
+    }
+
+    /// The `code`s between backticks in `text`.
+    fn backticked(text: &str) -> impl Iterator<Item = &str> {
+        text.split('`').skip(1).step_by(2)
     }
 }
