@@ -6,10 +6,8 @@ use std::time::Instant;
 use bytestring::ByteString;
 use serde::Serialize;
 
-use crate::store::events::{EventView, MEMBER_JOINED, MEMBER_LEFT, MESSAGE_CREATED};
+use crate::store::events::{EventKind, EventView};
 use crate::views::{MessageJson, UserRef};
-
-pub const ROOM_DELETED: &str = "room.deleted";
 
 #[derive(Debug)]
 pub struct Frame {
@@ -23,9 +21,9 @@ pub struct Frame {
 }
 
 #[derive(Serialize)]
-struct Wire<'a, D: Serialize> {
+struct Wire<D: Serialize> {
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: EventType,
     room_id: i64,
     seq: i64,
     data: D,
@@ -36,7 +34,7 @@ struct MemberData {
     user: UserRef,
 }
 
-fn encode<D: Serialize>(kind: &str, room_id: i64, seq: i64, data: D) -> ByteString {
+fn encode<D: Serialize>(kind: EventType, room_id: i64, seq: i64, data: D) -> ByteString {
     let wire = Wire {
         kind,
         room_id,
@@ -50,9 +48,10 @@ fn encode<D: Serialize>(kind: &str, room_id: i64, seq: i64, data: D) -> ByteStri
 impl Frame {
     pub fn from_event(v: &EventView) -> Frame {
         let e = &v.event;
-        let json = match e.kind.as_str() {
-            MESSAGE_CREATED => encode(MESSAGE_CREATED, e.room_id, e.seq, MessageJson::from(v)),
-            kind @ (MEMBER_JOINED | MEMBER_LEFT) => encode(
+        let kind = EventType::from(e.kind);
+        let json = match e.kind {
+            EventKind::MessageCreated => encode(kind, e.room_id, e.seq, MessageJson::from(v)),
+            EventKind::MemberJoined | EventKind::MemberLeft => encode(
                 kind,
                 e.room_id,
                 e.seq,
@@ -60,7 +59,6 @@ impl Frame {
                     user: UserRef::from(v.actor.clone()),
                 },
             ),
-            other => encode(other, e.room_id, e.seq, serde_json::Value::Null),
         };
         Frame {
             room_id: e.room_id,
@@ -82,7 +80,12 @@ impl Frame {
             seq,
             sent_at: None,
             terminal: true,
-            json: encode(ROOM_DELETED, room_id, seq, MemberData { user: by }),
+            json: encode(
+                EventType::RoomDeleted,
+                room_id,
+                seq,
+                MemberData { user: by },
+            ),
         }
     }
 }
@@ -101,15 +104,51 @@ pub struct EventFrame {
     pub data: (),
 }
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+// A frame's `type`: the stored event kinds, and `room.deleted`, which is never stored. The
+// wire and the OpenAPI document both come from this enum, so they cannot disagree. (A plain
+// comment: a doc comment would become the schema's description.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub enum EventType {
-    #[schema(rename = "message.created")]
+    #[serde(rename = "message.created")]
     MessageCreated,
-    #[schema(rename = "member.joined")]
+    #[serde(rename = "member.joined")]
     MemberJoined,
-    #[schema(rename = "member.left")]
+    #[serde(rename = "member.left")]
     MemberLeft,
-    #[schema(rename = "room.deleted")]
+    #[serde(rename = "room.deleted")]
     RoomDeleted,
+}
+
+impl From<EventKind> for EventType {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::MessageCreated => EventType::MessageCreated,
+            EventKind::MemberJoined => EventType::MemberJoined,
+            EventKind::MemberLeft => EventType::MemberLeft,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stored kind goes out under the name it is stored by.
+    #[test]
+    fn every_stored_kind_is_sent_as_its_stored_name() {
+        for kind in [
+            EventKind::MessageCreated,
+            EventKind::MemberJoined,
+            EventKind::MemberLeft,
+        ] {
+            assert_eq!(
+                serde_json::to_value(EventType::from(kind)).ok(),
+                Some(serde_json::Value::from(kind.as_str()))
+            );
+        }
+        assert_eq!(
+            serde_json::to_value(EventType::RoomDeleted).ok(),
+            Some(serde_json::Value::from("room.deleted"))
+        );
+    }
 }

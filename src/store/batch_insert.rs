@@ -10,20 +10,9 @@ use diesel_async::RunQueryDsl;
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 
-use super::events::EventRow;
+use super::events::{EventRow, NewEvent};
 use super::schema::{events, idempotency_keys};
 use super::{PgConn, SqliteConn};
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = events, treat_none_as_default_value = false)]
-pub struct EventInsert {
-    pub room_id: i64,
-    pub seq: i64,
-    pub kind: &'static str,
-    pub actor_id: i64,
-    pub content: Option<String>,
-    pub created_at: i64,
-}
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
@@ -38,18 +27,12 @@ pub struct KeyInsert {
 
 pub trait InsertMany {
     /// Inserts the events; the stored rows come back in no particular order.
-    fn insert_events(
-        &mut self,
-        rows: Vec<EventInsert>,
-    ) -> BoxFuture<'_, QueryResult<Vec<EventRow>>>;
+    fn insert_events(&mut self, rows: Vec<NewEvent>) -> BoxFuture<'_, QueryResult<Vec<EventRow>>>;
     fn insert_keys(&mut self, rows: Vec<KeyInsert>) -> BoxFuture<'_, QueryResult<()>>;
 }
 
 impl InsertMany for PgConn {
-    fn insert_events(
-        &mut self,
-        rows: Vec<EventInsert>,
-    ) -> BoxFuture<'_, QueryResult<Vec<EventRow>>> {
+    fn insert_events(&mut self, rows: Vec<NewEvent>) -> BoxFuture<'_, QueryResult<Vec<EventRow>>> {
         async move {
             diesel::insert_into(events::table)
                 .values(&rows)
@@ -73,10 +56,7 @@ impl InsertMany for PgConn {
 }
 
 impl InsertMany for SqliteConn {
-    fn insert_events(
-        &mut self,
-        rows: Vec<EventInsert>,
-    ) -> BoxFuture<'_, QueryResult<Vec<EventRow>>> {
+    fn insert_events(&mut self, rows: Vec<NewEvent>) -> BoxFuture<'_, QueryResult<Vec<EventRow>>> {
         self.spawn_blocking(move |conn| {
             rows.iter()
                 .map(|row| {

@@ -1,17 +1,67 @@
 //! The per-room event log: every event has the room's next `seq`; messages are events too.
 
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
 use diesel::prelude::*;
-use diesel_async::RunQueryDsl;
-
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+use diesel_async::RunQueryDsl;
 
 use super::accounts::Profile;
 use super::schema::{events, idempotency_keys, users};
 use super::{with_conn, Db, Rejection, StoreError};
 
-pub const MESSAGE_CREATED: &str = "message.created";
-pub const MEMBER_JOINED: &str = "member.joined";
-pub const MEMBER_LEFT: &str = "member.left";
+/// What a stored event records. Stored as its wire name (`events.kind` is TEXT), the same
+/// string clients see as the frame's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
+pub enum EventKind {
+    MessageCreated,
+    MemberJoined,
+    MemberLeft,
+}
+
+impl EventKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventKind::MessageCreated => "message.created",
+            EventKind::MemberJoined => "member.joined",
+            EventKind::MemberLeft => "member.left",
+        }
+    }
+
+    fn parse(s: &str) -> Option<EventKind> {
+        [
+            EventKind::MessageCreated,
+            EventKind::MemberJoined,
+            EventKind::MemberLeft,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+impl<DB: Backend> ToSql<Text, DB> for EventKind
+where
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.as_str().to_sql(out)
+    }
+}
+
+/// An unknown stored kind is an error, not a guess: every writer goes through `EventKind`.
+impl<DB: Backend> FromSql<Text, DB> for EventKind
+where
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let s = String::from_sql(bytes)?;
+        EventKind::parse(&s).ok_or_else(|| format!("unknown event kind {s:?}").into())
+    }
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = events)]
@@ -19,7 +69,7 @@ pub struct EventRow {
     pub id: i64,
     pub room_id: i64,
     pub seq: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub actor_id: i64,
     pub content: Option<String>,
     pub created_at: i64,
@@ -32,15 +82,16 @@ pub struct EventView {
     pub actor: Profile,
 }
 
+/// An event to insert: joins and leaves one at a time, messages in batches (`batch_insert`).
 // None is NULL, never DEFAULT: SQLite's multi-row INSERT has no DEFAULT keyword.
-#[derive(Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
-pub(crate) struct NewEvent<'a> {
+pub struct NewEvent {
     pub room_id: i64,
     pub seq: i64,
-    pub kind: &'a str,
+    pub kind: EventKind,
     pub actor_id: i64,
-    pub content: Option<&'a str>,
+    pub content: Option<String>,
     pub created_at: i64,
 }
 
@@ -102,7 +153,7 @@ pub async fn messages(
         let mut query = events::table
             .inner_join(users::table)
             .filter(events::room_id.eq(room))
-            .filter(events::kind.eq(MESSAGE_CREATED))
+            .filter(events::kind.eq(EventKind::MessageCreated))
             .select((EventRow::as_select(), Profile::as_select()))
             .limit(limit)
             .into_boxed();

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::accounts::Profile;
-use super::events::{room_must_exist, EventRow, EventView, NewEvent, MEMBER_JOINED, MEMBER_LEFT};
+use super::events::{room_must_exist, EventKind, EventRow, EventView, NewEvent};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 
@@ -48,7 +48,7 @@ pub async fn join(db: &Db, room: i64, user: i64) -> Result<Option<EventRow>, Sto
                 .values(NewEvent {
                     room_id: room,
                     seq,
-                    kind: MEMBER_JOINED,
+                    kind: EventKind::MemberJoined,
                     actor_id: user,
                     content: None,
                     created_at: now,
@@ -104,7 +104,7 @@ pub async fn leave(
                 .values(NewEvent {
                     room_id: room,
                     seq,
-                    kind: MEMBER_LEFT,
+                    kind: EventKind::MemberLeft,
                     actor_id: target,
                     content: None,
                     created_at: now,

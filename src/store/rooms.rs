@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::accounts::Profile;
-use super::events::{EventRow, NewEvent, MEMBER_JOINED};
+use super::events::{EventKind, EventRow, NewEvent};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 
@@ -63,7 +63,7 @@ pub async fn create(
                 .values(NewEvent {
                     room_id: room.id,
                     seq: 1,
-                    kind: MEMBER_JOINED,
+                    kind: EventKind::MemberJoined,
                     actor_id: owner,
                     content: None,
                     created_at: now,

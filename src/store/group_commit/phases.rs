@@ -11,8 +11,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::plan::{self, Outcome, Plan, StoredKeys};
 use super::{Faults, Message};
 use crate::store::accounts::Profile;
-use crate::store::batch_insert::{EventInsert, InsertMany, KeyInsert};
-use crate::store::events::{EventRow, EventView, MESSAGE_CREATED};
+use crate::store::batch_insert::{InsertMany, KeyInsert};
+use crate::store::events::{EventKind, EventRow, EventView, NewEvent};
 use crate::store::schema::{events, idempotency_keys, memberships, users};
 use crate::store::{now_ms, on_conn, Db, PgConn, SqliteConn, StoreError};
 
@@ -93,14 +93,14 @@ async fn insert<C: Queries>(
     seqs: &[Option<i64>],
     now: i64,
 ) -> QueryResult<HashMap<(i64, i64), EventRow>> {
-    let new_events: Vec<EventInsert> = batch
+    let new_events: Vec<NewEvent> = batch
         .iter()
         .zip(seqs)
         .filter_map(|(m, seq)| {
-            seq.map(|seq| EventInsert {
+            seq.map(|seq| NewEvent {
                 room_id: m.room_id,
                 seq,
-                kind: MESSAGE_CREATED,
+                kind: EventKind::MessageCreated,
                 actor_id: m.author.id,
                 content: Some(m.content.clone()),
                 created_at: now,

@@ -203,7 +203,7 @@ mod tests {
 
     use super::*;
     use crate::store::accounts::Profile;
-    use crate::store::events::MESSAGE_CREATED;
+    use crate::store::events::EventKind;
 
     fn msg(room: i64, author: i64, key: Option<(&str, &str)>) -> Message {
         Message {
@@ -224,7 +224,7 @@ mod tests {
             id,
             room_id: room,
             seq,
-            kind: MESSAGE_CREATED.into(),
+            kind: EventKind::MessageCreated,
             actor_id: actor,
             content: Some("hi".into()),
             created_at: 0,
