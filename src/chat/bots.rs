@@ -100,7 +100,5 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<BotJson>, AppError> 
 /// A live bot's id by name, for operators (no ownership check).
 pub async fn find_by_name(app: &App, name: &str) -> Result<Option<i64>, AppError> {
     let name = normalize_username(name)?;
-    Ok(bots::find(&app.db, None, None, Some(&name))
-        .await?
-        .map(|bot| bot.id))
+    Ok(bots::find_by_name(&app.db, &name).await?.map(|bot| bot.id))
 }

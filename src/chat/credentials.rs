@@ -99,13 +99,11 @@ pub fn forget_revoked(app: &App, user: i64) {
 /// An owner may end their own live bots' credentials (bots may not manage bots); an operator
 /// any bot's.
 async fn allowed(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
-    let owner = match by {
+    let found = match by {
         By::Owner(who) if who.is_bot => return Err(AppError::Forbidden("bots cannot manage bots")),
-        By::Owner(who) => Some(who.user_id),
-        By::Operator => None,
+        By::Owner(who) => bots::find_owned(&app.db, who.user_id, bot).await?,
+        By::Operator => bots::find_by_id(&app.db, bot).await?,
     };
-    bots::find(&app.db, owner, Some(bot), None)
-        .await?
-        .ok_or(AppError::BotNotFound)?;
+    found.ok_or(AppError::BotNotFound)?;
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! Bots: users rows with `is_bot`, owned by a user, authenticated by one bearer token.
 
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 
@@ -48,9 +49,7 @@ pub async fn create(
 /// Live bots of `owner`, or of everyone when `owner` is None (the admin CLI).
 pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<BotRow>, StoreError> {
     with_conn!(db, readers, |conn| {
-        let mut query = users::table
-            .filter(users::is_bot.eq(true))
-            .filter(users::disabled_at.is_null())
+        let mut query = live_bots()
             .select(BotRow::as_select())
             .order(users::id.asc())
             .into_boxed();
@@ -61,30 +60,53 @@ pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<BotRow>, StoreError
     })
 }
 
-/// A live bot by id or name, if `owner` (when given) owns it.
-pub async fn find(
-    db: &Db,
-    owner: Option<i64>,
-    id: Option<i64>,
-    name: Option<&str>,
-) -> Result<Option<Profile>, StoreError> {
-    let name = name.map(str::to_owned);
+/// Bots that can still authenticate (not deleted, that is not disabled).
+type LiveBots = dsl::Filter<
+    dsl::Filter<users::table, dsl::Eq<users::is_bot, bool>>,
+    dsl::IsNull<users::disabled_at>,
+>;
+
+fn live_bots() -> LiveBots {
+    users::table
+        .filter(users::is_bot.eq(true))
+        .filter(users::disabled_at.is_null())
+}
+
+/// A live bot that `owner` owns.
+pub async fn find_owned(db: &Db, owner: i64, bot: i64) -> Result<Option<Profile>, StoreError> {
     with_conn!(db, readers, |conn| {
-        let mut query = users::table
-            .filter(users::is_bot.eq(true))
-            .filter(users::disabled_at.is_null())
+        Ok(live_bots()
+            .filter(users::id.eq(bot))
+            .filter(users::bot_owner_id.eq(owner))
             .select(Profile::as_select())
-            .into_boxed();
-        if let Some(owner) = owner {
-            query = query.filter(users::bot_owner_id.eq(owner));
-        }
-        if let Some(id) = id {
-            query = query.filter(users::id.eq(id));
-        }
-        if let Some(name) = name {
-            query = query.filter(users::username.eq(name));
-        }
-        Ok(query.first(conn).await.optional()?)
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// A live bot, whoever owns it (operators).
+pub async fn find_by_id(db: &Db, bot: i64) -> Result<Option<Profile>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(live_bots()
+            .filter(users::id.eq(bot))
+            .select(Profile::as_select())
+            .first(conn)
+            .await
+            .optional()?)
+    })
+}
+
+/// A live bot by its (lowercased) name, whoever owns it (operators).
+pub async fn find_by_name(db: &Db, name: &str) -> Result<Option<Profile>, StoreError> {
+    let name = name.to_owned();
+    with_conn!(db, readers, |conn| {
+        Ok(live_bots()
+            .filter(users::username.eq(name))
+            .select(Profile::as_select())
+            .first(conn)
+            .await
+            .optional()?)
     })
 }
 
