@@ -8,7 +8,9 @@
 //! only when the recorded time is older than `touch_every`, so an active session costs about
 //! one write a minute, not one per request.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration as StdDuration;
 
 use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, UpdateError};
@@ -28,6 +30,38 @@ pub const SESSION_ID: &str = "sid";
 /// is down. actix-session would turn a load error into an opaque 500 after a pool wait; this
 /// lets `Principal` answer a prompt 503 instead.
 pub const STORE_UNAVAILABLE: &str = "store_unavailable";
+
+tokio::task_local! {
+    /// Why a write of the session store found the database unavailable during the request
+    /// being served, if it did (see `watching_outage`).
+    static OUTAGE: RefCell<Option<String>>;
+}
+
+/// Runs `request` (a request going through the middleware stack) and says why the session
+/// store found the database unavailable on the way, if it did. actix-session turns the store's
+/// errors into opaque 500s; this keeps their reason, so that the caller can answer a retryable
+/// 503 without asking the database again.
+pub async fn watching_outage<F: Future>(request: F) -> (F::Output, Option<String>) {
+    OUTAGE
+        .scope(RefCell::new(None), async move {
+            let output = request.await;
+            (output, OUTAGE.with(RefCell::take))
+        })
+        .await
+}
+
+/// A store error on its way into actix-session, noted if it is an outage.
+fn noted(e: StoreError) -> anyhow::Error {
+    if let StoreError::Unavailable(why) = &e {
+        // Outside `watching_outage` (the CLI, a test) there is nobody to tell.
+        let _ = OUTAGE.try_with(|outage| {
+            outage
+                .borrow_mut()
+                .get_or_insert_with(|| format!("storing the session: {why}"));
+        });
+    }
+    e.into()
+}
 
 /// The longest a session's recorded use may lag behind its real use.
 const TOUCH_AT_MOST_EVERY: StdDuration = StdDuration::from_secs(60);
@@ -134,7 +168,7 @@ impl SessionStore for DbSessionStore {
             expiry(ttl),
         )
         .await
-        .map_err(|e| SaveError::Other(e.into()))?;
+        .map_err(|e| SaveError::Other(noted(e)))?;
         SessionKey::try_from(key).map_err(|e| SaveError::Other(e.into()))
     }
 
@@ -159,7 +193,7 @@ impl SessionStore for DbSessionStore {
         .await;
         // After the write (whatever its outcome), so a read racing it cannot keep the old state.
         self.cache.forget_session(&key_hash);
-        let updated = updated.map_err(|e| UpdateError::Other(e.into()))?;
+        let updated = updated.map_err(|e| UpdateError::Other(noted(e)))?;
         if updated {
             Ok(key)
         } else {
@@ -176,15 +210,38 @@ impl SessionStore for DbSessionStore {
     }
 
     async fn update_ttl(&self, key: &SessionKey, ttl: &Duration) -> Result<(), anyhow::Error> {
-        sessions::touch(&self.db, &hash_key(key.as_ref()), expiry(ttl)).await?;
-        Ok(())
+        sessions::touch(&self.db, &hash_key(key.as_ref()), expiry(ttl))
+            .await
+            .map_err(noted)
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<(), anyhow::Error> {
         let key_hash = hash_key(key.as_ref());
         let deleted = sessions::delete(&self.db, &key_hash).await;
         self.cache.forget_session(&key_hash);
-        deleted?;
-        Ok(())
+        deleted.map_err(noted)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn only_an_unavailable_database_is_an_outage() {
+        let down = || StoreError::Unavailable("connection refused".into());
+        let (_, outage) = watching_outage(async { noted(down()) }).await;
+        assert_eq!(
+            outage.as_deref(),
+            Some("storing the session: connection refused")
+        );
+        let (_, outage) = watching_outage(async { noted(StoreError::Task("a bug".into())) }).await;
+        assert_eq!(outage, None);
+        let (_, outage) = watching_outage(async {}).await;
+        assert_eq!(outage, None);
+        // Each request starts afresh, and noting outside one is harmless.
+        let _ = noted(down());
+        let (_, outage) = watching_outage(async {}).await;
+        assert_eq!(outage, None);
     }
 }

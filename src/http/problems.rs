@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse, ResponseError};
 
 use super::MAX_JSON_BODY;
-use crate::app::App;
+use crate::auth::session_store::watching_outage;
 use crate::error::{AppError, PROBLEM_JSON};
 
 pub fn json_config() -> web::JsonConfig {
@@ -69,8 +69,8 @@ pub async fn normalize<B: MessageBody + 'static>(
     req: ServiceRequest,
     next: actix_web::middleware::Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B, BoxBody>>, actix_web::Error> {
-    let app = req.app_data::<web::Data<App>>().cloned();
-    match next.call(req).await {
+    let (result, outage) = watching_outage(next.call(req)).await;
+    match result {
         Ok(res) => {
             let status = res.status();
             let is_problem = res
@@ -93,13 +93,11 @@ pub async fn normalize<B: MessageBody + 'static>(
             // The framework renders a returned error with its own `error_response`.
             let status = err.as_response_error().status_code();
             tracing::error!(error = %err, %status, "request failed in middleware");
-            // The session middleware's storage errors arrive as opaque 500s; when the database
-            // is unreachable the truthful answer is a retryable 503.
+            // The session middleware's storage errors arrive as opaque 500s; when the store
+            // said the database was unreachable the truthful answer is a retryable 503.
             if status == StatusCode::INTERNAL_SERVER_ERROR {
-                if let Some(app) = app {
-                    if let Err(down) = app.db.ping().await {
-                        return Err(AppError::unavailable(down).into());
-                    }
+                if let Some(outage) = outage {
+                    return Err(AppError::unavailable(outage).into());
                 }
             }
             Err(for_status(status).into())

@@ -41,6 +41,15 @@ mod postgres_only {
     }
 }
 
+/// SQLite's write lock, held by another process, is the one outage SQLite can have: the
+/// server's writes wait `sqlite_busy_timeout_ms`, then give up.
+mod sqlite_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_login_whose_session_cannot_be_stored_answers_503() {
+        super::a_login_whose_session_cannot_be_stored_answers_503().await
+    }
+}
+
 /// The pool timeout the fault tests give the server: a request that needs
 /// the database must give up on it after about this long.
 const POOL_TIMEOUT_MS: &str = "1000";
@@ -205,6 +214,34 @@ async fn a_database_outage_answers_503_and_the_server_recovers() {
             "{name} socket: something between the outage's messages and the sentinel"
         );
     }
+}
+
+/// The session is stored by actix-session's middleware after the handler, which turns every
+/// store error into an opaque 500. When the store said "unavailable" the answer is a 503 all
+/// the same (reads still work here, so asking the database afterwards would say it is fine).
+async fn a_login_whose_session_cannot_be_stored_answers_503() {
+    let server = TestServer::builder(Backend::Sqlite)
+        .env("ROOMCAST_SQLITE_BUSY_TIMEOUT_MS", "200")
+        .start()
+        .await;
+    let user = server.user().await;
+    let browser = server.client();
+    let block = server.block_writes().await;
+    let started = Instant::now();
+    let refused = browser.login(&user.username, &user.password).await;
+    block.release().await;
+    assert!(
+        started.elapsed() < PROMPT,
+        "login took {:?}",
+        started.elapsed()
+    );
+    assert_unavailable(&refused, "login (sessions write-locked)");
+    browser.me().await.expect_problem(401, "unauthenticated");
+    browser
+        .login(&user.username, &user.password)
+        .await
+        .expect(200);
+    browser.me().await.expect(200);
 }
 
 /// The server finds its database again by itself: `/readyz` turns 200 (and
