@@ -2,14 +2,14 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{BadBody, RateLimited, Unavailable};
+use crate::http::openapi::{BadBody, Unavailable};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
 use crate::chat::accounts::{self, Credentials};
 use crate::error::AppError;
 use crate::http::client_ip;
-use crate::http::rate_limit::{rate_headers, Limits};
+use crate::http::rate_limit::{Limits, Tell};
 use crate::views::AccountJson;
 
 #[utoipa::path(
@@ -19,10 +19,9 @@ use crate::views::AccountJson;
     summary = "Register an account",
     request_body = Credentials,
     responses(
-        (status = 201, description = "Registered (not logged in)", body = AccountJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 201, description = "Registered (not logged in)", body = AccountJson),
         BadBody,
         (status = 409, description = "Username taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
-        RateLimited,
         Unavailable
     )
 )]
@@ -32,9 +31,9 @@ pub async fn register(
     limits: web::Data<Limits>,
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = limits.auth.check(&client_ip(&req))?;
+    limits
+        .auth
+        .charge(&req, &client_ip(&req), Tell::Successes)?;
     let account = accounts::register(&app, body.into_inner()).await?;
-    let mut res = HttpResponse::Created();
-    rate_headers(&mut res, &rate);
-    Ok(res.json(account))
+    Ok(HttpResponse::Created().json(account))
 }

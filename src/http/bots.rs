@@ -1,10 +1,8 @@
 //! /api/bots
 
 use crate::error::Problem;
-use crate::http::openapi::{
-    BadBody, BotNotFound, BotsForbidden, DatabaseDown, RateLimited, Unauthorized,
-};
-use actix_web::{web, HttpResponse};
+use crate::http::openapi::{BadBody, BotNotFound, BotsForbidden, DatabaseDown, Unauthorized};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -12,7 +10,7 @@ use crate::chat::bots::{self, BotList, BotWithToken, NewBot, TokenJson};
 use crate::chat::credentials::{self, By};
 use crate::error::AppError;
 use crate::http::body::JsonObject;
-use crate::http::rate_limit::{rate_headers, Limits};
+use crate::http::rate_limit::{Limits, Tell};
 use crate::telemetry::SECURITY;
 
 /// 201 with the bot and its token; the token is never shown again.
@@ -23,27 +21,27 @@ use crate::telemetry::SECURITY;
     summary = "Create a bot",
     request_body = NewBot,
     responses(
-        (status = 201, description = "Created; the token is shown only here", body = BotWithToken, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 201, description = "Created; the token is shown only here", body = BotWithToken),
         Unauthorized,
         BotsForbidden,
         (status = 409, description = "Name taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
         BadBody,
-        RateLimited,
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
 pub async fn create(
+    req: HttpRequest,
     app: web::Data<App>,
     limits: web::Data<Limits>,
     who: Principal,
     body: JsonObject<NewBot>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = limits.create_bot.check(&who.user_id)?;
+    limits
+        .create_bot
+        .charge(&req, &who.user_id, Tell::Successes)?;
     let created = bots::create(&app, &who, body.into_inner()).await?;
-    let mut res = HttpResponse::Created();
-    rate_headers(&mut res, &rate);
-    Ok(res.json(created))
+    Ok(HttpResponse::Created().json(created))
 }
 
 #[utoipa::path(

@@ -2,7 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{DatabaseDown, RateLimited, RoomNotFound, Unauthorized};
+use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
 use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::messages::{self, NewMessage, Page};
 use crate::error::AppError;
-use crate::http::rate_limit::{rate_headers, Limits};
+use crate::http::rate_limit::{Limits, Tell};
 use crate::views::{MessageJson, MessageList};
 
 /// 201 only after the message is committed; the socket fan-out follows the commit.
@@ -23,7 +23,7 @@ use crate::views::{MessageJson, MessageList};
     summary = "Send a message",
     params(("id" = i64, Path, description = "Room id"), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters; a retry with the same key and body returns the original 201", min_length = 1, max_length = 255, pattern = r"^[\x20-\x7E]{1,255}$")), request_body = NewMessage,
     responses(
-        (status = 201, description = "Stored (or replayed: header Idempotent-Replayed: true)", body = MessageJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64), ("Idempotent-Replayed" = bool))),
+        (status = 201, description = "Stored (or replayed: header Idempotent-Replayed: true)", body = MessageJson, headers(("Idempotent-Replayed" = bool))),
         (status = 400, description = "Malformed JSON or Idempotency-Key (`malformed-json`, `invalid-idempotency-key`)", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
         (status = 403, description = "Not a member (`not-a-member`)", body = Problem, content_type = "application/problem+json"),
@@ -31,7 +31,6 @@ use crate::views::{MessageJson, MessageList};
         (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid content, or a key reused with another body (`validation-failed`, `idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
-        RateLimited,
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
@@ -45,10 +44,9 @@ pub async fn send(
     body: JsonObject<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
     let key = idempotency_key(req.headers())?;
-    let rate = limits.send.check(&who.user_id)?;
+    limits.send.charge(&req, &who.user_id, Tell::Successes)?;
     let sent = messages::send(&app, &who, id.into_inner(), body.into_inner(), key).await?;
     let mut res = HttpResponse::Created();
-    rate_headers(&mut res, &rate);
     if sent.replayed {
         res.insert_header(("Idempotent-Replayed", "true"));
     }

@@ -17,6 +17,7 @@ pub mod rooms;
 pub mod session;
 
 use actix_session::SessionMiddleware;
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use crate::auth::session_store::DbSessionStore;
@@ -44,6 +45,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
         .configure(assets::routes)
         .service(
             web::scope("/api")
+                .wrap(from_fn(rate_limit::headers))
                 .wrap(sessions)
                 // The hot paths first: a pattern with a segment is matched by a regex, tried
                 // in order.

@@ -3,10 +3,11 @@
 use std::sync::OnceLock;
 
 use actix_web::HttpResponse;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::RefOr;
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::openapi::{Header, RefOr};
+use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 
 use crate::error::{ErrorKind, Problem};
 
@@ -45,7 +46,7 @@ use super::{accounts, bots, events, members, messages, ops, rooms, session};
         ops::readyz,
     ),
     components(schemas(crate::realtime::frame::EventFrame, crate::error::Problem)),
-    modifiers(&Security, &ErrorCodes)
+    modifiers(&Security, &ErrorCodes, &RateLimits)
 )]
 pub struct ApiDoc;
 
@@ -92,6 +93,61 @@ impl Modify for ErrorCodes {
     }
 }
 
+/// The operations whose handler charges a rate limit (`Limit::charge`), as `(method, path)`.
+/// The contract test holds this list to the server's answers.
+pub const RATE_LIMITED: [(&str, &str); 5] = [
+    ("post", "/api/accounts"),
+    ("post", "/api/session"),
+    ("post", "/api/rooms"),
+    ("post", "/api/bots"),
+    ("post", "/api/rooms/{id}/messages"),
+];
+
+/// Each rate-limited operation: its successes carry the `RateLimit-*` headers, and it may
+/// answer 429 `rate-limited`.
+struct RateLimits;
+
+impl Modify for RateLimits {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let headers = [
+            ("RateLimit-Limit", u32::schema()),
+            ("RateLimit-Remaining", u32::schema()),
+            ("RateLimit-Reset", u64::schema()),
+        ];
+        for (method, path) in RATE_LIMITED {
+            let Some(op) = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| operation(item, method))
+            else {
+                continue;
+            };
+            for (status, response) in op.responses.responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with('2'), response) {
+                    for (name, schema) in &headers {
+                        response
+                            .headers
+                            .insert(name.to_string(), Header::new(schema.clone()));
+                    }
+                }
+            }
+            op.responses.responses.extend(RateLimited::responses());
+        }
+    }
+}
+
+fn operation<'a>(item: &'a mut PathItem, method: &str) -> Option<&'a mut Operation> {
+    match method {
+        "get" => item.get.as_mut(),
+        "put" => item.put.as_mut(),
+        "post" => item.post.as_mut(),
+        "delete" => item.delete.as_mut(),
+        "patch" => item.patch.as_mut(),
+        _ => None,
+    }
+}
+
 /// GET /api/openapi.json (built once).
 pub async fn document() -> HttpResponse {
     static JSON: OnceLock<String> = OnceLock::new();
@@ -134,6 +190,7 @@ pub struct DatabaseDown(Problem);
 #[allow(dead_code)]
 pub struct Unavailable(Problem);
 
+/// Added to every rate-limited operation by `RateLimits`.
 #[derive(IntoResponses)]
 #[response(
     status = 429,
@@ -310,6 +367,42 @@ mod tests {
             }
         }
         assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    /// Every listed operation exists (the modifier skips what it cannot find), and exactly
+    /// those document the `RateLimit-*` headers and the 429 `rate-limited`.
+    #[test]
+    fn the_rate_limited_operations_and_only_they_document_the_limit() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).expect("serializable");
+        let mut found = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("a path item") {
+                let responses = op["responses"].as_object().expect("responses");
+                let limited = responses.contains_key("429")
+                    && responses["429"]["description"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("`rate-limited`"));
+                let successes: Vec<_> = responses
+                    .iter()
+                    .filter(|(status, _)| status.starts_with('2'))
+                    .collect();
+                assert!(!limited || !successes.is_empty(), "{method} {path}");
+                for (status, response) in successes {
+                    for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                        let has = response["headers"].get(name).is_some();
+                        assert_eq!(has, limited, "{method} {path} {status} {name}");
+                    }
+                }
+                if limited {
+                    found.insert((method.clone(), path.clone()));
+                }
+            }
+        }
+        let listed: BTreeSet<_> = RATE_LIMITED
+            .iter()
+            .map(|(m, p)| (m.to_string(), p.to_string()))
+            .collect();
+        assert_eq!(found, listed);
     }
 
     /// `code -> status` of the README's error table (the `### Errors` section).

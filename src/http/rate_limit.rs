@@ -7,7 +7,11 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpRequest};
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
@@ -16,11 +20,42 @@ use governor::{Quota, RateLimiter};
 use crate::config::Config;
 use crate::error::AppError;
 
-/// The `RateLimit-*` headers of a limited endpoint, on success.
-pub fn rate_headers(res: &mut actix_web::HttpResponseBuilder, info: &RateInfo) {
-    for header in info.headers() {
-        res.insert_header(header);
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+
+/// Which answers to a charged request carry its `RateLimit-*` headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tell {
+    /// Only a success.
+    Successes,
+    /// Refusals too (login: a wrong password still says how many attempts are left).
+    EveryAnswer,
+}
+
+/// What a request was charged, kept in its extensions for [`headers`] to write.
+#[derive(Debug, Clone, Copy)]
+struct Charged {
+    info: RateInfo,
+    tell: Tell,
+}
+
+/// Middleware on /api: writes the `RateLimit-*` headers of a charged request (see
+/// [`Limit::charge`]) on its answer. A 429 `rate-limited` writes its own (with `Retry-After`)
+/// and is left as it is.
+pub async fn headers<B: MessageBody>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let mut res = next.call(req).await?;
+    let charged = res.request().extensions().get::<Charged>().copied();
+    if let Some(Charged { info, tell }) = charged {
+        let told = res.status().is_success() || tell == Tell::EveryAnswer;
+        if told && !res.headers().contains_key(RATELIMIT_LIMIT) {
+            for (name, value) in info.headers() {
+                res.headers_mut().insert(name, value);
+            }
+        }
     }
+    Ok(res)
 }
 
 /// What the `RateLimit-*` headers say.
@@ -36,10 +71,7 @@ impl RateInfo {
     /// The `RateLimit-*` headers (IETF draft "RateLimit header fields for HTTP").
     pub fn headers(&self) -> [(HeaderName, HeaderValue); 3] {
         [
-            (
-                HeaderName::from_static("ratelimit-limit"),
-                HeaderValue::from(self.limit),
-            ),
+            (RATELIMIT_LIMIT, HeaderValue::from(self.limit)),
             (
                 HeaderName::from_static("ratelimit-remaining"),
                 HeaderValue::from(self.remaining),
@@ -79,7 +111,16 @@ impl<K: Hash + Eq + Clone> Limit<K> {
         })
     }
 
-    /// Takes one unit for `key`, or says when to come back.
+    /// Takes one unit for `key` on behalf of `req`, whose answer then carries the
+    /// `RateLimit-*` headers (written by [`headers`]), or refuses it with 429.
+    pub fn charge(&self, req: &HttpRequest, key: &K, tell: Tell) -> Result<(), AppError> {
+        let info = self.check(key)?;
+        req.extensions_mut().insert(Charged { info, tell });
+        Ok(())
+    }
+
+    /// Takes one unit for `key`, or says when to come back. Alone, for a limit whose numbers
+    /// the answer does not show (a 429 still shows its own).
     pub fn check(&self, key: &K) -> Result<RateInfo, AppError> {
         let limit = self.quota.burst_size().get();
         let per_unit = self.quota.replenish_interval();

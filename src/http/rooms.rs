@@ -2,14 +2,14 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, RoomNotFound, Unauthorized};
-use actix_web::{web, HttpResponse};
+use crate::http::openapi::{BadBody, DatabaseDown, RoomNotFound, Unauthorized};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::rooms::{self, NewRoom};
 use crate::error::AppError;
-use crate::http::rate_limit::{rate_headers, Limits};
+use crate::http::rate_limit::{Limits, Tell};
 use crate::telemetry::SECURITY;
 use crate::views::{RoomJson, RoomList};
 
@@ -20,25 +20,25 @@ use crate::views::{RoomJson, RoomList};
     summary = "Create a room",
     request_body = NewRoom,
     responses(
-        (status = 201, description = "Created; the caller is owner and first member", body = RoomJson, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 201, description = "Created; the caller is owner and first member", body = RoomJson),
         Unauthorized,
         BadBody,
-        RateLimited,
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
 pub async fn create(
+    req: HttpRequest,
     app: web::Data<App>,
     limits: web::Data<Limits>,
     who: Principal,
     body: JsonObject<NewRoom>,
 ) -> Result<HttpResponse, AppError> {
-    let rate = limits.create_room.check(&who.user_id)?;
+    limits
+        .create_room
+        .charge(&req, &who.user_id, Tell::Successes)?;
     let room = rooms::create(&app, &who, body.into_inner()).await?;
-    let mut res = HttpResponse::Created();
-    rate_headers(&mut res, &rate);
-    Ok(res.json(room))
+    Ok(HttpResponse::Created().json(room))
 }
 
 #[utoipa::path(

@@ -2,9 +2,9 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{BadBody, DatabaseDown, RateLimited, Unauthorized, Unavailable};
+use crate::http::openapi::{BadBody, DatabaseDown, Unauthorized, Unavailable};
 use actix_session::Session;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
 use crate::auth::session_store::{SESSION_ID, USERNAME, USER_ID};
@@ -14,7 +14,7 @@ use crate::chat::accounts::{self, Credentials};
 use crate::chat::credentials;
 use crate::error::AppError;
 use crate::http::client_ip;
-use crate::http::rate_limit::{rate_headers, Limits};
+use crate::http::rate_limit::{Limits, Tell};
 use crate::telemetry::{self, SECURITY};
 use crate::views::UserRef;
 
@@ -25,10 +25,9 @@ use crate::views::UserRef;
     summary = "Log in",
     request_body = Credentials,
     responses(
-        (status = 200, description = "Logged in; sets the session cookie", body = UserRef, headers(("RateLimit-Limit" = u32), ("RateLimit-Remaining" = u32), ("RateLimit-Reset" = u64))),
+        (status = 200, description = "Logged in; sets the session cookie", body = UserRef),
         BadBody,
         (status = 401, description = "Unknown user or wrong password (`invalid-credentials`)", body = Problem, content_type = "application/problem+json"),
-        RateLimited,
         Unavailable
     )
 )]
@@ -40,7 +39,8 @@ pub async fn login(
     body: JsonObject<Credentials>,
 ) -> Result<HttpResponse, AppError> {
     let peer = client_ip(&req);
-    let rate = limits.auth.check(&peer)?;
+    // A refused attempt still tells the client how many it has left.
+    limits.auth.charge(&req, &peer, Tell::EveryAnswer)?;
     let credentials = body.into_inner();
     // What was typed, cut short and escaped (`?`), for the security log; never the password.
     let attempted: String = credentials.username.chars().take(64).collect();
@@ -50,21 +50,18 @@ pub async fn login(
     .await
     {
         Ok(user) => user,
-        // The username's limit speaks for itself (its own RateLimit-* and Retry-After).
-        Err(e @ AppError::RateLimited { .. }) => {
-            tracing::info!(target: SECURITY, event = "login.throttled", username = ?attempted, %peer, "login refused: too many attempts at this username");
-            return Err(e);
-        }
-        // A refused attempt still tells the client how many it has left.
         Err(e) => {
-            if matches!(e, AppError::InvalidCredentials) {
-                tracing::info!(target: SECURITY, event = "login.failed", username = ?attempted, %peer, "login failed");
+            match e {
+                // The username's limit speaks for itself (its own RateLimit-* and Retry-After).
+                AppError::RateLimited { .. } => {
+                    tracing::info!(target: SECURITY, event = "login.throttled", username = ?attempted, %peer, "login refused: too many attempts at this username");
+                }
+                AppError::InvalidCredentials => {
+                    tracing::info!(target: SECURITY, event = "login.failed", username = ?attempted, %peer, "login failed");
+                }
+                _ => {}
             }
-            let mut res = e.error_response();
-            for (name, value) in rate.headers() {
-                res.headers_mut().insert(name, value);
-            }
-            return Ok(res);
+            return Err(e);
         }
     };
     // A fresh key at login, so a session id planted before login is worthless.
@@ -77,9 +74,7 @@ pub async fn login(
     insert().map_err(AppError::internal)?;
     telemetry::note_caller(&req, user.id, false);
     tracing::info!(target: SECURITY, event = "login.ok", user = user.id, username = %user.username, %peer, "logged in");
-    let mut res = HttpResponse::Ok();
-    rate_headers(&mut res, &rate);
-    Ok(res.json(UserRef {
+    Ok(HttpResponse::Ok().json(UserRef {
         id: user.id,
         username: user.username,
         bot: false,

@@ -226,8 +226,19 @@ impl Contract {
         resp
     }
 
-    /// Documented response headers that are present must match their schema.
+    /// Documented response headers that are present must match their schema, and a
+    /// success carries the `RateLimit-*` headers exactly where the document says so.
     fn check_headers(&mut self, at: &str, documented: &Value, resp: &Resp) {
+        if (200..300).contains(&resp.status) {
+            for name in ["RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"] {
+                let promised = documented["headers"].get(name).is_some();
+                let sent = resp.header(name).is_some();
+                if promised != sent {
+                    self.failures
+                        .push(format!("{at}: {name} sent: {sent}, documented: {promised}"));
+                }
+            }
+        }
         let Some(headers) = documented["headers"].as_object() else {
             return;
         };

@@ -212,6 +212,16 @@ async fn guesses_at_one_account_are_limited_whatever_the_address(b: Backend) {
     let right = login_from(&fresh, &server, &name, PASSWORD).await;
     right.expect_problem(429, "rate-limited");
     assert!(right.header("Set-Cookie").is_none(), "{:?}", right.headers);
+    // The account's limit speaks for itself, not the address's (burst 3, one used here).
+    assert_eq!(
+        (
+            right.header("RateLimit-Limit"),
+            right.header("RateLimit-Remaining")
+        ),
+        (Some("5"), Some("0")),
+        "{:?}",
+        right.headers
+    );
     // Names are one bucket whatever their case.
     let upper = login_from(&fresh, &server, &name.to_uppercase(), PASSWORD).await;
     upper.expect_problem(429, "rate-limited");

@@ -225,6 +225,9 @@ async fn login_and_registration_are_limited_per_client_ip(b: Backend) {
             break attempt;
         }
         attempt.expect_problem(401, "invalid-credentials");
+        // A refused attempt was still charged, and says what is left.
+        let (limit, left, _) = rate(&attempt);
+        assert_eq!((limit, left), (6, 3 - wrong), "wrong password {wrong}");
         wrong += 1;
         assert!(
             wrong <= 10,
