@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use serde_json::Value;
 
 use crate::cli::ChartArgs;
+use crate::num;
 
 /// (backend, configuration) -> median msgs/s, for the `send` scenario of one file.
 fn send_medians(path: &Path) -> Result<BTreeMap<(String, String), f64>> {
@@ -20,37 +21,54 @@ fn send_medians(path: &Path) -> Result<BTreeMap<(String, String), f64>> {
         let Ok(v) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        if v["scenario"] != "send" {
+        if v.get("scenario").and_then(Value::as_str) != Some("send") {
             continue;
         }
-        let backend = v["backend"].as_str().unwrap_or("?").to_string();
-        for cell in v["cells"].as_array().into_iter().flatten() {
-            if let Some(x) = cell["metrics"]["msgs_per_s"].as_f64() {
-                let key = cell["key"].as_str().unwrap_or("?").to_string();
+        let backend = text_of(&v, "backend");
+        for cell in v
+            .get("cells")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(x) = cell.pointer("/metrics/msgs_per_s").and_then(Value::as_f64) {
+                let key = text_of(cell, "key");
                 runs.entry((backend.clone(), key)).or_default().push(x);
             }
         }
     }
     Ok(runs
         .into_iter()
-        .map(|(k, mut xs)| {
+        .filter_map(|(k, mut xs)| {
             xs.sort_by(f64::total_cmp);
-            (k, xs[xs.len() / 2])
+            Some((k, *xs.get(xs.len() / 2)?))
         })
         .collect())
+}
+
+/// A string field of a result line, "?" when absent.
+fn text_of(v: &Value, field: &str) -> String {
+    v.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string()
 }
 
 pub fn run(args: &ChartArgs) -> Result<()> {
     let before = send_medians(&args.before)?;
     let after = send_medians(&args.after)?;
-    let groups: Vec<&(String, String)> = after.keys().filter(|k| before.contains_key(*k)).collect();
+    // (configuration, before, after) for each configuration measured in both files.
+    let groups: Vec<(&(String, String), f64, f64)> = after
+        .iter()
+        .filter_map(|(k, a)| Some((k, *before.get(k)?, *a)))
+        .collect();
     let top = groups
         .iter()
-        .flat_map(|k| [before[*k], after[*k]])
+        .flat_map(|(_, b, a)| [*b, *a])
         .fold(1.0_f64, f64::max);
     let (w, h, left, bottom, top_pad) = (980.0, 420.0, 70.0, 90.0, 40.0);
     let plot_h = h - bottom - top_pad;
-    let slot = (w - left - 20.0) / groups.len().max(1) as f64;
+    let slot = (w - left - 20.0) / num::float_usize(groups.len().max(1));
     let bar = slot * 0.36;
     let y = |v: f64| top_pad + plot_h * (1.0 - v / top);
     let mut svg = String::new();
@@ -73,13 +91,13 @@ pub fn run(args: &ChartArgs) -> Result<()> {
             y = y(v)
         );
     }
-    for (i, key) in groups.iter().enumerate() {
-        let x = left + slot * i as f64 + slot * 0.14;
-        for (j, (value, color)) in [(before[*key], "#9aa0a6"), (after[*key], "#3b5bdb")]
+    for (i, (key, before, after)) in groups.iter().enumerate() {
+        let x = left + slot * num::float_usize(i) + slot * 0.14;
+        for (j, (value, color)) in [(*before, "#9aa0a6"), (*after, "#3b5bdb")]
             .into_iter()
             .enumerate()
         {
-            let bx = x + bar * j as f64;
+            let bx = x + bar * num::float_usize(j);
             let _ = writeln!(
                 svg,
                 r#"<rect x="{bx:.1}" y="{:.1}" width="{bar:.1}" height="{:.1}" fill="{color}"><title>{value:.0}</title></rect>"#,

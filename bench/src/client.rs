@@ -271,11 +271,12 @@ impl Connector {
 
     /// `GET /api/rooms/{room}/events?after=N` as a WebSocket with the user's cookie.
     pub async fn open(&self, user: &User, room: i64, after: i64) -> Result<Ws> {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.sources.len();
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let source = *round_robin(&self.sources, n).context("no source address to connect from")?;
         let socket = TcpSocket::new_v4().context("socket")?;
         socket
-            .bind(SocketAddr::new(self.sources[i].into(), 0))
-            .with_context(|| format!("binding to {}", self.sources[i]))?;
+            .bind(SocketAddr::new(source.into(), 0))
+            .with_context(|| format!("binding to {source}"))?;
         let handshake = async {
             let stream = socket
                 .connect(self.server)
@@ -299,8 +300,13 @@ impl Connector {
         };
         tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake)
             .await
-            .map_err(|_| anyhow!("WebSocket handshake timed out after {HANDSHAKE_TIMEOUT:?}"))?
+            .with_context(|| format!("WebSocket handshake timed out after {HANDSHAKE_TIMEOUT:?}"))?
     }
+}
+
+/// The `i`th pick from `xs` taken in turn; None if `xs` is empty.
+pub fn round_robin<T>(xs: &[T], i: usize) -> Option<&T> {
+    xs.get(i.checked_rem(xs.len())?)
 }
 
 fn describe_ws_error(e: tokio_tungstenite::tungstenite::Error) -> anyhow::Error {
@@ -316,11 +322,16 @@ fn describe_ws_error(e: tokio_tungstenite::tungstenite::Error) -> anyhow::Error 
 pub fn run_prefix(scenario: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
+        // Nanoseconds since the epoch modulo 2^64: only the low 40 bits are kept below.
+        .map(|d| {
+            d.as_secs()
+                .wrapping_mul(1_000_000_000)
+                .wrapping_add(u64::from(d.subsec_nanos()))
+        })
         .unwrap_or(0);
     let tag: String = scenario.chars().take(2).collect();
     format!(
         "{tag}{:x}_",
-        (nanos as u64 ^ std::process::id() as u64) & 0xff_ffff_ffff
+        (nanos ^ u64::from(std::process::id())) & 0xff_ffff_ffff
     )
 }

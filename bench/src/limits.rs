@@ -1,7 +1,10 @@
 //! The open-file limit: tens of thousands of sockets need more than the usual 1024 or 20000,
 //! on both ends. A server started with --spawn inherits the raised limit.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+
+use crate::num;
 
 /// Enough for 20,000 idle sockets plus the HTTP pool, on each side, with room to spare.
 pub const WANTED_NOFILE: u64 = 131_072;
@@ -9,46 +12,38 @@ pub const WANTED_NOFILE: u64 = 131_072;
 /// Raises RLIMIT_NOFILE (soft, and hard if allowed) toward `want`; returns the soft limit now
 /// in force.
 pub fn raise_nofile(want: u64) -> Result<u64> {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        bail!("getrlimit: {}", std::io::Error::last_os_error());
-    }
-    if lim.rlim_cur >= want {
-        return Ok(lim.rlim_cur);
+    let (current, hard) = nofile_limits();
+    if current >= want {
+        return Ok(current);
     }
     // Raising the hard limit needs privileges (root here); fall back to the current hard one.
-    let raised = libc::rlimit {
-        rlim_cur: want,
-        rlim_max: lim.rlim_max.max(want),
+    let raised = Rlimit {
+        current: Some(want),
+        maximum: Some(hard.max(want)),
     };
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+    if setrlimit(Resource::Nofile, raised).is_ok() {
         return Ok(want);
     }
-    let soft_only = libc::rlimit {
-        rlim_cur: lim.rlim_max,
-        rlim_max: lim.rlim_max,
+    let soft_only = Rlimit {
+        current: Some(hard),
+        maximum: Some(hard),
     };
-    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &soft_only) } != 0 {
-        bail!("setrlimit: {}", std::io::Error::last_os_error());
-    }
-    Ok(lim.rlim_max)
+    setrlimit(Resource::Nofile, soft_only).context("setrlimit")?;
+    Ok(hard)
 }
 
 /// This process's soft open-file limit.
 pub fn nofile() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit only writes the struct we pass.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return 0;
-    }
-    lim.rlim_cur
+    nofile_limits().0
+}
+
+/// (soft, hard) open-file limits, "unlimited" as `u64::MAX` (RLIM_INFINITY).
+fn nofile_limits() -> (u64, u64) {
+    let lim = getrlimit(Resource::Nofile);
+    (
+        lim.current.unwrap_or(u64::MAX),
+        lim.maximum.unwrap_or(u64::MAX),
+    )
 }
 
 /// Another process's soft open-file limit, from /proc/<pid>/limits.
@@ -62,7 +57,7 @@ pub fn nofile_of(pid: u32) -> Option<u64> {
 pub fn ensure_room_for(sockets: usize, server_pid: Option<u32>) -> Result<()> {
     // Besides the sockets: the HTTP pool, the runtime, stdio; on the server, the database.
     const MARGIN: u64 = 200;
-    let need = sockets as u64 + MARGIN;
+    let need = num::count(sockets).saturating_add(MARGIN);
     let mine = nofile();
     if mine < need {
         bail!(

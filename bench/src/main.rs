@@ -6,6 +6,7 @@ mod chart;
 mod cli;
 mod client;
 mod limits;
+mod num;
 mod probe;
 mod procfs;
 mod receivers;

@@ -4,6 +4,8 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
+use crate::num;
+
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
 /// The instant all bench timestamps count from.
@@ -13,11 +15,11 @@ pub fn epoch() -> Instant {
 
 /// Microseconds since `epoch()`.
 pub fn now_micros() -> u64 {
-    epoch().elapsed().as_micros() as u64
+    num::micros(epoch().elapsed())
 }
 
 pub fn micros_of(at: Instant) -> u64 {
-    at.saturating_duration_since(epoch()).as_micros() as u64
+    num::micros(at.saturating_duration_since(epoch()))
 }
 
 /// `bench k=<k> t=<micros> ` padded with `x` to `len` bytes (longer if the header needs it).

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context, Result};
 
+use crate::num;
+
 /// One reading of a process.
 #[derive(Clone, Copy, Debug)]
 pub struct Sample {
@@ -13,6 +15,13 @@ pub struct Sample {
     pub rss_kib: u64,
     /// utime + stime, in clock ticks.
     pub cpu_ticks: u64,
+}
+
+impl Sample {
+    /// VmRSS, MiB.
+    pub fn rss_mib(&self) -> f64 {
+        num::float(self.rss_kib) / 1024.0
+    }
 }
 
 /// `pid` None means this process.
@@ -57,17 +66,14 @@ pub fn cpu_percent(before: &Sample, after: &Sample) -> f64 {
     if secs <= 0.0 {
         return 0.0;
     }
-    let ticks = after.cpu_ticks.saturating_sub(before.cpu_ticks) as f64;
+    let ticks = num::float(after.cpu_ticks.saturating_sub(before.cpu_ticks));
     100.0 * ticks / clock_ticks_per_second() / secs
 }
 
 fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 {
-        hz as f64
-    } else {
-        100.0
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100.0,
+        hz => num::float(hz),
     }
 }
 
@@ -194,7 +200,7 @@ impl Pair {
             _ => 0.0,
         };
         let per_sec = |ticks: u64| {
-            (secs > 0.0).then(|| 100.0 * ticks as f64 / clock_ticks_per_second() / secs)
+            (secs > 0.0).then(|| 100.0 * num::float(ticks) / clock_ticks_per_second() / secs)
         };
         let ticks = |a: &Option<Sample>, b: &Option<Sample>| match (a, b) {
             (Some(a), Some(b)) => a.cpu_ticks.saturating_sub(b.cpu_ticks),

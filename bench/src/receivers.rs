@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures_util::{stream, StreamExt};
 use serde::Deserialize;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{Connector, User, Ws};
+use crate::client::{self, Connector, User, Ws};
 use crate::probe;
 use crate::stats::{Latency, Tally};
 
@@ -33,7 +33,7 @@ impl Bits {
 
     /// Sets bit `k`; false if it was already set (or is out of range).
     pub fn insert(&self, k: u64) -> bool {
-        let Some(word) = self.0.get((k / 64) as usize) else {
+        let Some(word) = usize::try_from(k / 64).ok().and_then(|i| self.0.get(i)) else {
             return false;
         };
         let bit = 1u64 << (k % 64);
@@ -43,7 +43,7 @@ impl Bits {
     pub fn len(&self) -> u64 {
         self.0
             .iter()
-            .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
+            .map(|w| u64::from(w.load(Ordering::Relaxed).count_ones()))
             .sum()
     }
 
@@ -54,8 +54,8 @@ impl Bits {
         for i in 0..self.0.len().max(other.0.len()) {
             let a = self.0.get(i).map_or(0, |w| w.load(Ordering::Relaxed));
             let b = other.0.get(i).map_or(0, |w| w.load(Ordering::Relaxed));
-            only_self += (a & !b).count_ones() as u64;
-            only_other += (b & !a).count_ones() as u64;
+            only_self += u64::from((a & !b).count_ones());
+            only_other += u64::from((b & !a).count_ones());
         }
         (only_self, only_other)
     }
@@ -136,12 +136,16 @@ impl Receivers {
             max_k: plan.max_k,
         });
         let started = Instant::now();
-        let opened: Vec<(usize, Result<Ws>)> = stream::iter(0..plan.sockets)
+        let opened: Vec<Result<(User, Ws)>> = stream::iter(0..plan.sockets)
             .map(|i| {
                 let connector = connector.clone();
-                let user = plan.users[i % plan.users.len()].clone();
+                let user = client::round_robin(&plan.users, i).cloned();
                 let (room, after) = (plan.room, plan.after);
-                async move { (i, connector.open(&user, room, after).await) }
+                async move {
+                    let user = user.context("no users to open sockets as")?;
+                    let ws = connector.open(&user, room, after).await?;
+                    Ok((user, ws))
+                }
             })
             .buffer_unordered(plan.connect_concurrency.max(1))
             .collect()
@@ -154,12 +158,11 @@ impl Receivers {
             open_failures: Tally::default(),
             open_seconds,
         };
-        for (i, ws) in opened {
-            match ws {
-                Ok(ws) => {
+        for opened in opened {
+            match opened {
+                Ok((user, ws)) => {
                     let progress = Arc::new(AtomicU64::new(0));
                     receivers.progress.push(progress.clone());
-                    let user = plan.users[i % plan.users.len()].clone();
                     let task =
                         receive(ws, ctx.clone(), user, plan.after, progress, stop_rx.clone());
                     receivers.handles.push(tokio::spawn(task));
@@ -234,7 +237,8 @@ impl Seen {
             reconnects: 0,
             closes: Tally::default(),
             error: None,
-            latencies: Vec::with_capacity(max_k as usize),
+            // A hint only: none if `max_k` does not fit (a 32-bit target).
+            latencies: Vec::with_capacity(usize::try_from(max_k).unwrap_or(0)),
             last_new_at: None,
         }
     }
@@ -250,7 +254,8 @@ impl Seen {
             return;
         }
         if event.seq > *last + 1 {
-            self.seq_gaps += (event.seq - *last - 1) as u64;
+            // Positive: `event.seq > *last + 1` here.
+            self.seq_gaps += u64::try_from(event.seq - *last - 1).unwrap_or(0);
         }
         *last = event.seq;
         if event.kind != "message.created" {
@@ -266,8 +271,9 @@ impl Seen {
                 if self.seen.insert(k) {
                     self.distinct += 1;
                     progress.store(self.distinct, Ordering::Relaxed);
+                    let micros = now.saturating_sub(sent);
                     self.latencies
-                        .push(now.saturating_sub(sent).min(u32::MAX as u64) as u32);
+                        .push(u32::try_from(micros).unwrap_or(u32::MAX));
                     self.last_new_at = Some(Instant::now());
                 } else {
                     self.dup_messages += 1;
@@ -387,7 +393,7 @@ pub fn verdict(all: &[Seen], acked: &Bits) -> Verdict {
         v.seq_gaps += s.seq_gaps;
         v.foreign += s.foreign;
         v.other_events += s.other_events;
-        v.reconnects += s.reconnects as u64;
+        v.reconnects += u64::from(s.reconnects);
         v.closes.merge(&s.closes);
         if let Some(e) = &s.error {
             v.receivers_with_errors += 1;
@@ -396,7 +402,7 @@ pub fn verdict(all: &[Seen], acked: &Bits) -> Verdict {
             }
         }
         for &us in &s.latencies {
-            v.latency.record(us as u64);
+            v.latency.record(u64::from(us));
         }
         v.last_delivery = v.last_delivery.max(s.last_new_at);
     }

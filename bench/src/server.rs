@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
+use rustix::process::{kill_process, Pid, Signal};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::timeout;
@@ -224,8 +225,10 @@ impl Target {
             health.exited_early = Some(status.to_string());
         } else {
             if let Some(pid) = spawned.child.id() {
-                // SAFETY: signalling our own child by its pid.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                // On failure the grace period below runs out and the server is killed.
+                if let Err(e) = sigterm(pid) {
+                    eprintln!("roomcast-bench: SIGTERM to the server ({pid}): {e:#}");
+                }
             }
             if timeout(STOP_GRACE, spawned.child.wait()).await.is_err() {
                 eprintln!(
@@ -254,15 +257,24 @@ impl Target {
     }
 }
 
+/// Asks our own child to stop, as Ctrl-C would, so that it drains and flushes its log.
+fn sigterm(pid: u32) -> Result<()> {
+    let pid = i32::try_from(pid)
+        .ok()
+        .and_then(Pid::from_raw)
+        .with_context(|| format!("{pid} is not a process id"))?;
+    kill_process(pid, Signal::TERM).context("kill")
+}
+
 /// `http://127.0.0.1:PORT` -> the address; anything but a loopback IP literal is refused.
 fn loopback_addr(url: &str) -> Result<SocketAddr> {
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| anyhow!("--url must start with http:// (got {url})"))?;
     let authority = rest.split('/').next().unwrap_or_default();
-    let addr: SocketAddr = authority
-        .parse()
-        .map_err(|_| anyhow!("--url needs an IP address and a port, e.g. http://127.0.0.1:8080"))?;
+    let addr: SocketAddr = authority.parse().with_context(|| {
+        format!("--url needs an IP address and a port, e.g. http://127.0.0.1:8080 (got {url})")
+    })?;
     match addr.ip() {
         IpAddr::V4(ip) if ip.is_loopback() => Ok(addr),
         _ => bail!("the bench only targets 127.0.0.0/8 (got {addr})"),
@@ -464,7 +476,7 @@ async fn pg_connect(admin: &str) -> Result<tokio_postgres::Client> {
         tokio_postgres::connect(admin, NoTls),
     )
     .await
-    .map_err(|_| anyhow!("connecting to PostgreSQL ({admin}) timed out"))?
+    .with_context(|| format!("connecting to PostgreSQL ({admin}) timed out"))?
     .with_context(|| format!("connecting to PostgreSQL ({admin})"))?;
     tokio::spawn(connection);
     Ok(client)
@@ -503,6 +515,6 @@ async fn drop_pg_database(admin: &str, name: &str) -> Result<()> {
         client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
     )
     .await
-    .map_err(|_| anyhow!("DROP DATABASE {name} timed out"))?
+    .with_context(|| format!("DROP DATABASE {name} timed out"))?
     .with_context(|| format!("DROP DATABASE {name}"))
 }

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
+use crate::num;
+
 /// 1 µs to 10 minutes, 3 significant digits.
 pub struct Latency(Histogram<u64>);
 
@@ -40,7 +42,7 @@ impl Latency {
         if self.0.is_empty() {
             return 0.0;
         }
-        round3(self.0.value_at_quantile(q) as f64 / 1000.0)
+        round3(num::float(self.0.value_at_quantile(q)) / 1000.0)
     }
 
     pub fn p50(&self) -> f64 {
@@ -56,7 +58,7 @@ impl Latency {
         if self.0.is_empty() {
             return 0.0;
         }
-        round3(self.0.max() as f64 / 1000.0)
+        round3(num::float(self.0.max()) / 1000.0)
     }
     pub fn mean(&self) -> f64 {
         round3(self.0.mean() / 1000.0)

@@ -100,42 +100,38 @@ pub fn run(args: &SummarizeArgs) -> Result<()> {
             let Ok(v) = serde_json::from_str::<Value>(&line) else {
                 continue;
             };
-            if v["bench"] != "roomcast" {
+            if v.get("bench").and_then(Value::as_str) != Some("roomcast") {
                 continue;
             }
             if let Some(want) = &args.only_label {
-                if v["label"].as_str() != Some(want.as_str()) {
+                if v.get("label").and_then(Value::as_str) != Some(want.as_str()) {
                     continue;
                 }
             }
-            let scenario = v["scenario"].as_str().unwrap_or("?").to_string();
-            let backend = v["backend"].as_str().unwrap_or("?").to_string();
-            let alive = v["server_alive"].as_bool().unwrap_or(true);
-            let idx = match scenarios.iter().position(|(s, _)| *s == scenario) {
-                Some(i) => i,
-                None => {
-                    scenarios.push((scenario.clone(), Vec::new()));
-                    scenarios.len() - 1
-                }
+            let text = |v: &Value, field: &str| {
+                v.get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or("?")
+                    .to_string()
             };
-            let groups = &mut scenarios[idx].1;
-            for cell in v["cells"].as_array().into_iter().flatten() {
-                let id = (
-                    cell["key"].as_str().unwrap_or("?").to_string(),
-                    backend.clone(),
-                );
-                let g = match groups.iter().position(|(k, _)| *k == id) {
-                    Some(i) => &mut groups[i].1,
-                    None => {
-                        groups.push((id, Group::default()));
-                        &mut groups.last_mut().context("just pushed")?.1
-                    }
-                };
+            let flag = |v: &Value, field: &str| v.get(field).and_then(Value::as_bool);
+            let scenario = text(&v, "scenario");
+            let backend = text(&v, "backend");
+            let alive = flag(&v, "server_alive").unwrap_or(true);
+            let groups = entry(&mut scenarios, scenario)?;
+            for cell in v
+                .get("cells")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let g = entry(groups, (text(cell, "key"), backend.clone()))?;
                 g.runs += 1;
-                if cell["ok"].as_bool().unwrap_or(false) && alive {
+                if flag(cell, "ok").unwrap_or(false) && alive {
                     g.ok += 1;
                 }
-                for (name, value) in cell["metrics"].as_object().into_iter().flatten() {
+                let metrics = cell.get("metrics").and_then(Value::as_object);
+                for (name, value) in metrics.into_iter().flatten() {
                     if let Some(x) = value.as_f64() {
                         g.metrics.entry(name.clone()).or_default().push(x);
                     }
@@ -200,16 +196,25 @@ pub fn run(args: &SummarizeArgs) -> Result<()> {
     }
 }
 
+/// The value under `key` in a list kept in first-seen order, added (default) if missing.
+fn entry<K: PartialEq, V: Default>(list: &mut Vec<(K, V)>, key: K) -> Result<&mut V> {
+    if !list.iter().any(|(k, _)| *k == key) {
+        list.push((key, V::default()));
+        return Ok(&mut list.last_mut().context("just pushed")?.1);
+    }
+    let found = list.iter_mut().find(|(k, _)| *k == key);
+    Ok(&mut found.context("just found")?.1)
+}
+
 fn median(xs: &[f64]) -> f64 {
     let mut v = xs.to_vec();
     v.sort_by(|a, b| a.total_cmp(b));
-    let n = v.len();
-    if n == 0 {
-        0.0
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    // An odd count has one more value in `high`, whose first is the median.
+    let (low, high) = v.split_at(v.len() / 2);
+    match (low.last(), high.first()) {
+        (Some(a), Some(b)) if low.len() == high.len() => (a + b) / 2.0,
+        (_, Some(b)) => *b,
+        (_, None) => 0.0,
     }
 }
 
@@ -231,6 +236,8 @@ mod tests {
     fn medians() {
         assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[5.0]), 5.0);
+        assert_eq!(median(&[]), 0.0);
         assert_eq!(format_number(1234.4), "1234");
         assert_eq!(format_number(0.1234), "0.12");
         assert_eq!(format_number(99.0), "99");

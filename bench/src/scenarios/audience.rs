@@ -88,7 +88,7 @@ pub async fn open(
         .target
         .pid
         .and_then(|p| procfs::sample(Some(p)).ok())
-        .map(|s| round1(s.rss_kib as f64 / 1024.0));
+        .map(|s| round1(s.rss_mib()));
     Ok(Audience {
         room: room.id,
         senders: who.senders.clone(),

@@ -12,6 +12,7 @@ use super::audience::{self, Accounts};
 use super::Bench;
 use crate::cli::FanoutArgs;
 use crate::client::{run_prefix, Answer, Api, User};
+use crate::num;
 use crate::probe;
 use crate::procfs::Pair;
 use crate::receivers::{verdict, Arrival, Bits};
@@ -96,7 +97,7 @@ async fn run_cell(
         .map(|t| t.duration_since(started).as_secs_f64())
         .unwrap_or(0.0);
     let rate = if secs > 0.0 {
-        v.deliveries as f64 / secs
+        num::float(v.deliveries) / secs
     } else {
         0.0
     };
@@ -168,7 +169,7 @@ async fn sender(
         {
             Ok(Answer::Ok) => {
                 acked.insert(k);
-                latency.record(t0.elapsed().as_micros() as u64);
+                latency.record(num::micros(t0.elapsed()));
             }
             Ok(other) => errors.add(other.label()),
             Err(e) => errors.add(format!("transport: {e:#}")),

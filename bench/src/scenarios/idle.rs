@@ -5,15 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use futures_util::{stream, StreamExt};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::Bench;
 use crate::cli::IdleArgs;
-use crate::client::{run_prefix, User, Ws};
+use crate::client::{self, run_prefix, User, Ws};
 use crate::limits;
+use crate::num;
 use crate::procfs::{self, Pair};
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Tally};
@@ -48,9 +49,12 @@ pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
     let started = Instant::now();
     let opened: Vec<Result<Ws>> = stream::iter(0..n)
         .map(|i| {
-            let user = users[i % users.len()].clone();
+            let user = client::round_robin(&users, i).cloned();
             let connector = b.connector.clone();
-            async move { connector.open(&user, room.id, after).await }
+            async move {
+                let user = user.context("no users to open sockets as")?;
+                connector.open(&user, room.id, after).await
+            }
         })
         .buffer_unordered(a.connect_concurrency.max(1))
         .collect()
@@ -72,7 +76,7 @@ pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
     let open = tasks.len();
     println!(
         "  {open} of {n} sockets open in {open_seconds:.2} s ({:.0}/s)",
-        open as f64 / open_seconds.max(1e-9)
+        num::float_usize(open) / open_seconds.max(1e-9)
     );
 
     tokio::time::sleep(settle).await;
@@ -103,23 +107,24 @@ pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
     let mut cell = Cell::new(&key);
     cell.set("sockets", open);
     cell.set("open_seconds", round3(open_seconds));
-    cell.set("opens_per_s", round1(open as f64 / open_seconds.max(1e-9)));
+    cell.set(
+        "opens_per_s",
+        round1(num::float_usize(open) / open_seconds.max(1e-9)),
+    );
     if let (Some(before), Some(after)) = (rss_before, rss_after) {
-        let grown = after.rss_kib as f64 - before.rss_kib as f64;
-        let per_socket = if open > 0 { grown / open as f64 } else { 0.0 };
-        cell.set(
-            "server_rss_before_mib",
-            round1(before.rss_kib as f64 / 1024.0),
-        );
-        cell.set(
-            "server_rss_after_mib",
-            round1(after.rss_kib as f64 / 1024.0),
-        );
+        let grown = num::float(after.rss_kib) - num::float(before.rss_kib);
+        let per_socket = if open > 0 {
+            grown / num::float_usize(open)
+        } else {
+            0.0
+        };
+        cell.set("server_rss_before_mib", round1(before.rss_mib()));
+        cell.set("server_rss_after_mib", round1(after.rss_mib()));
         cell.set("rss_per_socket_kib", round1(per_socket));
         println!(
             "  server RSS {:.1} MiB -> {:.1} MiB: {per_socket:.1} KiB per socket",
-            before.rss_kib as f64 / 1024.0,
-            after.rss_kib as f64 / 1024.0
+            before.rss_mib(),
+            after.rss_mib()
         );
     }
     if let Some(fds) = fds {

@@ -10,6 +10,7 @@ use tokio::sync::Barrier;
 use super::Bench;
 use crate::cli::JoinsArgs;
 use crate::client::{run_prefix, Answer};
+use crate::num;
 use crate::procfs::Pair;
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Latency, Tally};
@@ -26,9 +27,11 @@ pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
         .api
         .create_room(&owner, &format!("{prefix} joins"), a.capacity)
         .await?;
-    let free = (room.capacity - room.member_count).max(0) as u64;
+    // A room over capacity (none should be) has no free seat.
+    let free = u64::try_from(room.capacity - room.member_count).unwrap_or(0);
+    let joiners = num::count(n);
     // With more seats than joiners, everyone gets in.
-    let winners = free.min(n as u64);
+    let winners = free.min(joiners);
     let pid = b.target.pid;
 
     // Every joiner waits at the barrier, so the requests leave together.
@@ -56,7 +59,7 @@ pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
     let mut last = released;
     for t in tasks {
         let (answer, took, done) = t.await.context("a join task failed")?;
-        latency.record(took.as_micros() as u64);
+        latency.record(num::micros(took));
         last = last.max(done);
         match answer {
             Ok(Answer::Ok) => {
@@ -79,7 +82,7 @@ pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
 
     let mut cell = Cell::new(&key);
     cell.set("seconds", round3(secs));
-    cell.set("joins_per_s", round1(n as f64 / secs.max(1e-9)));
+    cell.set("joins_per_s", round1(num::float_usize(n) / secs.max(1e-9)));
     cell.set("joined", joined);
     cell.set("room_full", full);
     latency.metrics("join", &mut cell.metrics);
@@ -91,31 +94,34 @@ pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
     cell.check(joined == winners, || {
         format!("{joined} joins succeeded, but {free} seats were free for {n} joiners")
     });
-    cell.check(full == n as u64 - winners, || {
-        format!(
-            "{full} joins got room-full, expected {}",
-            n as u64 - winners
-        )
+    cell.check(full == joiners - winners, || {
+        format!("{full} joins got room-full, expected {}", joiners - winners)
     });
-    let members_now = room.member_count + winners as i64;
+    let members_now = room.member_count + i64::try_from(winners).context("seats won")?;
     cell.check(room_after.member_count == members_now, || {
         format!(
             "member_count is {} after the joins, expected {members_now} (capacity {})",
             room_after.member_count, room.capacity
         )
     });
-    cell.check(listed as i64 == room_after.member_count, || {
-        format!(
-            "the member list has {listed} entries, member_count says {}",
-            room_after.member_count
-        )
-    });
-    cell.check(room_after.last_seq - room.last_seq == joined as i64, || {
-        format!(
-            "last_seq advanced by {} for {joined} joins",
-            room_after.last_seq - room.last_seq
-        )
-    });
+    cell.check(
+        u64::try_from(room_after.member_count) == Ok(num::count(listed)),
+        || {
+            format!(
+                "the member list has {listed} entries, member_count says {}",
+                room_after.member_count
+            )
+        },
+    );
+    cell.check(
+        u64::try_from(room_after.last_seq - room.last_seq) == Ok(joined),
+        || {
+            format!(
+                "last_seq advanced by {} for {joined} joins",
+                room_after.last_seq - room.last_seq
+            )
+        },
+    );
     cell.errors = errors;
     cell.print_verdict();
     report.cells.push(cell);

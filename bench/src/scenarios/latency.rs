@@ -11,7 +11,8 @@ use tokio::time::sleep_until;
 use super::audience;
 use super::Bench;
 use crate::cli::LatencyArgs;
-use crate::client::{run_prefix, Answer};
+use crate::client::{self, run_prefix, Answer};
+use crate::num;
 use crate::probe;
 use crate::procfs::Pair;
 use crate::receivers::{verdict, Arrival, Bits};
@@ -24,7 +25,7 @@ pub async fn run(b: &Bench<'_>, a: &LatencyArgs) -> Result<Report> {
     let mut report = Report::new("latency").watch(b.target.pid);
     let prefix = run_prefix("latency");
     let rate = a.rate.max(0.1);
-    let total = (rate * a.seconds.max(0.0)).round().max(1.0) as u64;
+    let total = num::whole((rate * a.seconds.max(0.0)).max(1.0));
     let key = format!("receivers={} rate={rate}", a.receivers);
     println!(
         "latency {key}: registering {} accounts",
@@ -42,9 +43,10 @@ pub async fn run(b: &Bench<'_>, a: &LatencyArgs) -> Result<Report> {
     let start = Instant::now() + Duration::from_millis(50);
     let mut skipped = 0u64;
     let mut worst_lag = Duration::ZERO;
-    let mut tasks = Vec::with_capacity(total as usize);
-    for k in 0..total {
-        let at = start + interval.mul_f64(k as f64);
+    // A hint only: none if `total` does not fit (a 32-bit target).
+    let mut tasks = Vec::with_capacity(usize::try_from(total).unwrap_or(0));
+    for (i, k) in (0..total).enumerate() {
+        let at = start + interval.mul_f64(num::float(k));
         sleep_until(at.into()).await;
         worst_lag = worst_lag.max(Instant::now().saturating_duration_since(at));
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -52,7 +54,9 @@ pub async fn run(b: &Bench<'_>, a: &LatencyArgs) -> Result<Report> {
             continue;
         };
         let api = b.api.clone();
-        let user = aud.senders[k as usize % aud.senders.len()].clone();
+        let user = client::round_robin(&aud.senders, i)
+            .cloned()
+            .context("no senders")?;
         let (room, bytes, key) = (aud.room, a.content_bytes, format!("{prefix}{k}"));
         tasks.push(tokio::spawn(async move {
             let t0 = Instant::now();
@@ -69,7 +73,7 @@ pub async fn run(b: &Bench<'_>, a: &LatencyArgs) -> Result<Report> {
         match answer {
             Ok(Answer::Ok) => {
                 acked.insert(k);
-                send_latency.record(took.as_micros() as u64);
+                send_latency.record(num::micros(took));
             }
             Ok(other) => errors.add(other.label()),
             Err(e) => errors.add(format!("transport: {e:#}")),
@@ -90,7 +94,7 @@ pub async fn run(b: &Bench<'_>, a: &LatencyArgs) -> Result<Report> {
     let mut cell = Cell::new(&key);
     cell.set("receivers", v.receivers);
     cell.set("rate_target", rate);
-    cell.set("rate_sent", round1(sent as f64 / sending.max(1e-9)));
+    cell.set("rate_sent", round1(num::float(sent) / sending.max(1e-9)));
     cell.set("messages", sent);
     cell.set("deliveries", v.deliveries);
     cell.set("skipped_sends", skipped);

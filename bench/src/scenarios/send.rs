@@ -11,6 +11,7 @@ use tokio::time::sleep_until;
 use super::Bench;
 use crate::cli::SendArgs;
 use crate::client::{run_prefix, Answer, Api, User};
+use crate::num;
 use crate::probe;
 use crate::procfs::Pair;
 use crate::report::{Cell, Report};
@@ -71,7 +72,7 @@ async fn run_cell(
     tag: &str,
 ) -> Result<Cell> {
     let key = format!("c={c} rooms={rooms}");
-    let owner = &users[0];
+    let owner = users.first().context("no users")?;
     let mut room_ids = Vec::with_capacity(rooms);
     for j in 0..rooms {
         let room = b
@@ -80,8 +81,12 @@ async fn run_cell(
             .await?;
         room_ids.push(room.id);
     }
-    let pairs: Vec<(User, i64)> = (0..c)
-        .map(|i| (users[i].clone(), room_ids[i % rooms]))
+    let senders = users.get(..c).context("fewer users than senders")?;
+    // Senders spread over the rooms in turn.
+    let pairs: Vec<(User, i64)> = senders
+        .iter()
+        .cloned()
+        .zip(room_ids.iter().copied().cycle())
         .collect();
     b.api.join_all(&pairs).await?;
     let seq_before = sum_last_seq(&b.api, owner, &room_ids).await?;
@@ -126,7 +131,7 @@ async fn run_cell(
 
     let secs = last_done.duration_since(warm_end).as_secs_f64();
     let rate = if secs > 0.0 {
-        measured as f64 / secs
+        num::float(measured) / secs
     } else {
         0.0
     };
@@ -137,7 +142,7 @@ async fn run_cell(
     latency.metrics("send", &mut cell.metrics);
     cpu.record(&mut cell, "");
     if let Some(s) = after.server {
-        cell.set("server_rss_mib", round1(s.rss_kib as f64 / 1024.0));
+        cell.set("server_rss_mib", round1(s.rss_mib()));
     }
     println!(
         "send {key}: {rate:.1} msgs/s over {secs:.2} s ({measured} measured, {warmup} warm-up); \
@@ -145,7 +150,8 @@ async fn run_cell(
         latency.brief()
     );
     println!("  CPU: {}", cpu.line());
-    let committed = (seq_after - seq_before) as u64;
+    let committed =
+        u64::try_from(seq_after - seq_before).context("the rooms' seqs went backwards")?;
     let acked = measured + warmup;
     cell.check(committed >= acked, || {
         format!("{acked} sends got 201 but the rooms' seqs advanced by only {committed}")
@@ -185,7 +191,7 @@ async fn sender(s: Arc<Shared>, i: usize, user: User, room: i64) -> SenderResult
         let done = Instant::now();
         match answer {
             Ok(Answer::Ok) if measuring => {
-                r.latency.record(done.duration_since(t0).as_micros() as u64);
+                r.latency.record(num::micros(done.duration_since(t0)));
                 r.measured += 1;
                 r.last_done = Some(done);
             }
