@@ -45,7 +45,7 @@ impl App {
             db.write_concurrency(config.write_shards),
             Arc::new(move |committed| {
                 for (event, received_at) in committed {
-                    publisher.publish(Frame::from_event(event).sent_at(*received_at));
+                    publisher.publish(Frame::from_event(event).map(|f| f.sent_at(*received_at)));
                 }
             }),
         );

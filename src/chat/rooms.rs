@@ -51,14 +51,16 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
         return Err(AppError::validation("name", "must be 1-100 characters"));
     }
     check_text("name", name, Lines::Single)?;
-    if !(1..=MAX_CAPACITY).contains(&input.capacity) {
-        return Err(AppError::validation(
-            "capacity",
-            format!("must be between 1 and {MAX_CAPACITY}"),
-        ));
-    }
-    // In range, so the conversion cannot fail.
-    let capacity = i32::try_from(input.capacity).unwrap_or(1);
+    // The range check is the conversion: no capacity outside it reaches the store.
+    let capacity = match i32::try_from(input.capacity) {
+        Ok(c) if (1..=MAX_CAPACITY).contains(&i64::from(c)) => c,
+        _ => {
+            return Err(AppError::validation(
+                "capacity",
+                format!("must be between 1 and {MAX_CAPACITY}"),
+            ))
+        }
+    };
     let (room, _owner_joined) = rooms::create(&app.db, who.user_id, name, capacity).await?;
     // Nobody can be subscribed to a room that did not exist, so the join event is not published.
     Ok(RoomJson::from(rooms::RoomView {

@@ -34,19 +34,42 @@ struct MemberData {
     user: UserRef,
 }
 
-fn encode<D: Serialize>(kind: EventType, room_id: i64, seq: i64, data: D) -> ByteString {
+/// An event that could not be serialized. Plain structs of strings and integers always
+/// serialize, so this is a bug; it is reported as one rather than sent as an empty frame.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode the {kind:?} frame of room {room_id}, seq {seq}: {source}")]
+pub struct FrameError {
+    kind: EventType,
+    room_id: i64,
+    seq: i64,
+    source: serde_json::Error,
+}
+
+fn encode<D: Serialize>(
+    kind: EventType,
+    room_id: i64,
+    seq: i64,
+    data: D,
+) -> Result<ByteString, FrameError> {
     let wire = Wire {
         kind,
         room_id,
         seq,
         data,
     };
-    // Serializing plain structs of strings and integers cannot fail.
-    ByteString::from(serde_json::to_string(&wire).unwrap_or_default())
+    match serde_json::to_string(&wire) {
+        Ok(json) => Ok(ByteString::from(json)),
+        Err(source) => Err(FrameError {
+            kind,
+            room_id,
+            seq,
+            source,
+        }),
+    }
 }
 
 impl Frame {
-    pub fn from_event(v: &EventView) -> Frame {
+    pub fn from_event(v: &EventView) -> Result<Frame, FrameError> {
         let e = &v.event;
         let kind = EventType::from(e.kind);
         let json = match e.kind {
@@ -59,14 +82,14 @@ impl Frame {
                     user: UserRef::from(v.actor.clone()),
                 },
             ),
-        };
-        Frame {
+        }?;
+        Ok(Frame {
             room_id: e.room_id,
             seq: e.seq,
             sent_at: None,
             terminal: false,
             json,
-        }
+        })
     }
 
     pub fn sent_at(mut self, at: Instant) -> Frame {
@@ -74,8 +97,8 @@ impl Frame {
         self
     }
 
-    pub fn room_deleted(room_id: i64, seq: i64, by: UserRef) -> Frame {
-        Frame {
+    pub fn room_deleted(room_id: i64, seq: i64, by: UserRef) -> Result<Frame, FrameError> {
+        Ok(Frame {
             room_id,
             seq,
             sent_at: None,
@@ -85,8 +108,8 @@ impl Frame {
                 room_id,
                 seq,
                 MemberData { user: by },
-            ),
-        }
+            )?,
+        })
     }
 }
 
@@ -149,6 +172,24 @@ mod tests {
         assert_eq!(
             serde_json::to_value(EventType::RoomDeleted).ok(),
             Some(serde_json::Value::from("room.deleted"))
+        );
+    }
+
+    /// Data that does not serialize is an error naming the event, never an empty frame.
+    #[test]
+    fn an_event_that_cannot_be_encoded_is_an_error() {
+        // JSON object keys must be strings.
+        let data = std::collections::BTreeMap::from([((1, 2), 3)]);
+        let e = encode(EventType::MemberLeft, 7, 42, data).expect_err("not JSON");
+        let said = e.to_string();
+        assert!(
+            said.contains("MemberLeft frame of room 7, seq 42"),
+            "{said}"
+        );
+        let json = encode(EventType::MemberLeft, 7, 42, ()).expect("JSON");
+        assert_eq!(
+            &*json,
+            r#"{"type":"member.left","room_id":7,"seq":42,"data":null}"#
         );
     }
 }

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::{broadcast, oneshot};
 
+use super::frame::FrameError;
 use super::Frame;
 
 #[derive(Clone)]
@@ -158,8 +159,17 @@ impl Hub {
         }
     }
 
-    /// Hands a committed frame to the room's sockets (if any).
-    pub fn publish(&self, frame: Frame) {
+    /// Hands a committed event's frame to the room's sockets (if any). A frame that could not
+    /// be encoded (a bug) is logged instead; the sockets see the gap, and close with 1011 when
+    /// they fail to encode it from the store in turn.
+    pub fn publish(&self, frame: Result<Frame, FrameError>) {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) => {
+                tracing::error!(error = %e, "event not published");
+                return;
+            }
+        };
         if let Some(tx) = lock(&self.inner.rooms).get(&frame.room_id) {
             // An error only means nobody listens right now.
             let _ = tx.send(Arc::new(frame));
@@ -251,11 +261,11 @@ mod tests {
         let hub = Hub::new(2);
         let mut a = hub.subscribe(1, 10, None);
         let mut b = hub.subscribe(2, 10, None);
-        hub.publish(frame(1, 1));
+        hub.publish(Ok(frame(1, 1)));
         assert_eq!(a.events.recv().await.expect("frame").seq, 1);
         assert!(b.events.try_recv().is_err());
         for s in 2..=5 {
-            hub.publish(frame(1, s));
+            hub.publish(Ok(frame(1, s)));
         }
         assert!(matches!(
             a.events.recv().await,

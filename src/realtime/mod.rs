@@ -14,6 +14,8 @@ pub mod close {
     pub const NORMAL: u16 = 1000;
     pub const GOING_AWAY: u16 = 1001;
     pub const POLICY: u16 = 1008;
+    /// A server bug (an event it could not encode; logged).
+    pub const INTERNAL_ERROR: u16 = 1011;
     pub const SESSION_ENDED: u16 = 4001;
     pub const NOT_A_MEMBER: u16 = 4003;
     pub const ROOM_DELETED: u16 = 4004;

@@ -156,7 +156,11 @@ impl Socket {
                 })?;
             let n = page.len() as i64;
             for event in &page {
-                self.send(Frame::from_event(event).json).await?;
+                let frame = Frame::from_event(event).map_err(|e| {
+                    tracing::error!(error = %e, "event not sent");
+                    End::Close(close::INTERNAL_ERROR, "internal error")
+                })?;
+                self.send(frame.json).await?;
                 self.last = event.event.seq;
             }
             if n < PAGE {

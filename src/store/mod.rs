@@ -66,6 +66,11 @@ pub(crate) enum Pools {
 /// connection, expanded once per backend; `writer` or `reader` picks the SQLite pool
 /// (PostgreSQL has one pool for both). The body is moved into the task, so it owns what it
 /// uses: callers turn borrowed arguments into owned values first.
+///
+/// The expansion is a `Result<T, StoreError>`, and `$body` must be one too. It returns
+/// early: when no connection can be had (pool timeout, database down), `on_conn!` inside the
+/// task returns `Err(StoreError::Unavailable)` and `$body` never runs. Likewise `?` in
+/// `$body` leaves the task, not the calling function.
 macro_rules! with_conn {
     ($db:expr, $pool:ident, |$conn:ident| $body:expr) => {{
         let db: &$crate::store::Db = $db;
@@ -78,6 +83,9 @@ pub(crate) use with_conn;
 
 /// Like `with_conn!`, but runs `$body` right here. Only for code that already runs in a task
 /// nobody cancels (the group-commit writer); a request must use `with_conn!`.
+///
+/// Returns early: on a pool error it does `return Err(StoreError::Unavailable(..))` from the
+/// enclosing function (or async block), before `$body` runs.
 macro_rules! on_conn {
     ($db:expr, $pool:ident, |$conn:ident| $body:expr) => {
         match $db.pools() {

@@ -365,7 +365,10 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     );
     let made = alice.create_bot(&unique_username("bot")).await;
     let bot = id(&made.json);
-    let token = made.json["token"].as_str().unwrap_or_default().to_string();
+    let token = made.json["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no token in {}", made.json))
+        .to_string();
     record!("POST", "/api/bots", made);
     alice.with_bearer(&token).join(room).await.expect(201);
     record!(
