@@ -11,6 +11,7 @@ use crate::chat::accounts::{self, normalize_username, Credentials};
 use crate::chat::credentials::{self, By};
 use crate::chat::{bots, rooms};
 use crate::config::Config;
+use crate::ids::{RoomId, Seq, UserId};
 use crate::telemetry::SECURITY;
 use crate::views::timestamp;
 
@@ -89,7 +90,7 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
             credentials::disable_user(&app, user)
                 .await
                 .map_err(|e| e.report())?;
-            tracing::info!(target: SECURITY, event = "user.disabled", account = user, username = %name, via = "cli", "user disabled");
+            tracing::info!(target: SECURITY, event = "user.disabled", account = user.0, username = %name, via = "cli", "user disabled");
             println!("disabled {name} (id {user}); sessions ended");
         }
     }
@@ -108,7 +109,7 @@ pub async fn bot(config: Config, cmd: BotCommand) -> Result<(), String> {
             let token = credentials::rotate_bot_token(&app, By::Operator, found)
                 .await
                 .map_err(|e| e.report())?;
-            tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found, via = "cli", "bot token rotated");
+            tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found.0, via = "cli", "bot token rotated");
             println!("{token}");
         }
     }
@@ -144,7 +145,7 @@ pub async fn room(config: Config, cmd: RoomCommand) -> Result<(), String> {
 
 #[derive(Serialize)]
 struct UserLine {
-    id: i64,
+    id: UserId,
     username: String,
     bot: bool,
     created_at: String,
@@ -153,12 +154,12 @@ struct UserLine {
 
 #[derive(Serialize)]
 struct RoomLine {
-    id: i64,
+    id: RoomId,
     name: String,
     owner: String,
     member_count: i32,
     capacity: i32,
-    last_seq: i64,
+    last_seq: Seq,
 }
 
 fn print_row<T: Serialize>(

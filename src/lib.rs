@@ -12,7 +12,8 @@
 //!                     └─> store (SQL, one copy for both backends)
 //! views (the JSON shapes of store rows, shared by handlers, sockets and `auth`),
 //! error (the one error type), config and telemetry sit beside the picture: anyone above
-//! them may import them.
+//! them may import them. ids (RoomId, UserId, Seq) sits below everything: every module may
+//! import it, and it imports nothing.
 //! ```
 //!
 //! `LAYERS` below is the same map as data: the modules each one may import. A test reads
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod ids;
 pub mod realtime;
 pub mod server;
 pub mod store;
@@ -35,9 +37,10 @@ pub mod views;
 mod layering;
 
 /// Who may import whom: each top-level module with the modules it may use. A module may
-/// always use itself; nothing may use `server` or `cli`.
+/// always use itself and `ids`; nothing may use `server` or `cli`.
 #[cfg(test)]
 const LAYERS: &[(&str, &[&str])] = &[
+    ("ids", &[]),
     ("config", &[]),
     ("telemetry", &[]),
     ("store", &["config"]),
@@ -85,3 +88,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         ],
     ),
 ];
+
+/// The module every other one may import (the id types): it imports nothing itself.
+#[cfg(test)]
+const BENEATH_ALL: &str = "ids";

@@ -13,6 +13,8 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
+use crate::ids::UserId;
+
 /// The access log's target: one INFO line per request (ERROR for a 5xx).
 pub const ACCESS: &str = "roomcast::access";
 /// Security events (logins, logouts, token and account changes, deletions): their own target,
@@ -81,11 +83,11 @@ impl RootSpanBuilder for RequestSpan {
 /// Who made a request, for the access log: set by the `Principal` extractor and at login.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller {
-    pub id: i64,
+    pub id: UserId,
     pub bot: bool,
 }
 
-pub fn note_caller(req: &HttpRequest, id: i64, bot: bool) {
+pub fn note_caller(req: &HttpRequest, id: UserId, bot: bool) {
     req.extensions_mut().insert(Caller { id, bot });
 }
 
@@ -183,7 +185,7 @@ fn access_line(
     let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
     let query = (!query.is_empty()).then_some(query);
     let peer = peer.map(tracing::field::display);
-    let (user, bot) = (caller.map(|c| c.id), caller.map(|c| c.bot));
+    let (user, bot) = (caller.map(|c| c.id.0), caller.map(|c| c.bot));
     if status >= 500 {
         tracing::error!(target: ACCESS, method, route, query, status, duration_ms, peer, user, bot, "request");
     } else {

@@ -4,6 +4,7 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::ids::{RoomId, Seq, UserId};
 use crate::store::accounts::Profile;
 use crate::store::events::EventView;
 use crate::store::membership::MemberRow;
@@ -18,7 +19,8 @@ pub fn timestamp(ms: i64) -> String {
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserRef {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     /// True for bots, so clients can mark their messages.
     pub bot: bool,
@@ -36,7 +38,8 @@ impl From<Profile> for UserRef {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     #[schema(format = DateTime)]
     pub created_at: String,
@@ -44,12 +47,14 @@ pub struct AccountJson {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RoomJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: RoomId,
     pub name: String,
     pub owner: UserRef,
     pub capacity: i32,
     pub member_count: i32,
-    pub last_seq: i64,
+    #[schema(value_type = i64)]
+    pub last_seq: Seq,
     #[schema(format = DateTime)]
     pub created_at: String,
     /// Whether the caller is a member.
@@ -74,8 +79,10 @@ impl From<RoomView> for RoomJson {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageJson {
     pub id: i64,
-    pub room_id: i64,
-    pub seq: i64,
+    #[schema(value_type = i64)]
+    pub room_id: RoomId,
+    #[schema(value_type = i64)]
+    pub seq: Seq,
     pub author: UserRef,
     pub content: String,
     #[schema(format = DateTime)]
@@ -97,7 +104,8 @@ impl From<&EventView> for MessageJson {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub bot: bool,
     #[schema(format = DateTime)]

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
+use crate::ids::UserId;
 use crate::store::accounts::Profile;
 
 /// More live credentials than this and the oldest are read from the database again.
@@ -22,7 +23,7 @@ const CAPACITY: u64 = 100_000;
 #[derive(Clone)]
 pub struct CachedSession {
     pub state: Arc<HashMap<String, String>>,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub sid: Option<String>,
 }
 
@@ -114,7 +115,7 @@ impl AuthCache {
     }
 
     /// Forgets every credential of a user (disabled, or a bot whose token changed).
-    pub fn forget_user(&self, user: i64) {
+    pub fn forget_user(&self, user: UserId) {
         self.evicting();
         if let Some(c) = &self.sessions {
             let _ = c.invalidate_entries_if(move |_, s| s.user_id == Some(user));
@@ -139,6 +140,7 @@ mod tests {
     use super::*;
 
     fn session(user: i64, sid: &str) -> CachedSession {
+        let user = UserId(user);
         CachedSession {
             state: Arc::new(HashMap::new()),
             user_id: Some(user),
@@ -156,7 +158,7 @@ mod tests {
         cache.keep_token(
             "t".into(),
             Profile {
-                id: 2,
+                id: UserId(2),
                 username: "bot".into(),
                 is_bot: true,
             },
@@ -168,7 +170,7 @@ mod tests {
         assert!(cache.session("b").is_none());
         assert!(cache.session("c").is_some());
         assert!(cache.token("t").is_some());
-        cache.forget_user(2);
+        cache.forget_user(UserId(2));
         assert!(cache.session("c").is_none());
         assert!(cache.token("t").is_none());
     }

@@ -9,13 +9,14 @@ use super::cache::AuthCache;
 use super::session_store::{SESSION_ID, STORE_UNAVAILABLE, USERNAME, USER_ID};
 use super::tokens::hash_key;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::store::accounts::{self, Profile};
 use crate::store::Db;
 use crate::views::UserRef;
 
 #[derive(Debug, Clone)]
 pub struct Principal {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub username: String,
     pub is_bot: bool,
     /// The session this request came with (None for bearer tokens); sockets remember it so
@@ -48,7 +49,7 @@ impl Principal {
     }
 
     fn logged_in(session: &actix_session::Session) -> Option<Principal> {
-        let user_id = session.get::<i64>(USER_ID).ok().flatten()?;
+        let user_id = session.get::<UserId>(USER_ID).ok().flatten()?;
         let username = session.get::<String>(USERNAME).ok().flatten()?;
         let session_id = session.get::<String>(SESSION_ID).ok().flatten();
         Some(Principal {

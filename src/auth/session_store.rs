@@ -18,6 +18,7 @@ use actix_web::cookie::time::Duration;
 
 use super::cache::{AuthCache, CachedSession};
 use super::tokens::{hash_key, random_token};
+use crate::ids::UserId;
 use crate::store::{now_ms, sessions, Db, StoreError};
 
 /// Session state key holding the user id (JSON number).
@@ -99,8 +100,8 @@ fn expiry(ttl: &Duration) -> i64 {
     now_ms().saturating_add(ttl.whole_milliseconds().clamp(0, i64::MAX as i128) as i64)
 }
 
-fn user_of(state: &HashMap<String, String>) -> Option<i64> {
-    state.get(USER_ID).and_then(|v| v.parse().ok())
+fn user_of(state: &HashMap<String, String>) -> Option<UserId> {
+    state.get(USER_ID).and_then(|v| v.parse().ok()).map(UserId)
 }
 
 fn sid_of(state: &HashMap<String, String>) -> Option<String> {

@@ -5,6 +5,7 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::store::accounts::{self, User, UserSummary};
 use crate::views::{timestamp, AccountJson};
 
@@ -116,17 +117,17 @@ async fn upgrade_hash(app: &App, user: &User, password: String) {
     };
     match result {
         Ok(_) => tracing::info!(
-            user = user.id,
+            user = user.id.0,
             "password hash upgraded to the configured cost"
         ),
         Err(e) => {
-            tracing::warn!(user = user.id, error = %e.report(), "password hash upgrade failed")
+            tracing::warn!(user = user.id.0, error = %e.report(), "password hash upgrade failed")
         }
     }
 }
 
 /// An account's id by username (any kind, disabled or not), for operators.
-pub async fn find_id(app: &App, username: &str) -> Result<Option<i64>, AppError> {
+pub async fn find_id(app: &App, username: &str) -> Result<Option<UserId>, AppError> {
     let name = normalize_username(username)?;
     Ok(accounts::find_by_username(&app.db, &name)
         .await?

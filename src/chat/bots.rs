@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::auth::tokens::{hash_key, random_token};
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::store::bots::{self, BotRow};
 use crate::views::timestamp;
 
@@ -35,7 +36,8 @@ pub struct TokenJson {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BotJson {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: UserId,
     pub username: String,
     pub bot: bool,
     #[schema(format = DateTime)]
@@ -98,7 +100,7 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<BotJson>, AppError> 
 }
 
 /// A live bot's id by name, for operators (no ownership check).
-pub async fn find_by_name(app: &App, name: &str) -> Result<Option<i64>, AppError> {
+pub async fn find_by_name(app: &App, name: &str) -> Result<Option<UserId>, AppError> {
     let name = normalize_username(name)?;
     Ok(bots::find_by_name(&app.db, &name).await?.map(|bot| bot.id))
 }

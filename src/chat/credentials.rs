@@ -11,6 +11,7 @@
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::ids::UserId;
 use crate::realtime::close;
 use crate::store::{accounts, bots, sessions};
 
@@ -54,7 +55,7 @@ pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, App
 
 /// User disabled (an operator's act): no more logins or tokens, every session deleted, every
 /// socket closed. Multi-instance: publish "user disabled".
-pub async fn disable_user(app: &App, user: i64) -> Result<(), AppError> {
+pub async fn disable_user(app: &App, user: UserId) -> Result<(), AppError> {
     accounts::disable(&app.db, user).await?;
     forget_revoked(app, user);
     Ok(())
@@ -62,7 +63,7 @@ pub async fn disable_user(app: &App, user: i64) -> Result<(), AppError> {
 
 /// Bot token rotated: a new token, shown once; the old one dies at once and the bot's sockets
 /// close. Multi-instance: publish "token rotated".
-pub async fn rotate_bot_token(app: &App, by: By<'_>, bot: i64) -> Result<String, AppError> {
+pub async fn rotate_bot_token(app: &App, by: By<'_>, bot: UserId) -> Result<String, AppError> {
     allowed(app, by, bot).await?;
     let (token, hash) = new_token();
     bots::set_token(&app.db, bot, Some(&hash)).await?;
@@ -72,7 +73,7 @@ pub async fn rotate_bot_token(app: &App, by: By<'_>, bot: i64) -> Result<String,
 
 /// Bot token revoked: the bot cannot authenticate until its token is rotated again; its
 /// sockets close. Multi-instance: publish "token revoked".
-pub async fn revoke_bot_token(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
+pub async fn revoke_bot_token(app: &App, by: By<'_>, bot: UserId) -> Result<(), AppError> {
     allowed(app, by, bot).await?;
     bots::set_token(&app.db, bot, None).await?;
     forget_revoked(app, bot);
@@ -81,7 +82,7 @@ pub async fn revoke_bot_token(app: &App, by: By<'_>, bot: i64) -> Result<(), App
 
 /// Bot deleted: it can no longer authenticate (its account is disabled); its messages stay,
 /// attributed to it; its sockets close. Multi-instance: publish "user disabled".
-pub async fn delete_bot(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
+pub async fn delete_bot(app: &App, by: By<'_>, bot: UserId) -> Result<(), AppError> {
     allowed(app, by, bot).await?;
     accounts::disable(&app.db, bot).await?;
     forget_revoked(app, bot);
@@ -91,14 +92,14 @@ pub async fn delete_bot(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError>
 /// The local half of every revocation: forgets the principal's cached credentials and closes
 /// this instance's sockets of it. Also what an instance does when it learns of a revocation
 /// made elsewhere (today the `revoked_at` poll; with many instances, the bus).
-pub fn forget_revoked(app: &App, user: i64) {
+pub fn forget_revoked(app: &App, user: UserId) {
     app.auth.forget_user(user);
     app.hub.close_user(user, close::SESSION_ENDED);
 }
 
 /// An owner may end their own live bots' credentials (bots may not manage bots); an operator
 /// any bot's.
-async fn allowed(app: &App, by: By<'_>, bot: i64) -> Result<(), AppError> {
+async fn allowed(app: &App, by: By<'_>, bot: UserId) -> Result<(), AppError> {
     let found = match by {
         By::Owner(who) if who.is_bot => return Err(AppError::Forbidden("bots cannot manage bots")),
         By::Owner(who) => bots::find_owned(&app.db, who.user_id, bot).await?,

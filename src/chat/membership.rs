@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::ids::{RoomId, UserId};
 use crate::realtime::{close, Frame};
 use crate::store::events::EventView;
 use crate::store::{membership, rooms};
@@ -14,7 +15,7 @@ pub enum Joined {
     Already(RoomJson),
 }
 
-pub async fn join(app: &App, who: &Principal, room: i64) -> Result<Joined, AppError> {
+pub async fn join(app: &App, who: &Principal, room: RoomId) -> Result<Joined, AppError> {
     let event = membership::join(&app.db, room, who.user_id).await?;
     let newly = event.is_some();
     if let Some(event) = event {
@@ -38,7 +39,12 @@ pub async fn join(app: &App, who: &Principal, room: i64) -> Result<Joined, AppEr
 
 /// `who` takes `target` out of the room (themselves, or anyone if `who` owns it).
 /// Leaving when not a member is a no-op, so retries are safe. The target's sockets close 4003.
-pub async fn remove(app: &App, who: &Principal, room: i64, target: i64) -> Result<(), AppError> {
+pub async fn remove(
+    app: &App,
+    who: &Principal,
+    room: RoomId,
+    target: UserId,
+) -> Result<(), AppError> {
     let Some(event) = membership::leave(&app.db, room, target, who.user_id).await? else {
         return Ok(());
     };
@@ -47,7 +53,7 @@ pub async fn remove(app: &App, who: &Principal, room: i64, target: i64) -> Resul
     Ok(())
 }
 
-pub async fn list(app: &App, room: i64) -> Result<Vec<MemberJson>, AppError> {
+pub async fn list(app: &App, room: RoomId) -> Result<Vec<MemberJson>, AppError> {
     // An empty list is impossible for an existing room (the owner is always in it).
     let members = membership::list(&app.db, room).await?;
     if members.is_empty() {

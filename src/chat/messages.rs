@@ -7,6 +7,7 @@ use super::text::{check_text, trim_blank, Lines};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::ids::{RoomId, Seq};
 use crate::views::MessageJson;
 use sha2::{Digest, Sha256};
 
@@ -78,7 +79,7 @@ pub fn check_idempotency_key(key: &str) -> Result<(), AppError> {
 pub async fn send(
     app: &App,
     who: &Principal,
-    room: i64,
+    room: RoomId,
     input: NewMessage,
     idempotency_key: Option<&str>,
 ) -> Result<Delivered, AppError> {
@@ -127,12 +128,13 @@ pub async fn send(
 pub async fn history(
     app: &App,
     who: &Principal,
-    room: i64,
+    room: RoomId,
     page: Page,
 ) -> Result<Vec<MessageJson>, AppError> {
     let limit = page.limit()?;
     ensure_member(app, who, room).await?;
-    let rows = events::messages(&app.db, room, page.after, page.before, limit).await?;
+    let (after, before) = (page.after.map(Seq), page.before.map(Seq));
+    let rows = events::messages(&app.db, room, after, before, limit).await?;
     Ok(rows.iter().map(MessageJson::from).collect())
 }
 
@@ -141,12 +143,12 @@ pub async fn history(
 pub async fn stream_start(
     app: &App,
     who: &Principal,
-    room: i64,
-    after: Option<i64>,
-) -> Result<i64, AppError> {
+    room: RoomId,
+    after: Option<Seq>,
+) -> Result<Seq, AppError> {
     ensure_member(app, who, room).await?;
     match after {
-        Some(after) => Ok(after.max(0)),
+        Some(after) => Ok(after.max(Seq(0))),
         None => crate::store::rooms::last_seq(&app.db, room)
             .await?
             .ok_or(AppError::RoomNotFound),
@@ -154,7 +156,7 @@ pub async fn stream_start(
 }
 
 /// 404 for a room that does not exist, 403 for one the caller is not in.
-pub async fn ensure_member(app: &App, who: &Principal, room: i64) -> Result<(), AppError> {
+pub async fn ensure_member(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
     if membership::is_member(&app.db, room, who.user_id).await? {
         return Ok(());
     }

@@ -7,6 +7,7 @@ use super::text::{check_text, trim_blank, Lines};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::ids::{RoomId, UserId};
 use crate::realtime::{close, Frame};
 use crate::store::rooms::{self, RoomView};
 use crate::views::RoomJson;
@@ -75,7 +76,7 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<RoomJson>, AppError>
     Ok(rooms.into_iter().map(RoomJson::from).collect())
 }
 
-pub async fn show(app: &App, who: &Principal, room: i64) -> Result<RoomJson, AppError> {
+pub async fn show(app: &App, who: &Principal, room: RoomId) -> Result<RoomJson, AppError> {
     rooms::views(&app.db, who.user_id, Some(room))
         .await?
         .into_iter()
@@ -87,14 +88,14 @@ pub async fn show(app: &App, who: &Principal, room: i64) -> Result<RoomJson, App
 /// Every room with its owner, for operators (nobody's view: `joined` is false).
 pub async fn list_all(app: &App) -> Result<Vec<RoomView>, AppError> {
     // Viewer 0 is nobody.
-    Ok(rooms::views(&app.db, 0, None).await?)
+    Ok(rooms::views(&app.db, UserId(0), None).await?)
 }
 
 /// Owner only. The room's sockets get `room.deleted` and then close with 4004.
-pub async fn delete(app: &App, who: &Principal, room: i64) -> Result<(), AppError> {
+pub async fn delete(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
     let last_seq = rooms::delete(&app.db, room, who.user_id).await?;
     app.hub
-        .publish(Frame::room_deleted(room, last_seq + 1, who.user_ref()));
+        .publish(Frame::room_deleted(room, last_seq.next(), who.user_ref()));
     app.hub.close_room(room, close::ROOM_DELETED);
     Ok(())
 }

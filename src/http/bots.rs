@@ -11,6 +11,7 @@ use crate::chat::credentials::{self, By};
 use crate::error::AppError;
 use crate::http::body::JsonObject;
 use crate::http::rate_limit::{Limits, Tell};
+use crate::ids::UserId;
 use crate::telemetry::SECURITY;
 
 /// 201 with the bot and its token; the token is never shown again.
@@ -81,11 +82,11 @@ pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, A
 pub async fn rotate(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, AppError> {
     let bot = id.into_inner();
     let token = credentials::rotate_bot_token(&app, By::Owner(&who), bot).await?;
-    tracing::info!(target: SECURITY, event = "bot.token_rotated", user = who.user_id, bot, "bot token rotated");
+    tracing::info!(target: SECURITY, event = "bot.token_rotated", user = who.user_id.0, bot = bot.0, "bot token rotated");
     Ok(HttpResponse::Ok().json(TokenJson { token }))
 }
 
@@ -108,11 +109,11 @@ pub async fn rotate(
 pub async fn revoke(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, AppError> {
     let bot = id.into_inner();
     credentials::revoke_bot_token(&app, By::Owner(&who), bot).await?;
-    tracing::info!(target: SECURITY, event = "bot.token_revoked", user = who.user_id, bot, "bot token revoked");
+    tracing::info!(target: SECURITY, event = "bot.token_revoked", user = who.user_id.0, bot = bot.0, "bot token revoked");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -134,10 +135,10 @@ pub async fn revoke(
 pub async fn delete(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<UserId>,
 ) -> Result<HttpResponse, AppError> {
     let bot = id.into_inner();
     credentials::delete_bot(&app, By::Owner(&who), bot).await?;
-    tracing::info!(target: SECURITY, event = "bot.deleted", user = who.user_id, bot, "bot deleted");
+    tracing::info!(target: SECURITY, event = "bot.deleted", user = who.user_id.0, bot = bot.0, "bot deleted");
     Ok(HttpResponse::NoContent().finish())
 }

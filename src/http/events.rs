@@ -14,6 +14,7 @@ use crate::auth::Principal;
 use crate::chat::messages;
 use crate::error::AppError;
 use crate::http::client_ip;
+use crate::ids::{RoomId, Seq};
 use crate::realtime::frame::EventFrame;
 use crate::realtime::slots::Full;
 use crate::realtime::socket::{Socket, SocketSettings};
@@ -55,7 +56,7 @@ pub async fn subscribe(
     body: web::Payload,
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
     resume: web::Query<Resume>,
 ) -> Result<HttpResponse, AppError> {
     // Browsers always send Origin on a WebSocket; a page from elsewhere must not ride the
@@ -74,7 +75,7 @@ pub async fn subscribe(
     // Subscribe before checking membership and reading the start point: a leave that commits
     // after the check finds this socket registered and closes it, and no event is missed.
     let sub = app.hub.subscribe(room, who.user_id, who.session_id.clone());
-    let last = messages::stream_start(&app, &who, room, resume.after).await?;
+    let last = messages::stream_start(&app, &who, room, resume.after.map(Seq)).await?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| AppError::BadRequest(format!("WebSocket upgrade required: {e}")))?;
     let cfg = &app.config;

@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::membership::{self, Joined};
 use crate::error::AppError;
+use crate::ids::{RoomId, UserId};
 use crate::telemetry::SECURITY;
 use crate::views::{MemberList, RoomJson};
 
@@ -31,7 +32,7 @@ use crate::views::{MemberList, RoomJson};
 pub async fn join(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
     Ok(match membership::join(&app, &who, id.into_inner()).await? {
         Joined::Now(room) => HttpResponse::Created().json(room),
@@ -58,7 +59,7 @@ pub async fn join(
 pub async fn leave(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
     membership::remove(&app, &who, id.into_inner(), who.user_id).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -83,11 +84,11 @@ pub async fn leave(
 pub async fn remove(
     app: web::Data<App>,
     who: Principal,
-    path: web::Path<(i64, i64)>,
+    path: web::Path<(RoomId, UserId)>,
 ) -> Result<HttpResponse, AppError> {
     let (room, user) = path.into_inner();
     membership::remove(&app, &who, room, user).await?;
-    tracing::info!(target: SECURITY, event = "member.removed", user = who.user_id, room, member = user, "member removed");
+    tracing::info!(target: SECURITY, event = "member.removed", user = who.user_id.0, room = room.0, member = user.0, "member removed");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -108,7 +109,7 @@ pub async fn remove(
 pub async fn list(
     app: web::Data<App>,
     _who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
     let members = membership::list(&app, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(MemberList { members }))

@@ -11,6 +11,7 @@ use crate::auth::Principal;
 use crate::chat::messages::{self, NewMessage, Page};
 use crate::error::AppError;
 use crate::http::rate_limit::{Limits, Tell};
+use crate::ids::RoomId;
 use crate::views::{MessageJson, MessageList};
 
 /// 201 only after the message is committed; the socket fan-out follows the commit.
@@ -40,7 +41,7 @@ pub async fn send(
     app: web::Data<App>,
     limits: web::Data<Limits>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
     body: JsonObject<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
     let key = idempotency_key(req.headers())?;
@@ -86,7 +87,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
 pub async fn history(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
     page: web::Query<Page>,
 ) -> Result<HttpResponse, AppError> {
     let list = messages::history(&app, &who, id.into_inner(), page.into_inner()).await?;

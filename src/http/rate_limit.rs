@@ -19,6 +19,7 @@ use governor::{Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::error::AppError;
+use crate::ids::UserId;
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 
@@ -156,9 +157,9 @@ fn ceil_secs(d: Duration) -> u64 {
 }
 
 pub struct Limits {
-    pub send: Limit<i64>,
-    pub create_room: Limit<i64>,
-    pub create_bot: Limit<i64>,
+    pub send: Limit<UserId>,
+    pub create_room: Limit<UserId>,
+    pub create_bot: Limit<UserId>,
     pub auth: Limit<IpAddr>,
     /// Keyed by the normalized (lowercased) username, known or not, so that the answer says
     /// nothing about which names exist.

@@ -10,6 +10,7 @@ use crate::auth::Principal;
 use crate::chat::rooms::{self, NewRoom};
 use crate::error::AppError;
 use crate::http::rate_limit::{Limits, Tell};
+use crate::ids::RoomId;
 use crate::telemetry::SECURITY;
 use crate::views::{RoomJson, RoomList};
 
@@ -75,7 +76,7 @@ pub async fn list(app: web::Data<App>, who: Principal) -> Result<HttpResponse, A
 pub async fn show(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(rooms::show(&app, &who, id.into_inner()).await?))
 }
@@ -98,10 +99,10 @@ pub async fn show(
 pub async fn delete(
     app: web::Data<App>,
     who: Principal,
-    id: web::Path<i64>,
+    id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
     let room = id.into_inner();
     rooms::delete(&app, &who, room).await?;
-    tracing::info!(target: SECURITY, event = "room.deleted", user = who.user_id, room, "room deleted");
+    tracing::info!(target: SECURITY, event = "room.deleted", user = who.user_id.0, room = room.0, "room deleted");
     Ok(HttpResponse::NoContent().finish())
 }

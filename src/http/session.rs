@@ -73,7 +73,7 @@ pub async fn login(
     };
     insert().map_err(AppError::internal)?;
     telemetry::note_caller(&req, user.id, false);
-    tracing::info!(target: SECURITY, event = "login.ok", user = user.id, username = %user.username, %peer, "logged in");
+    tracing::info!(target: SECURITY, event = "login.ok", user = user.id.0, username = %user.username, %peer, "logged in");
     Ok(HttpResponse::Ok().json(UserRef {
         id: user.id,
         username: user.username,
@@ -102,7 +102,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, AppError> {
     credentials::logout(&app, &who).await?;
     session.purge();
-    tracing::info!(target: SECURITY, event = "logout", user = who.user_id, bot = who.is_bot, "logged out");
+    tracing::info!(target: SECURITY, event = "logout", user = who.user_id.0, bot = who.is_bot, "logged out");
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -127,7 +127,7 @@ pub async fn logout_everywhere(
     who: Principal,
 ) -> Result<HttpResponse, AppError> {
     let ended = credentials::log_out_everywhere(&app, &who).await?;
-    tracing::info!(target: SECURITY, event = "logout.everywhere", user = who.user_id, sessions = ended, "logged out everywhere");
+    tracing::info!(target: SECURITY, event = "logout.everywhere", user = who.user_id.0, sessions = ended, "logged out everywhere");
     session.purge();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -6,13 +6,14 @@ use std::time::Instant;
 use bytestring::ByteString;
 use serde::Serialize;
 
+use crate::ids::{RoomId, Seq};
 use crate::store::events::{EventKind, EventView};
 use crate::views::{MessageJson, UserRef};
 
 #[derive(Debug)]
 pub struct Frame {
-    pub room_id: i64,
-    pub seq: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
     /// When the server took the send, for the send-to-deliver latency.
     pub sent_at: Option<Instant>,
     /// `room.deleted` is not stored (the room's log goes with it), so it skips gap repair.
@@ -24,8 +25,8 @@ pub struct Frame {
 struct Wire<D: Serialize> {
     #[serde(rename = "type")]
     kind: EventType,
-    room_id: i64,
-    seq: i64,
+    room_id: RoomId,
+    seq: Seq,
     data: D,
 }
 
@@ -40,15 +41,15 @@ struct MemberData {
 #[error("cannot encode the {kind:?} frame of room {room_id}, seq {seq}: {source}")]
 pub struct FrameError {
     kind: EventType,
-    room_id: i64,
-    seq: i64,
+    room_id: RoomId,
+    seq: Seq,
     source: serde_json::Error,
 }
 
 fn encode<D: Serialize>(
     kind: EventType,
-    room_id: i64,
-    seq: i64,
+    room_id: RoomId,
+    seq: Seq,
     data: D,
 ) -> Result<ByteString, FrameError> {
     let wire = Wire {
@@ -97,7 +98,7 @@ impl Frame {
         self
     }
 
-    pub fn room_deleted(room_id: i64, seq: i64, by: UserRef) -> Result<Frame, FrameError> {
+    pub fn room_deleted(room_id: RoomId, seq: Seq, by: UserRef) -> Result<Frame, FrameError> {
         Ok(Frame {
             room_id,
             seq,
@@ -119,9 +120,11 @@ impl Frame {
 pub struct EventFrame {
     #[schema(rename = "type", inline)]
     pub kind: EventType,
-    pub room_id: i64,
+    #[schema(value_type = i64)]
+    pub room_id: RoomId,
     /// The room's sequence number: 1, 2, 3, … with no gaps.
-    pub seq: i64,
+    #[schema(value_type = i64)]
+    pub seq: Seq,
     /// `message.created`: a MessageJson. Member and room events: `{"user": UserRef}`.
     #[schema(value_type = Object)]
     pub data: (),
@@ -180,13 +183,13 @@ mod tests {
     fn an_event_that_cannot_be_encoded_is_an_error() {
         // JSON object keys must be strings.
         let data = std::collections::BTreeMap::from([((1, 2), 3)]);
-        let e = encode(EventType::MemberLeft, 7, 42, data).expect_err("not JSON");
+        let e = encode(EventType::MemberLeft, RoomId(7), Seq(42), data).expect_err("not JSON");
         let said = e.to_string();
         assert!(
             said.contains("MemberLeft frame of room 7, seq 42"),
             "{said}"
         );
-        let json = encode(EventType::MemberLeft, 7, 42, ()).expect("JSON");
+        let json = encode(EventType::MemberLeft, RoomId(7), Seq(42), ()).expect("JSON");
         assert_eq!(
             &*json,
             r#"{"type":"member.left","room_id":7,"seq":42,"data":null}"#

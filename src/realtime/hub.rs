@@ -15,6 +15,7 @@ use tokio::sync::{broadcast, oneshot};
 
 use super::frame::FrameError;
 use super::Frame;
+use crate::ids::{RoomId, UserId};
 
 #[derive(Clone)]
 pub struct Hub {
@@ -22,7 +23,7 @@ pub struct Hub {
 }
 
 struct Inner {
-    rooms: Mutex<HashMap<i64, broadcast::Sender<Arc<Frame>>>>,
+    rooms: Mutex<HashMap<RoomId, broadcast::Sender<Arc<Frame>>>>,
     sockets: Mutex<Registry>,
     next_id: AtomicU64,
     queue: usize,
@@ -30,8 +31,8 @@ struct Inner {
 
 /// What the registry knows of an open socket, to find it when it must be closed.
 struct SocketEntry {
-    room_id: i64,
-    user_id: i64,
+    room_id: RoomId,
+    user_id: UserId,
     session_id: Option<String>,
     close: oneshot::Sender<u16>,
 }
@@ -43,8 +44,8 @@ struct SocketEntry {
 struct Registry {
     sockets: HashMap<u64, SocketEntry>,
     by_session: HashMap<String, HashSet<u64>>,
-    by_user: HashMap<i64, HashSet<u64>>,
-    by_room: HashMap<i64, HashSet<u64>>,
+    by_user: HashMap<UserId, HashSet<u64>>,
+    by_room: HashMap<RoomId, HashSet<u64>>,
 }
 
 fn index<K: Eq + Hash>(map: &mut HashMap<K, HashSet<u64>>, key: K, id: u64) {
@@ -106,7 +107,7 @@ pub struct Subscription {
     /// Fires with a close code when the server ends this socket (logout, leave, delete, stop).
     pub closed: oneshot::Receiver<u16>,
     id: u64,
-    room_id: i64,
+    room_id: RoomId,
     hub: Hub,
 }
 
@@ -130,8 +131,8 @@ impl Hub {
 
     pub fn subscribe(
         &self,
-        room_id: i64,
-        user_id: i64,
+        room_id: RoomId,
+        user_id: UserId,
         session_id: Option<String>,
     ) -> Subscription {
         let events = lock(&self.inner.rooms)
@@ -184,21 +185,21 @@ impl Hub {
     }
 
     /// Closes every socket of `user`, whatever the room (credentials revoked); returns how many.
-    pub fn close_user(&self, user: i64, code: u16) -> usize {
+    pub fn close_user(&self, user: UserId, code: u16) -> usize {
         let mut reg = lock(&self.inner.sockets);
         let ids = ids_of(reg.by_user.get(&user));
         reg.close(ids, code)
     }
 
     /// Closes every socket of `room` (room deleted); returns how many.
-    pub fn close_room(&self, room: i64, code: u16) -> usize {
+    pub fn close_room(&self, room: RoomId, code: u16) -> usize {
         let mut reg = lock(&self.inner.sockets);
         let ids = ids_of(reg.by_room.get(&room));
         reg.close(ids, code)
     }
 
     /// Closes `user`'s sockets of `room` (left or removed); returns how many.
-    pub fn close_member(&self, room: i64, user: i64, code: u16) -> usize {
+    pub fn close_member(&self, room: RoomId, user: UserId, code: u16) -> usize {
         let mut reg = lock(&self.inner.sockets);
         // Through the user's sockets: a handful (capped per user), where a room may have
         // thousands.
@@ -246,10 +247,12 @@ impl Drop for Subscription {
 mod tests {
     use super::*;
 
+    use crate::ids::Seq;
+
     fn frame(room: i64, seq: i64) -> Frame {
         Frame {
-            room_id: room,
-            seq,
+            room_id: RoomId(room),
+            seq: Seq(seq),
             sent_at: None,
             terminal: false,
             json: format!("{seq}").into(),
@@ -259,10 +262,10 @@ mod tests {
     #[tokio::test]
     async fn frames_reach_only_their_room_and_lag_is_bounded() {
         let hub = Hub::new(2);
-        let mut a = hub.subscribe(1, 10, None);
-        let mut b = hub.subscribe(2, 10, None);
+        let mut a = hub.subscribe(RoomId(1), UserId(10), None);
+        let mut b = hub.subscribe(RoomId(2), UserId(10), None);
         hub.publish(Ok(frame(1, 1)));
-        assert_eq!(a.events.recv().await.expect("frame").seq, 1);
+        assert_eq!(a.events.recv().await.expect("frame").seq, Seq(1));
         assert!(b.events.try_recv().is_err());
         for s in 2..=5 {
             hub.publish(Ok(frame(1, s)));
@@ -278,8 +281,8 @@ mod tests {
         fn assert_indexed(&self) {
             let reg = lock(&self.inner.sockets);
             let mut sessions: HashMap<String, HashSet<u64>> = HashMap::new();
-            let mut users: HashMap<i64, HashSet<u64>> = HashMap::new();
-            let mut rooms: HashMap<i64, HashSet<u64>> = HashMap::new();
+            let mut users: HashMap<UserId, HashSet<u64>> = HashMap::new();
+            let mut rooms: HashMap<RoomId, HashSet<u64>> = HashMap::new();
             for (id, e) in &reg.sockets {
                 if let Some(sid) = &e.session_id {
                     index(&mut sessions, sid.clone(), *id);
@@ -308,8 +311,8 @@ mod tests {
     #[tokio::test]
     async fn a_closed_socket_is_signalled_and_drop_cleans_up() {
         let hub = Hub::new(8);
-        let mut s1 = hub.subscribe(1, 10, Some("x".into()));
-        let s2 = hub.subscribe(1, 11, Some("y".into()));
+        let mut s1 = hub.subscribe(RoomId(1), UserId(10), Some("x".into()));
+        let s2 = hub.subscribe(RoomId(1), UserId(11), Some("y".into()));
         assert_eq!(hub.close_session("x", 4001), 1);
         assert_eq!((&mut s1.closed).await.expect("code"), 4001);
         assert_eq!(hub.open_sockets(), 1);
@@ -336,7 +339,7 @@ mod tests {
             (3, 13, None),
         ]
         .into_iter()
-        .map(|(room, user, sid)| hub.subscribe(room, user, sid.map(String::from)))
+        .map(|(room, user, sid)| hub.subscribe(RoomId(room), UserId(user), sid.map(String::from)))
         .collect();
         hub.assert_indexed();
         let mut codes = || subs.iter_mut().map(code).collect::<Vec<_>>();
@@ -350,16 +353,16 @@ mod tests {
             [Some(4001), None, Some(4001), None, None, None, None]
         );
 
-        assert_eq!(hub.close_member(1, 11, 4003), 1);
-        assert_eq!(hub.close_member(2, 12, 4003), 0);
+        assert_eq!(hub.close_member(RoomId(1), UserId(11), 4003), 1);
+        assert_eq!(hub.close_member(RoomId(2), UserId(12), 4003), 0);
         hub.assert_indexed();
         assert_eq!(codes(), [None, None, None, Some(4003), None, None, None]);
 
-        assert_eq!(hub.close_user(10, 4001), 1);
+        assert_eq!(hub.close_user(UserId(10), 4001), 1);
         hub.assert_indexed();
         assert_eq!(codes(), [None, Some(4001), None, None, None, None, None]);
 
-        assert_eq!(hub.close_room(3, 4004), 2);
+        assert_eq!(hub.close_room(RoomId(3), 4004), 2);
         hub.assert_indexed();
         assert_eq!(
             codes(),
@@ -380,7 +383,7 @@ mod tests {
         let mut subs = Vec::new();
         for i in 0..50_i64 {
             let sid = (i % 3 != 0).then(|| format!("s{}", i % 7));
-            subs.push(hub.subscribe(i % 4, i % 5, sid));
+            subs.push(hub.subscribe(RoomId(i % 4), UserId(i % 5), sid));
         }
         hub.assert_indexed();
         // Drop every other one, then the rest (in another order), checking on the way.
@@ -400,7 +403,7 @@ mod tests {
         }
         hub.assert_empty();
         // Closing after the fact finds nothing and signals nobody.
-        assert_eq!(hub.close_user(1, 4001), 0);
-        assert_eq!(hub.close_room(1, 4004), 0);
+        assert_eq!(hub.close_user(UserId(1), 4001), 0);
+        assert_eq!(hub.close_room(RoomId(1), 4004), 0);
     }
 }

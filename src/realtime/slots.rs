@@ -6,9 +6,11 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::ids::UserId;
+
 #[derive(Default)]
 struct Counts {
-    users: HashMap<i64, usize>,
+    users: HashMap<UserId, usize>,
     ips: HashMap<IpAddr, usize>,
 }
 
@@ -29,7 +31,7 @@ pub enum Full {
 /// One open socket's place; dropping it frees the place.
 pub struct Slot {
     slots: Slots,
-    user: i64,
+    user: UserId,
     ip: IpAddr,
 }
 
@@ -58,7 +60,7 @@ impl Slots {
     }
 
     /// A place for one more socket of `user` from `ip`, if both are under their caps.
-    pub fn take(&self, user: i64, ip: IpAddr) -> Result<Slot, Full> {
+    pub fn take(&self, user: UserId, ip: IpAddr) -> Result<Slot, Full> {
         let mut counts = lock(&self.counts);
         if counts.users.get(&user).copied().unwrap_or(0) >= self.per_user {
             return Err(Full::User);
@@ -94,14 +96,20 @@ mod tests {
         let slots = Slots::new(2, 3);
         let a = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
         let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-        let first = slots.take(1, a).expect("1st");
-        let _second = slots.take(1, b).expect("2nd");
-        assert_eq!(slots.take(1, a).err(), Some(Full::User));
-        let _other = slots.take(2, a).expect("another user");
-        let _other2 = slots.take(3, a).expect("third from a");
-        assert_eq!(slots.take(4, a).err(), Some(Full::Ip));
+        let first = slots.take(UserId(1), a).expect("1st");
+        let _second = slots.take(UserId(1), b).expect("2nd");
+        assert_eq!(slots.take(UserId(1), a).err(), Some(Full::User));
+        let _other = slots.take(UserId(2), a).expect("another user");
+        let _other2 = slots.take(UserId(3), a).expect("third from a");
+        assert_eq!(slots.take(UserId(4), a).err(), Some(Full::Ip));
         drop(first);
-        assert!(slots.take(4, a).is_ok(), "a freed place is reusable");
-        assert!(!lock(&slots.counts).users.contains_key(&4), "dropped again");
+        assert!(
+            slots.take(UserId(4), a).is_ok(),
+            "a freed place is reusable"
+        );
+        assert!(
+            !lock(&slots.counts).users.contains_key(&UserId(4)),
+            "dropped again"
+        );
     }
 }

@@ -12,6 +12,7 @@ use super::close;
 use super::hub::Subscription;
 use super::slots::Slot;
 use super::Frame;
+use crate::ids::{RoomId, Seq};
 use crate::store::{events, Db};
 
 /// Events fetched per store read during backfill and repair.
@@ -30,9 +31,9 @@ pub struct Socket {
     pub sub: Subscription,
     /// Held while the socket lives: its place under the per-user and per-IP caps.
     pub slot: Slot,
-    pub room_id: i64,
+    pub room_id: RoomId,
     /// The last seq the client has; everything after it is delivered exactly once.
-    pub last: i64,
+    pub last: Seq,
     pub settings: SocketSettings,
 }
 
@@ -130,11 +131,11 @@ impl Socket {
         if frame.seq <= self.last {
             return Ok(());
         }
-        if frame.seq > self.last + 1 {
+        if frame.seq > self.last.next() {
             // Frames can reach the hub out of commit order; the store has the missing ones.
             Box::pin(self.catch_up(Some(frame.seq))).await?;
         }
-        if frame.seq == self.last + 1 {
+        if frame.seq == self.last.next() {
             self.send(frame.json.clone()).await?;
             self.last = frame.seq;
             tally.deliveries.increment(1);
@@ -146,12 +147,12 @@ impl Socket {
     }
 
     /// Sends stored events after `self.last` (and before `until`, if given).
-    async fn catch_up(&mut self, until: Option<i64>) -> Result<(), End> {
+    async fn catch_up(&mut self, until: Option<Seq>) -> Result<(), End> {
         loop {
             let page = events::after(&self.db, self.room_id, self.last, until, PAGE)
                 .await
                 .map_err(|e| {
-                    tracing::warn!(error = %e, room = self.room_id, "backfill failed");
+                    tracing::warn!(error = %e, room = self.room_id.0, "backfill failed");
                     End::Close(close::GOING_AWAY, "storage unavailable: resume with after")
                 })?;
             let n = page.len() as i64;

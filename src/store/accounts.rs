@@ -5,11 +5,12 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{sessions, users};
 use super::{name_taken, now_ms, with_conn, Db, Rejection, StoreError};
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct User {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub password_hash: String,
     pub created_at: i64,
@@ -21,7 +22,7 @@ pub struct User {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct Profile {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub is_bot: bool,
 }
@@ -48,7 +49,7 @@ pub async fn create(db: &Db, username: &str, password_hash: &str) -> Result<User
 /// `old`.
 pub async fn replace_password_hash(
     db: &Db,
-    user: i64,
+    user: UserId,
     old: &str,
     new: &str,
 ) -> Result<bool, StoreError> {
@@ -90,7 +91,7 @@ pub async fn find_by_username(db: &Db, username: &str) -> Result<Option<User>, S
 
 /// Disables an account: no login, no token, sessions deleted, and `revoked_at` set so every
 /// server closes its sockets. Disabling again just moves the time.
-pub async fn disable(db: &Db, user: i64) -> Result<(), StoreError> {
+pub async fn disable(db: &Db, user: UserId) -> Result<(), StoreError> {
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
@@ -115,7 +116,7 @@ pub async fn disable(db: &Db, user: i64) -> Result<(), StoreError> {
 }
 
 /// Principals whose credentials were revoked after `since`, with the newest such time.
-pub async fn revoked_since(db: &Db, since: i64) -> Result<Vec<(i64, i64)>, StoreError> {
+pub async fn revoked_since(db: &Db, since: i64) -> Result<Vec<(UserId, i64)>, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(users::table
             .filter(users::revoked_at.gt(since))
@@ -128,7 +129,7 @@ pub async fn revoked_since(db: &Db, since: i64) -> Result<Vec<(i64, i64)>, Store
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct UserSummary {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub is_bot: bool,
     pub created_at: i64,

@@ -13,12 +13,13 @@ use futures_util::FutureExt;
 use super::events::{EventRow, NewEvent};
 use super::schema::{events, idempotency_keys};
 use super::{PgConn, SqliteConn};
+use crate::ids::{RoomId, UserId};
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
 pub struct KeyInsert {
-    pub user_id: i64,
-    pub room_id: i64,
+    pub user_id: UserId,
+    pub room_id: RoomId,
     pub idem_key: String,
     pub request_hash: String,
     pub event_id: Option<i64>,

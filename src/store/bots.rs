@@ -7,14 +7,15 @@ use diesel_async::RunQueryDsl;
 use super::accounts::Profile;
 use super::schema::users;
 use super::{name_taken, now_ms, with_conn, Db, Rejection, StoreError};
+use crate::ids::UserId;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
 pub struct BotRow {
-    pub id: i64,
+    pub id: UserId,
     pub username: String,
     pub created_at: i64,
-    pub bot_owner_id: Option<i64>,
+    pub bot_owner_id: Option<UserId>,
     #[diesel(select_expression = users::token_hash.is_not_null())]
     #[diesel(select_expression_type = diesel::dsl::IsNotNull<users::token_hash>)]
     pub has_token: bool,
@@ -22,7 +23,7 @@ pub struct BotRow {
 
 pub async fn create(
     db: &Db,
-    owner: i64,
+    owner: UserId,
     name: &str,
     token_hash: &str,
 ) -> Result<BotRow, StoreError> {
@@ -47,7 +48,7 @@ pub async fn create(
 }
 
 /// Live bots of `owner`, or of everyone when `owner` is None (the admin CLI).
-pub async fn list(db: &Db, owner: Option<i64>) -> Result<Vec<BotRow>, StoreError> {
+pub async fn list(db: &Db, owner: Option<UserId>) -> Result<Vec<BotRow>, StoreError> {
     with_conn!(db, readers, |conn| {
         let mut query = live_bots()
             .select(BotRow::as_select())
@@ -73,7 +74,11 @@ fn live_bots() -> LiveBots {
 }
 
 /// A live bot that `owner` owns.
-pub async fn find_owned(db: &Db, owner: i64, bot: i64) -> Result<Option<Profile>, StoreError> {
+pub async fn find_owned(
+    db: &Db,
+    owner: UserId,
+    bot: UserId,
+) -> Result<Option<Profile>, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(live_bots()
             .filter(users::id.eq(bot))
@@ -86,7 +91,7 @@ pub async fn find_owned(db: &Db, owner: i64, bot: i64) -> Result<Option<Profile>
 }
 
 /// A live bot, whoever owns it (operators).
-pub async fn find_by_id(db: &Db, bot: i64) -> Result<Option<Profile>, StoreError> {
+pub async fn find_by_id(db: &Db, bot: UserId) -> Result<Option<Profile>, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(live_bots()
             .filter(users::id.eq(bot))
@@ -112,7 +117,7 @@ pub async fn find_by_name(db: &Db, name: &str) -> Result<Option<Profile>, StoreE
 
 /// Replaces (Some) or revokes (None) the bot's token; the old one stops working at once and
 /// `revoked_at` tells every server to close sockets opened with it.
-pub async fn set_token(db: &Db, bot: i64, token_hash: Option<&str>) -> Result<(), StoreError> {
+pub async fn set_token(db: &Db, bot: UserId, token_hash: Option<&str>) -> Result<(), StoreError> {
     let now = now_ms();
     let token_hash = token_hash.map(str::to_owned);
     with_conn!(db, writer, |conn| {

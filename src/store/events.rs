@@ -12,6 +12,7 @@ use diesel_async::RunQueryDsl;
 use super::accounts::Profile;
 use super::schema::{events, idempotency_keys, users};
 use super::{with_conn, Db, Rejection, StoreError};
+use crate::ids::{RoomId, Seq, UserId};
 
 /// What a stored event records. Stored as its wire name (`events.kind` is TEXT), the same
 /// string clients see as the frame's `type`.
@@ -67,10 +68,10 @@ where
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub id: i64,
-    pub room_id: i64,
-    pub seq: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
     pub kind: EventKind,
-    pub actor_id: i64,
+    pub actor_id: UserId,
     pub content: Option<String>,
     pub created_at: i64,
 }
@@ -87,10 +88,10 @@ pub struct EventView {
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
 pub struct NewEvent {
-    pub room_id: i64,
-    pub seq: i64,
+    pub room_id: RoomId,
+    pub seq: Seq,
     pub kind: EventKind,
-    pub actor_id: i64,
+    pub actor_id: UserId,
     pub content: Option<String>,
     pub created_at: i64,
 }
@@ -119,12 +120,12 @@ pub(crate) fn room_must_exist(e: DieselError) -> StoreError {
 /// Up to `limit` events with seq > `after`, in seq order (backfill and gap repair).
 pub async fn after(
     db: &Db,
-    room: i64,
-    after: i64,
-    before: Option<i64>,
+    room: RoomId,
+    after: Seq,
+    before: Option<Seq>,
     limit: i64,
 ) -> Result<Vec<EventView>, StoreError> {
-    let before = before.unwrap_or(i64::MAX);
+    let before = before.unwrap_or(Seq(i64::MAX));
     with_conn!(db, readers, |conn| {
         let rows: Vec<(EventRow, Profile)> = events::table
             .inner_join(users::table)
@@ -144,9 +145,9 @@ pub async fn after(
 /// before `before` (the newest when neither is given).
 pub async fn messages(
     db: &Db,
-    room: i64,
-    after: Option<i64>,
-    before: Option<i64>,
+    room: RoomId,
+    after: Option<Seq>,
+    before: Option<Seq>,
     limit: i64,
 ) -> Result<Vec<EventView>, StoreError> {
     with_conn!(db, readers, |conn| {

@@ -7,13 +7,14 @@ use super::accounts::Profile;
 use super::events::{room_must_exist, EventKind, EventRow, EventView, NewEvent};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
+use crate::ids::{RoomId, Seq, UserId};
 
 /// Seats `user` in `room`. `Ok(None)` when already a member (nothing changes).
 ///
 /// The membership row goes in first (ON CONFLICT DO NOTHING makes a concurrent second join of
 /// the same user wait and then see the row); then one conditional UPDATE takes a seat and the
 /// room's next seq, or finds the room full and the whole transaction rolls back.
-pub async fn join(db: &Db, room: i64, user: i64) -> Result<Option<EventRow>, StoreError> {
+pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow>, StoreError> {
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
@@ -30,7 +31,7 @@ pub async fn join(db: &Db, room: i64, user: i64) -> Result<Option<EventRow>, Sto
             if inserted == 0 {
                 return Ok(None);
             }
-            let seq: i64 = diesel::update(
+            let seq: Seq = diesel::update(
                 rooms::table
                     .find(room)
                     .filter(rooms::member_count.lt(rooms::capacity)),
@@ -66,14 +67,14 @@ pub async fn join(db: &Db, room: i64, user: i64) -> Result<Option<EventRow>, Sto
 /// `Ok(None)` when `target` was not a member. The owner cannot leave their own room.
 pub async fn leave(
     db: &Db,
-    room: i64,
-    target: i64,
-    actor: i64,
+    room: RoomId,
+    target: UserId,
+    actor: UserId,
 ) -> Result<Option<EventView>, StoreError> {
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
-            let owner: i64 = rooms::table
+            let owner: UserId = rooms::table
                 .find(room)
                 .select(rooms::owner_id)
                 .first(conn)
@@ -92,7 +93,7 @@ pub async fn leave(
             if removed == 0 {
                 return Ok(None);
             }
-            let seq: i64 = diesel::update(rooms::table.find(room))
+            let seq: Seq = diesel::update(rooms::table.find(room))
                 .set((
                     rooms::member_count.eq(rooms::member_count - 1),
                     rooms::last_seq.eq(rooms::last_seq + 1),
@@ -123,7 +124,7 @@ pub async fn leave(
     })
 }
 
-pub async fn is_member(db: &Db, room: i64, user: i64) -> Result<bool, StoreError> {
+pub async fn is_member(db: &Db, room: RoomId, user: UserId) -> Result<bool, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(
             diesel::select(diesel::dsl::exists(memberships::table.find((room, user))))
@@ -140,7 +141,7 @@ pub struct MemberRow {
 }
 
 /// Members in join order.
-pub async fn list(db: &Db, room: i64) -> Result<Vec<MemberRow>, StoreError> {
+pub async fn list(db: &Db, room: RoomId) -> Result<Vec<MemberRow>, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(memberships::table
             .inner_join(users::table)

@@ -7,16 +7,17 @@ use super::accounts::Profile;
 use super::events::{EventKind, EventRow, NewEvent};
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
+use crate::ids::{RoomId, Seq, UserId};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = rooms)]
 pub struct RoomRow {
-    pub id: i64,
+    pub id: RoomId,
     pub name: String,
-    pub owner_id: i64,
+    pub owner_id: UserId,
     pub capacity: i32,
     pub member_count: i32,
-    pub last_seq: i64,
+    pub last_seq: Seq,
     pub created_at: i64,
 }
 
@@ -31,7 +32,7 @@ pub struct RoomView {
 /// Creates the room with its owner as the first member; the owner's join is event seq 1.
 pub async fn create(
     db: &Db,
-    owner: i64,
+    owner: UserId,
     name: &str,
     capacity: i32,
 ) -> Result<(RoomRow, EventRow), StoreError> {
@@ -45,7 +46,7 @@ pub async fn create(
                     rooms::owner_id.eq(owner),
                     rooms::capacity.eq(capacity),
                     rooms::member_count.eq(1),
-                    rooms::last_seq.eq(1i64),
+                    rooms::last_seq.eq(Seq(1)),
                     rooms::created_at.eq(now),
                 ))
                 .returning(RoomRow::as_returning())
@@ -62,7 +63,7 @@ pub async fn create(
             let event = diesel::insert_into(events::table)
                 .values(NewEvent {
                     room_id: room.id,
-                    seq: 1,
+                    seq: Seq(1),
                     kind: EventKind::MemberJoined,
                     actor_id: owner,
                     content: None,
@@ -78,7 +79,11 @@ pub async fn create(
 }
 
 /// All rooms, or one (`only`), with the owner's name and whether `viewer` is a member.
-pub async fn views(db: &Db, viewer: i64, only: Option<i64>) -> Result<Vec<RoomView>, StoreError> {
+pub async fn views(
+    db: &Db,
+    viewer: UserId,
+    only: Option<RoomId>,
+) -> Result<Vec<RoomView>, StoreError> {
     with_conn!(db, readers, |conn| {
         let mut query = rooms::table
             .inner_join(users::table)
@@ -111,11 +116,11 @@ pub async fn views(db: &Db, viewer: i64, only: Option<i64>) -> Result<Vec<RoomVi
 
 /// Deletes the room (memberships and events go with it) if `actor` owns it.
 /// Returns the last seq the room had, so the deletion event can take the next one.
-pub async fn delete(db: &Db, room: i64, actor: i64) -> Result<i64, StoreError> {
+pub async fn delete(db: &Db, room: RoomId, actor: UserId) -> Result<Seq, StoreError> {
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
             // Only the owner may delete: the condition is part of the DELETE itself.
-            let deleted: Option<i64> =
+            let deleted: Option<Seq> =
                 diesel::delete(rooms::table.find(room).filter(rooms::owner_id.eq(actor)))
                     .returning(rooms::last_seq)
                     .get_result(conn)
@@ -141,7 +146,7 @@ pub async fn delete(db: &Db, room: i64, actor: i64) -> Result<i64, StoreError> {
 }
 
 /// The room's current last seq, or None if there is no such room.
-pub async fn last_seq(db: &Db, room: i64) -> Result<Option<i64>, StoreError> {
+pub async fn last_seq(db: &Db, room: RoomId) -> Result<Option<Seq>, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(rooms::table
             .find(room)

@@ -8,6 +8,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::schema::{sessions, users};
 use super::{now_ms, with_conn, Db, StoreError};
+use crate::ids::UserId;
 
 /// The stored state (JSON) of a live session, and when it was last seen.
 pub async fn load(
@@ -45,7 +46,7 @@ pub async fn insert(
     db: &Db,
     key_hash: &str,
     sid: Option<&str>,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     state: &str,
     expires_at: i64,
 ) -> Result<(), StoreError> {
@@ -75,7 +76,7 @@ pub async fn update(
     db: &Db,
     key_hash: &str,
     sid: Option<&str>,
-    user_id: Option<i64>,
+    user_id: Option<UserId>,
     state: &str,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
@@ -138,7 +139,7 @@ pub async fn purge_expired(db: &Db, now: i64, idle_cutoff: i64) -> Result<usize,
 /// Ends every session of `user` ("log out everywhere") and sets the user's `revoked_at`, so
 /// every server closes the sockets opened with them (see `server::watch_revocations`).
 /// Returns how many sessions ended.
-pub async fn delete_all_of_user(db: &Db, user: i64) -> Result<usize, StoreError> {
+pub async fn delete_all_of_user(db: &Db, user: UserId) -> Result<usize, StoreError> {
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {

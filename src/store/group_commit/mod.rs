@@ -28,11 +28,12 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use super::accounts::Profile;
 use super::events::EventView;
 use super::{Db, Rejection, StoreError};
+use crate::ids::RoomId;
 use plan::Outcome;
 
 /// One message to store.
 pub struct Message {
-    pub room_id: i64,
+    pub room_id: RoomId,
     pub author: Profile,
     /// Already validated and trimmed.
     pub content: String,
@@ -97,7 +98,7 @@ impl Writer {
 
     pub async fn send(&self, message: Message) -> Result<Sent, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let shard = message.room_id.rem_euclid(self.shards.len() as i64) as usize;
+        let shard = message.room_id.0.rem_euclid(self.shards.len() as i64) as usize;
         self.shards[shard]
             .send((message, reply))
             .await
@@ -203,7 +204,7 @@ async fn retry_one_by_one(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
                 let _ = reply.send(Err(e));
             }
             Err(e) => {
-                tracing::warn!(error = %e, room = message.room_id, "the database refused a message");
+                tracing::warn!(error = %e, room = message.room_id.0, "the database refused a message");
                 let _ = reply.send(Err(refused(e)));
             }
         }

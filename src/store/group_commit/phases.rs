@@ -10,6 +10,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::plan::{self, Outcome, Plan, StoredKeys};
 use super::{Faults, Message};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::store::accounts::Profile;
 use crate::store::batch_insert::{InsertMany, KeyInsert};
 use crate::store::events::{EventKind, EventRow, EventView, NewEvent};
@@ -47,8 +48,8 @@ pub(super) async fn commit(
 /// leave, join and every other send lock them too.
 async fn reserve_seqs<C: Queries>(
     conn: &mut C,
-    reserved: &[(i64, i64)],
-) -> QueryResult<HashMap<i64, i64>> {
+    reserved: &[(RoomId, i64)],
+) -> QueryResult<HashMap<RoomId, Seq>> {
     conn.bump_seqs(reserved).await
 }
 
@@ -56,7 +57,7 @@ async fn reserve_seqs<C: Queries>(
 async fn load_memberships<C: Queries>(
     conn: &mut C,
     batch: &[&Message],
-) -> QueryResult<HashSet<(i64, i64)>> {
+) -> QueryResult<HashSet<(RoomId, UserId)>> {
     conn.memberships(&plan::member_pairs(batch)).await
 }
 
@@ -75,9 +76,9 @@ async fn assign_seqs<C: Queries>(
     conn: &mut C,
     batch: &[&Message],
     plans: &[Plan],
-    reserved: &[(i64, i64)],
-    last: &HashMap<i64, i64>,
-) -> QueryResult<Vec<Option<i64>>> {
+    reserved: &[(RoomId, i64)],
+    last: &HashMap<RoomId, Seq>,
+) -> QueryResult<Vec<Option<Seq>>> {
     let seqs = plan::assign_seqs(batch, plans, reserved, last);
     if !seqs.unused.is_empty() {
         conn.bump_seqs(&seqs.unused).await?;
@@ -90,9 +91,9 @@ async fn assign_seqs<C: Queries>(
 async fn insert<C: Queries>(
     conn: &mut C,
     batch: &[&Message],
-    seqs: &[Option<i64>],
+    seqs: &[Option<Seq>],
     now: i64,
-) -> QueryResult<HashMap<(i64, i64), EventRow>> {
+) -> QueryResult<HashMap<(RoomId, Seq), EventRow>> {
     let new_events: Vec<NewEvent> = batch
         .iter()
         .zip(seqs)
@@ -110,7 +111,7 @@ async fn insert<C: Queries>(
     if new_events.is_empty() {
         return Ok(HashMap::new());
     }
-    let inserted: HashMap<(i64, i64), EventRow> = conn
+    let inserted: HashMap<(RoomId, Seq), EventRow> = conn
         .insert_events(new_events)
         .await?
         .into_iter()
@@ -144,8 +145,8 @@ async fn build_outcomes<C: Queries>(
     conn: &mut C,
     batch: &[&Message],
     plans: &[Plan],
-    seqs: &[Option<i64>],
-    inserted: HashMap<(i64, i64), EventRow>,
+    seqs: &[Option<Seq>],
+    inserted: HashMap<(RoomId, Seq), EventRow>,
 ) -> QueryResult<Vec<Outcome>> {
     let replay_ids: Vec<i64> = plans
         .iter()
@@ -168,17 +169,17 @@ trait Queries: InsertMany + Send {
     /// Runs `plan::bump_sql`; returns `room -> last_seq` for the rooms that exist.
     fn bump_seqs(
         &mut self,
-        deltas: &[(i64, i64)],
-    ) -> impl Future<Output = QueryResult<HashMap<i64, i64>>> + Send;
+        deltas: &[(RoomId, i64)],
+    ) -> impl Future<Output = QueryResult<HashMap<RoomId, Seq>>> + Send;
     /// Which of these `(room, user)` memberships exist.
     fn memberships(
         &mut self,
-        pairs: &HashSet<(i64, i64)>,
-    ) -> impl Future<Output = QueryResult<HashSet<(i64, i64)>>> + Send;
+        pairs: &HashSet<(RoomId, UserId)>,
+    ) -> impl Future<Output = QueryResult<HashSet<(RoomId, UserId)>>> + Send;
     /// Which of these `(user, room, key)` Idempotency-Keys are stored, with what.
     fn stored_keys(
         &mut self,
-        triples: &HashSet<(i64, i64, &str)>,
+        triples: &HashSet<(UserId, RoomId, &str)>,
     ) -> impl Future<Output = QueryResult<StoredKeys>> + Send;
     /// These events with their actors, by id.
     fn events_by_id(
@@ -190,15 +191,18 @@ trait Queries: InsertMany + Send {
 #[derive(QueryableByName)]
 struct RoomSeq {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
+    id: RoomId,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    last_seq: i64,
+    last_seq: Seq,
 }
 
 macro_rules! impl_queries {
     ($conn:ty) => {
         impl Queries for $conn {
-            async fn bump_seqs(&mut self, deltas: &[(i64, i64)]) -> QueryResult<HashMap<i64, i64>> {
+            async fn bump_seqs(
+                &mut self,
+                deltas: &[(RoomId, i64)],
+            ) -> QueryResult<HashMap<RoomId, Seq>> {
                 Ok(diesel::sql_query(plan::bump_sql(deltas))
                     .load::<RoomSeq>(self)
                     .await?
@@ -209,8 +213,8 @@ macro_rules! impl_queries {
 
             async fn memberships(
                 &mut self,
-                pairs: &HashSet<(i64, i64)>,
-            ) -> QueryResult<HashSet<(i64, i64)>> {
+                pairs: &HashSet<(RoomId, UserId)>,
+            ) -> QueryResult<HashSet<(RoomId, UserId)>> {
                 // Exact pairs, not `room IN (..) AND user IN (..)`: that cross product costs a
                 // probe per combination (SQLite) or reads every membership of the users.
                 let mut query = memberships::table
@@ -223,12 +227,16 @@ macro_rules! impl_queries {
                             .and(memberships::user_id.eq(*user)),
                     );
                 }
-                Ok(query.load::<(i64, i64)>(self).await?.into_iter().collect())
+                Ok(query
+                    .load::<(RoomId, UserId)>(self)
+                    .await?
+                    .into_iter()
+                    .collect())
             }
 
             async fn stored_keys(
                 &mut self,
-                triples: &HashSet<(i64, i64, &str)>,
+                triples: &HashSet<(UserId, RoomId, &str)>,
             ) -> QueryResult<StoredKeys> {
                 // Exact triples, for the reason above: keys pile up for a day.
                 let mut query = idempotency_keys::table
@@ -249,7 +257,7 @@ macro_rules! impl_queries {
                     );
                 }
                 Ok(query
-                    .load::<(i64, i64, String, String, Option<i64>)>(self)
+                    .load::<(UserId, RoomId, String, String, Option<i64>)>(self)
                     .await?
                     .into_iter()
                     .map(|(u, r, k, h, e)| ((u, r, k), (h, e)))

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Message, Sent};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::store::events::{EventRow, EventView};
 use crate::store::{Rejection, StoreError};
 
 /// What a request is told.
 pub(super) type Outcome = Result<Sent, StoreError>;
 /// Stored Idempotency-Keys: `(author, room, key) -> (request digest, event it stored)`.
-pub(super) type StoredKeys = HashMap<(i64, i64, String), (String, Option<i64>)>;
+pub(super) type StoredKeys = HashMap<(UserId, RoomId, String), (String, Option<i64>)>;
 
 /// How one message of the batch is handled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,8 +27,8 @@ pub(super) enum Plan {
 
 /// `(room, n)` for each room of the batch, by room id: every message reserves a seq up front,
 /// so the common batch moves each room's counter once; `assign_seqs` hands back the unused.
-pub(super) fn reservations(batch: &[&Message]) -> Vec<(i64, i64)> {
-    let mut counts: BTreeMap<i64, i64> = BTreeMap::new();
+pub(super) fn reservations(batch: &[&Message]) -> Vec<(RoomId, i64)> {
+    let mut counts: BTreeMap<RoomId, i64> = BTreeMap::new();
     for m in batch {
         *counts.entry(m.room_id).or_default() += 1;
     }
@@ -35,12 +36,12 @@ pub(super) fn reservations(batch: &[&Message]) -> Vec<(i64, i64)> {
 }
 
 /// The `(room, author)` memberships the batch depends on.
-pub(super) fn member_pairs(batch: &[&Message]) -> HashSet<(i64, i64)> {
+pub(super) fn member_pairs(batch: &[&Message]) -> HashSet<(RoomId, UserId)> {
     batch.iter().map(|m| (m.room_id, m.author.id)).collect()
 }
 
 /// The `(author, room, key)` of each keyed message.
-pub(super) fn key_triples<'a>(batch: &[&'a Message]) -> HashSet<(i64, i64, &'a str)> {
+pub(super) fn key_triples<'a>(batch: &[&'a Message]) -> HashSet<(UserId, RoomId, &'a str)> {
     batch
         .iter()
         .filter_map(|m| {
@@ -53,7 +54,7 @@ pub(super) fn key_triples<'a>(batch: &[&'a Message]) -> HashSet<(i64, i64, &'a s
 
 /// `last_seq += n` for each `(room, n)` in one statement, returning the new `last_seq`s. Only
 /// integers are formatted into it, so the one text serves both backends without binds.
-pub(super) fn bump_sql(deltas: &[(i64, i64)]) -> String {
+pub(super) fn bump_sql(deltas: &[(RoomId, i64)]) -> String {
     use std::fmt::Write;
     let (mut cases, mut ids) = (String::new(), String::new());
     for (room, n) in deltas {
@@ -71,12 +72,12 @@ pub(super) fn bump_sql(deltas: &[(i64, i64)]) -> String {
 /// each room that exists.
 pub(super) fn plan(
     batch: &[&Message],
-    last: &HashMap<i64, i64>,
-    members: &HashSet<(i64, i64)>,
+    last: &HashMap<RoomId, Seq>,
+    members: &HashSet<(RoomId, UserId)>,
     stored_keys: &StoredKeys,
 ) -> Vec<Plan> {
     // Keys first used earlier in this batch: (author, room, key) -> (index, digest).
-    let mut seen: HashMap<(i64, i64, &str), (usize, &str)> = HashMap::new();
+    let mut seen: HashMap<(UserId, RoomId, &str), (usize, &str)> = HashMap::new();
     batch
         .iter()
         .enumerate()
@@ -117,9 +118,9 @@ pub(super) fn plan(
 #[derive(Debug, PartialEq, Eq)]
 pub(super) struct Seqs {
     /// Each message's seq; `None` for all but the new ones.
-    pub each: Vec<Option<i64>>,
+    pub each: Vec<Option<Seq>>,
     /// `(room, -n)`: the `n` reserved seqs no message took, to give back before commit.
-    pub unused: Vec<(i64, i64)>,
+    pub unused: Vec<(RoomId, i64)>,
 }
 
 /// Hands out seqs in batch order from the bottom of each room's reserved range, which ends at
@@ -128,12 +129,13 @@ pub(super) struct Seqs {
 pub(super) fn assign_seqs(
     batch: &[&Message],
     plans: &[Plan],
-    reserved: &[(i64, i64)],
-    last: &HashMap<i64, i64>,
+    reserved: &[(RoomId, i64)],
+    last: &HashMap<RoomId, Seq>,
 ) -> Seqs {
-    let mut next: BTreeMap<i64, i64> = reserved
+    // Seq arithmetic stays in here, on plain numbers: counts move counters.
+    let mut next: BTreeMap<RoomId, i64> = reserved
         .iter()
-        .filter_map(|(room, n)| Some((*room, last.get(room)? + 1 - n)))
+        .filter_map(|(room, n)| Some((*room, last.get(room)?.0 + 1 - n)))
         .collect();
     let each = batch
         .iter()
@@ -141,7 +143,7 @@ pub(super) fn assign_seqs(
         .map(|(m, p)| match p {
             Plan::New => next.get_mut(&m.room_id).map(|s| {
                 *s += 1;
-                *s - 1
+                Seq(*s - 1)
             }),
             _ => None,
         })
@@ -149,7 +151,7 @@ pub(super) fn assign_seqs(
     let unused = next
         .iter()
         .filter_map(|(room, next)| {
-            let top = *last.get(room)?;
+            let top = last.get(room)?.0;
             (*next <= top).then_some((*room, next - top - 1))
         })
         .collect();
@@ -161,8 +163,8 @@ pub(super) fn assign_seqs(
 pub(super) fn outcomes(
     batch: &[&Message],
     plans: &[Plan],
-    seqs: &[Option<i64>],
-    mut inserted: HashMap<(i64, i64), EventRow>,
+    seqs: &[Option<Seq>],
+    mut inserted: HashMap<(RoomId, Seq), EventRow>,
     replayed: &HashMap<i64, EventView>,
 ) -> Vec<Outcome> {
     let mut views: Vec<Option<EventView>> = Vec::with_capacity(batch.len());
@@ -207,9 +209,9 @@ mod tests {
 
     fn msg(room: i64, author: i64, key: Option<(&str, &str)>) -> Message {
         Message {
-            room_id: room,
+            room_id: RoomId(room),
             author: Profile {
-                id: author,
+                id: UserId(author),
                 username: format!("u{author}"),
                 is_bot: false,
             },
@@ -222,13 +224,26 @@ mod tests {
     fn row(id: i64, room: i64, seq: i64, actor: i64) -> EventRow {
         EventRow {
             id,
-            room_id: room,
-            seq,
+            room_id: RoomId(room),
+            seq: Seq(seq),
             kind: EventKind::MessageCreated,
-            actor_id: actor,
+            actor_id: UserId(actor),
             content: Some("hi".into()),
             created_at: 0,
         }
+    }
+
+    /// Test literals as ids: `(room, n)` pairs and `(room, last seq)` maps.
+    fn rooms(pairs: &[(i64, i64)]) -> Vec<(RoomId, i64)> {
+        pairs.iter().map(|(r, n)| (RoomId(*r), *n)).collect()
+    }
+
+    fn lasts(pairs: &[(i64, i64)]) -> HashMap<RoomId, Seq> {
+        pairs.iter().map(|(r, s)| (RoomId(*r), Seq(*s))).collect()
+    }
+
+    fn seq_list(each: &[Option<i64>]) -> Vec<Option<Seq>> {
+        each.iter().map(|s| s.map(Seq)).collect()
     }
 
     fn refs(batch: &[Message]) -> Vec<&Message> {
@@ -238,7 +253,7 @@ mod tests {
     #[test]
     fn reservations_count_each_room_once_in_room_order() {
         let batch = [msg(7, 1, None), msg(3, 1, None), msg(7, 2, None)];
-        assert_eq!(reservations(&refs(&batch)), [(3, 1), (7, 2)]);
+        assert_eq!(reservations(&refs(&batch)), rooms(&[(3, 1), (7, 2)]));
         assert_eq!(reservations(&[]), []);
     }
 
@@ -250,19 +265,25 @@ mod tests {
             msg(2, 5, None),
         ];
         let batch = refs(&batch);
-        assert_eq!(member_pairs(&batch), HashSet::from([(1, 5), (2, 5)]));
-        assert_eq!(key_triples(&batch), HashSet::from([(5, 1, "k")]));
+        assert_eq!(
+            member_pairs(&batch),
+            HashSet::from([(RoomId(1), UserId(5)), (RoomId(2), UserId(5))])
+        );
+        assert_eq!(
+            key_triples(&batch),
+            HashSet::from([(UserId(5), RoomId(1), "k")])
+        );
     }
 
     #[test]
     fn bump_sql_names_every_room_with_its_delta() {
         assert_eq!(
-            bump_sql(&[(3, 2), (10, -1)]),
+            bump_sql(&rooms(&[(3, 2), (10, -1)])),
             "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 3 THEN 2 WHEN 10 THEN -1 \
              ELSE 0 END WHERE id IN (3,10) RETURNING id, last_seq"
         );
         assert_eq!(
-            bump_sql(&[(1, 1)]),
+            bump_sql(&rooms(&[(1, 1)])),
             "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 1 THEN 1 ELSE 0 END \
              WHERE id IN (1) RETURNING id, last_seq"
         );
@@ -280,11 +301,11 @@ mod tests {
             msg(1, 1, Some(("new", "x"))),  // same key, other body
             msg(1, 1, None),
         ];
-        let last = HashMap::from([(1, 10)]);
-        let members = HashSet::from([(1, 1)]);
+        let last = lasts(&[(1, 10)]);
+        let members = HashSet::from([(RoomId(1), UserId(1))]);
         let stored: StoredKeys = HashMap::from([
-            ((1, 1, "old".into()), ("h".into(), Some(40))),
-            ((1, 1, "bad".into()), ("h".into(), Some(41))),
+            ((UserId(1), RoomId(1), "old".into()), ("h".into(), Some(40))),
+            ((UserId(1), RoomId(1), "bad".into()), ("h".into(), Some(41))),
         ]);
         assert_eq!(
             plan(&refs(&batch), &last, &members, &stored),
@@ -321,18 +342,13 @@ mod tests {
             Plan::New,
         ];
         let reserved = reservations(&refs(&batch));
-        assert_eq!(reserved, [(1, 4), (2, 2)]);
-        let seqs = assign_seqs(
-            &refs(&batch),
-            &plans,
-            &reserved,
-            &HashMap::from([(1, 8), (2, 2)]),
-        );
+        assert_eq!(reserved, rooms(&[(1, 4), (2, 2)]));
+        let seqs = assign_seqs(&refs(&batch), &plans, &reserved, &lasts(&[(1, 8), (2, 2)]));
         assert_eq!(
             seqs,
             Seqs {
-                each: vec![Some(5), None, None, Some(6), None, Some(7)],
-                unused: vec![(1, -1), (2, -2)],
+                each: seq_list(&[Some(5), None, None, Some(6), None, Some(7)]),
+                unused: rooms(&[(1, -1), (2, -2)]),
             }
         );
     }
@@ -343,10 +359,10 @@ mod tests {
         let seqs = assign_seqs(
             &refs(&batch),
             &[Plan::New, Plan::New],
-            &[(4, 2)],
-            &HashMap::from([(4, 2)]),
+            &rooms(&[(4, 2)]),
+            &lasts(&[(4, 2)]),
         );
-        assert_eq!(seqs.each, [Some(1), Some(2)]);
+        assert_eq!(seqs.each, [Some(Seq(1)), Some(Seq(2))]);
         assert!(seqs.unused.is_empty());
     }
 
@@ -356,7 +372,7 @@ mod tests {
         let seqs = assign_seqs(
             &refs(&batch),
             &[Plan::Refuse(Rejection::RoomNotFound)],
-            &[(4, 1)],
+            &rooms(&[(4, 1)]),
             &HashMap::new(),
         );
         assert_eq!(seqs.each, [None]);
@@ -379,8 +395,11 @@ mod tests {
             Plan::Refuse(Rejection::NotAMember),
             Plan::New,
         ];
-        let seqs = [Some(5), None, None, None, Some(6)];
-        let inserted = HashMap::from([((1, 6), row(101, 1, 6, 1)), ((1, 5), row(100, 1, 5, 1))]);
+        let seqs = seq_list(&[Some(5), None, None, None, Some(6)]);
+        let inserted = HashMap::from([
+            ((RoomId(1), Seq(6)), row(101, 1, 6, 1)),
+            ((RoomId(1), Seq(5)), row(100, 1, 5, 1)),
+        ]);
         let stored = EventView {
             event: row(40, 1, 2, 1),
             actor: batch[2].author.clone(),

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::phases::commit;
 use super::*;
 use crate::config::Config;
+use crate::ids::{RoomId, Seq};
 use crate::store::test_db::{Backend, TestDb};
 use crate::store::{accounts, events, membership, rooms};
 
@@ -46,8 +47,8 @@ struct World {
     ann: Profile,
     bob: Profile,
     cat: Profile,
-    general: i64,
-    quiet: i64,
+    general: RoomId,
+    quiet: RoomId,
     // Last: the database outlives every handle on it.
     _test_db: TestDb,
 }
@@ -84,7 +85,7 @@ async fn world(backend: Backend) -> World {
     }
 }
 
-fn message(room: i64, author: &Profile, content: &str, key: Option<&str>) -> Message {
+fn message(room: RoomId, author: &Profile, content: &str, key: Option<&str>) -> Message {
     Message {
         room_id: room,
         author: author.clone(),
@@ -99,12 +100,12 @@ fn message(room: i64, author: &Profile, content: &str, key: Option<&str>) -> Mes
 #[derive(Debug, PartialEq, Eq)]
 enum Got {
     New {
-        room: i64,
+        room: RoomId,
         seq: i64,
         content: String,
     },
     Replayed {
-        room: i64,
+        room: RoomId,
         seq: i64,
         content: String,
     },
@@ -116,12 +117,12 @@ fn got(outcome: Result<Sent, StoreError>) -> Got {
     match outcome {
         Ok(Sent::New(v)) => Got::New {
             room: v.event.room_id,
-            seq: v.event.seq,
+            seq: v.event.seq.0,
             content: v.event.content.unwrap_or_default(),
         },
         Ok(Sent::Replayed(v)) => Got::Replayed {
             room: v.event.room_id,
-            seq: v.event.seq,
+            seq: v.event.seq.0,
             content: v.event.content.unwrap_or_default(),
         },
         Err(StoreError::Rejected(r)) => Got::Refused(r),
@@ -129,7 +130,7 @@ fn got(outcome: Result<Sent, StoreError>) -> Got {
     }
 }
 
-fn new(room: i64, seq: i64, content: &str) -> Got {
+fn new(room: RoomId, seq: i64, content: &str) -> Got {
     Got::New {
         room,
         seq,
@@ -137,7 +138,7 @@ fn new(room: i64, seq: i64, content: &str) -> Got {
     }
 }
 
-fn replayed(room: i64, seq: i64, content: &str) -> Got {
+fn replayed(room: RoomId, seq: i64, content: &str) -> Got {
     Got::Replayed {
         room,
         seq,
@@ -146,13 +147,13 @@ fn replayed(room: i64, seq: i64, content: &str) -> Got {
 }
 
 /// The room's log holds seqs 1..=last_seq, each once, and the counter says last_seq.
-async fn assert_gap_free(db: &Db, room: i64) -> i64 {
-    let last = rooms::last_seq(db, room).await.unwrap().unwrap();
-    let seqs: Vec<i64> = events::after(db, room, 0, None, 1000)
+async fn assert_gap_free(db: &Db, room: RoomId) -> i64 {
+    let last = rooms::last_seq(db, room).await.unwrap().unwrap().0;
+    let seqs: Vec<i64> = events::after(db, room, Seq(0), None, 1000)
         .await
         .unwrap()
         .iter()
-        .map(|v| v.event.seq)
+        .map(|v| v.event.seq.0)
         .collect();
     assert_eq!(seqs, (1..=last).collect::<Vec<_>>(), "room {room}");
     last
@@ -169,7 +170,7 @@ async fn a_mixed_batch_gets_the_right_outcomes_and_gap_free_seqs(backend: Backen
         message(quiet, &w.cat, "c1", None),
         message(quiet, &w.bob, "not a member either", Some("k9")),
         message(general, &w.bob, "b1", Some("k2")),
-        message(general + quiet + 1000, &w.ann, "nowhere", None),
+        message(RoomId(general.0 + quiet.0 + 1000), &w.ann, "nowhere", None),
         message(general, &w.ann, "a1 changed", Some("k1")), // same key, other body
     ];
     let outcomes = commit(&w.db, &first.iter().collect::<Vec<_>>(), &Faults::default())
@@ -241,7 +242,7 @@ async fn a_mixed_batch_gets_the_right_outcomes_and_gap_free_seqs(backend: Backen
 }
 
 /// Everything `on_commit` was handed, in order.
-type Published = Arc<StdMutex<Vec<(i64, i64)>>>;
+type Published = Arc<StdMutex<Vec<(RoomId, i64)>>>;
 
 fn start(db: &Db, shards: usize) -> (Writer, Published) {
     let published = Published::default();
@@ -255,7 +256,7 @@ fn start(db: &Db, shards: usize) -> (Writer, Published) {
             sink.extend(
                 committed
                     .iter()
-                    .map(|(v, _)| (v.event.room_id, v.event.seq)),
+                    .map(|(v, _)| (v.event.room_id, v.event.seq.0)),
             );
         }),
     );
@@ -289,7 +290,7 @@ async fn concurrent_sends_through_the_writer_keep_every_room_gap_free(backend: B
         .filter(|g| **g == Got::Refused(Rejection::NotAMember))
         .count();
     assert_eq!(refused, 10, "{outcomes:?}");
-    let mut new_seqs: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut new_seqs: HashMap<RoomId, Vec<i64>> = HashMap::new();
     // content -> (seqs stored new, seqs replayed)
     let mut keyed: HashMap<&str, (Vec<i64>, Vec<i64>)> = HashMap::new();
     for g in &outcomes {
@@ -334,7 +335,7 @@ async fn concurrent_sends_through_the_writer_keep_every_room_gap_free(backend: B
 async fn a_shard_that_dies_is_restarted_and_its_queue_is_served(backend: Backend) {
     let w = world(backend).await;
     let (writer, published) = start(&w.db, 1);
-    let before = rooms::last_seq(&w.db, w.general).await.unwrap().unwrap();
+    let before = rooms::last_seq(&w.db, w.general).await.unwrap().unwrap().0;
 
     // The next batch panics inside its transaction, after reserving its seqs.
     writer.faults.panic_next.store(true, Ordering::SeqCst);
