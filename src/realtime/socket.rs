@@ -138,10 +138,11 @@ impl Socket {
         if frame.seq == self.last.next() {
             self.send(frame.json.clone()).await?;
             self.last = frame.seq;
-            tally.deliveries.increment(1);
+            // Latency first: a scrape that sees the delivery counted then sees its latency too.
             if let Some(at) = frame.sent_at {
                 tally.latency.record(at.elapsed().as_secs_f64());
             }
+            tally.deliveries.increment(1);
         }
         Ok(())
     }
