@@ -4,21 +4,19 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
+use roomcast_testkit::process::{self, Pipe};
+use roomcast_testkit::{pg, unique_suffix};
 use rustix::process::{kill_process, Pid, Signal};
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::timeout;
-use tokio_postgres::NoTls;
 
 use crate::cli::{Backend, ServerArgs};
 use crate::procfs;
 
-const READY_PREFIX: &str = "roomcast listening on ";
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_GRACE: Duration = Duration::from_secs(20);
 /// Lines of server output kept for the report.
@@ -251,7 +249,9 @@ impl Target {
                 std::fs::remove_dir_all(&dir)
                     .with_context(|| format!("removing {}", dir.display()))?;
             }
-            Cleanup::Pg { admin, name } => drop_pg_database(&admin, &name).await?,
+            Cleanup::Pg { admin, name } => pg::drop_database(&admin, &name)
+                .await
+                .map_err(|e| anyhow!(e))?,
         }
         Ok(health)
     }
@@ -281,14 +281,6 @@ fn loopback_addr(url: &str) -> Result<SocketAddr> {
     }
 }
 
-fn unique_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("{}_{:08x}", std::process::id(), nanos)
-}
-
 async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
     let binary = binary
         .canonicalize()
@@ -304,7 +296,12 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
         ),
         (None, Backend::Postgres) => {
             let name = format!("rc_bench_{}", unique_suffix());
-            let url = create_pg_database(&args.pg_admin, &name).await?;
+            let client = pg::connect(&args.pg_admin)
+                .await
+                .map_err(|e| anyhow!("connecting to PostgreSQL ({}): {e}", args.pg_admin))?;
+            let url = pg::create_database(&client, &args.pg_admin, &name, None)
+                .await
+                .map_err(|e| anyhow!(e))?;
             (
                 url,
                 Cleanup::Pg {
@@ -330,11 +327,7 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
         .env("ROOMCAST_LOG", "warn")
         .env("NO_COLOR", "1")
         .env_remove("RUST_LOG")
-        .env_remove("ROOMCAST_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .env_remove("ROOMCAST_CONFIG");
     let lifted = lift_rate_limits(&binary, &mut cmd);
     if !lifted.is_empty() {
         eprintln!(
@@ -348,53 +341,28 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
             .ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv}"))?;
         cmd.env(k, v);
     }
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("starting {}", binary.display()))?;
-    let pid = child.id();
     let log = ServerLog::default();
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow!("no stdout pipe"))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| anyhow!("no stderr pipe"))?;
-    // stderr is drained from the start, so the server never blocks on a full pipe.
-    let startup_err = Arc::new(Mutex::new(Vec::<String>::new()));
-    tokio::spawn(drain(stderr, log.clone(), Some(startup_err.clone())));
-    let mut lines = BufReader::new(stdout).lines();
-    let ready = timeout(READY_TIMEOUT, async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(url) = line.trim().strip_prefix(READY_PREFIX) {
-                return Ok::<Option<String>, std::io::Error>(Some(url.to_string()));
+    // The log is stderr's, from the start; stdout only announces the address.
+    let sink: process::Sink = {
+        let log = log.clone();
+        Arc::new(move |pipe, line| {
+            if pipe == Pipe::Stderr {
+                log.push(line);
             }
-        }
-        Ok(None)
-    })
-    .await;
-    let url = match ready {
-        Ok(Ok(Some(url))) => url,
-        other => {
-            let _ = child.kill().await;
-            let said = startup_err.lock().map(|v| v.join("\n")).unwrap_or_default();
-            let why = match other {
-                Err(_) => format!("not ready after {READY_TIMEOUT:?}"),
-                Ok(Err(e)) => format!("reading its stdout: {e}"),
-                _ => "it exited before listening".into(),
-            };
+        })
+    };
+    let started = match process::start(cmd, READY_TIMEOUT, sink).await {
+        Ok(started) => started,
+        Err(why) => {
             if let Cleanup::Pg { admin, name } = &db_cleanup {
-                let _ = drop_pg_database(admin, name).await;
+                let _ = pg::drop_database(admin, name).await;
             }
             let _ = std::fs::remove_dir_all(&dir);
-            bail!("the server did not start: {why}\n{said}");
+            bail!("the server did not start: {why}\n{}", log.tail().join("\n"));
         }
     };
-    tokio::spawn(async move {
-        let mut lines = lines;
-        while let Ok(Some(_)) = lines.next_line().await {}
-    });
+    let (child, url) = (started.child, started.url);
+    let pid = child.id();
     let addr = loopback_addr(&url)?;
     eprintln!(
         "roomcast-bench: started {} (pid {}) on {} with {}",
@@ -448,73 +416,4 @@ fn lift_rate_limits(binary: &Path, cmd: &mut Command) -> Vec<String> {
         }
     }
     lifted
-}
-
-/// Reads a server pipe line by line into the log; before the log starts counting, lines also
-/// go to `startup` so a failed start can say why.
-async fn drain<R: AsyncRead + Unpin>(
-    pipe: R,
-    log: ServerLog,
-    startup: Option<Arc<Mutex<Vec<String>>>>,
-) {
-    let mut lines = BufReader::new(pipe).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(s) = &startup {
-            if let Ok(mut v) = s.lock() {
-                if v.len() < LOG_TAIL {
-                    v.push(line.clone());
-                }
-            }
-        }
-        log.push(line);
-    }
-}
-
-async fn pg_connect(admin: &str) -> Result<tokio_postgres::Client> {
-    let (client, connection) = timeout(
-        Duration::from_secs(10),
-        tokio_postgres::connect(admin, NoTls),
-    )
-    .await
-    .with_context(|| format!("connecting to PostgreSQL ({admin}) timed out"))?
-    .with_context(|| format!("connecting to PostgreSQL ({admin})"))?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-/// Creates `name` and returns the server's URL for it (host, port and user from `admin`).
-async fn create_pg_database(admin: &str, name: &str) -> Result<String> {
-    let client = pg_connect(admin).await?;
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .with_context(|| format!("CREATE DATABASE {name}"))?;
-    let config: tokio_postgres::Config = admin.parse().context("--pg-admin")?;
-    let host = config
-        .get_hosts()
-        .iter()
-        .find_map(|h| match h {
-            tokio_postgres::config::Host::Tcp(h) => Some(h.clone()),
-            #[allow(unreachable_patterns)]
-            _ => None,
-        })
-        .unwrap_or_else(|| "127.0.0.1".into());
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let user = config.get_user().unwrap_or("postgres");
-    let password = config
-        .get_password()
-        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
-        .unwrap_or_default();
-    Ok(format!("postgres://{user}{password}@{host}:{port}/{name}"))
-}
-
-async fn drop_pg_database(admin: &str, name: &str) -> Result<()> {
-    let client = pg_connect(admin).await?;
-    timeout(
-        Duration::from_secs(30),
-        client.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")),
-    )
-    .await
-    .with_context(|| format!("DROP DATABASE {name} timed out"))?
-    .with_context(|| format!("DROP DATABASE {name}"))
 }

@@ -1,21 +1,17 @@
 //! A real `roomcast serve` process on a free port, on its own database.
 
 use std::collections::VecDeque;
-use std::process::Stdio;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use roomcast_testkit::process;
+use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
 use super::backend::{Backend, TestDb};
 use super::http::Client;
 use super::users::User;
 
-const READY_PREFIX: &str = "roomcast listening on ";
-/// Printed (before the ready line) when `metrics_bind` is set.
-const METRICS_PREFIX: &str = "roomcast metrics on ";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How many lines of server output are kept for failure reports.
 const LOG_LINES: usize = 2000;
@@ -249,11 +245,7 @@ impl TestServer {
 
     async fn spawn(&mut self, bind: &str) -> Result<(), String> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_roomcast"));
-        cmd.arg("serve")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.arg("serve");
         // The developer's own settings must not leak into the tests.
         for (key, _) in std::env::vars() {
             if key.starts_with("ROOMCAST_") {
@@ -289,43 +281,20 @@ impl TestServer {
         for (key, value) in &self.env {
             cmd.env(key, value);
         }
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", env!("CARGO_BIN_EXE_roomcast")))?;
-        let stderr = tokio::spawn(drain(
-            BufReader::new(child.stderr.take().unwrap()).lines(),
-            self.log.clone(),
-        ));
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-
-        match timeout(READY_TIMEOUT, wait_ready(&mut stdout, &self.log)).await {
-            Ok(Some((url, metrics))) => {
-                tokio::spawn(drain(stdout, self.log.clone()));
-                *self.base.write().unwrap() = url;
-                self.metrics = metrics;
-                self.child = Some(child);
+        let log = self.log.clone();
+        let sink: process::Sink = Arc::new(move |_, line| log.push(line));
+        match process::start(cmd, READY_TIMEOUT, sink).await {
+            Ok(started) => {
+                *self.base.write().unwrap() = started.url;
+                self.metrics = started.metrics;
+                self.child = Some(started.child);
                 Ok(())
             }
-            Ok(None) => {
-                // stdout closed: the process is exiting; collect why.
-                let status = timeout(Duration::from_secs(10), child.wait()).await;
-                let _ = timeout(Duration::from_secs(2), stderr).await;
-                Err(format!(
-                    "roomcast serve ({:?}, bind {bind}) exited before it was ready: {status:?}\n\
-                     --- server output ---\n{}",
-                    self.backend,
-                    self.log.tail(200)
-                ))
-            }
-            Err(_) => {
-                let _ = child.start_kill();
-                Err(format!(
-                    "roomcast serve ({:?}, bind {bind}) did not print `{READY_PREFIX}http://…` \
-                     within {READY_TIMEOUT:?}\n--- server output ---\n{}",
-                    self.backend,
-                    self.log.tail(200)
-                ))
-            }
+            Err(e) => Err(format!(
+                "roomcast serve ({:?}, bind {bind}): {e}\n--- server output ---\n{}",
+                self.backend,
+                self.log.tail(200)
+            )),
         }
     }
 }
@@ -344,34 +313,5 @@ impl Drop for TestServer {
                 self.log.tail(80)
             );
         }
-    }
-}
-
-/// Reads stdout until the ready line and returns the URL it announces, and the metrics URL
-/// announced before it (if any).
-async fn wait_ready(
-    stdout: &mut Lines<BufReader<ChildStdout>>,
-    log: &Log,
-) -> Option<(String, Option<String>)> {
-    let mut metrics = None;
-    while let Ok(Some(line)) = stdout.next_line().await {
-        log.push(line.clone());
-        if let Some(url) = line.trim().strip_prefix(METRICS_PREFIX) {
-            metrics = Some(url.to_string());
-        }
-        if let Some(url) = line.trim().strip_prefix(READY_PREFIX) {
-            return Some((url.trim_end_matches('/').to_string(), metrics));
-        }
-    }
-    None
-}
-
-/// Keeps a pipe empty so the server never blocks writing its logs.
-async fn drain<R>(mut lines: Lines<BufReader<R>>, log: Log)
-where
-    R: AsyncRead + Unpin,
-{
-    while let Ok(Some(line)) = lines.next_line().await {
-        log.push(line);
     }
 }
