@@ -81,7 +81,9 @@ pub struct PublicUrl {
 impl PublicUrl {
     pub fn parse(raw: &str) -> Result<PublicUrl, String> {
         let bad = |why: &str| format!("invalid configuration: public_url {raw:?} {why}");
-        let uri: actix_web::http::Uri = raw.parse().map_err(|_| bad("is not a URL"))?;
+        let uri: actix_web::http::Uri = raw
+            .parse()
+            .map_err(|e| bad(&format!("is not a URL ({e})")))?;
         let https = match uri.scheme_str() {
             Some("https") => true,
             Some("http") => false,

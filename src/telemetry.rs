@@ -182,7 +182,7 @@ fn access_line(
     caller: Option<Caller>,
 ) {
     // Microsecond precision: more digits are noise.
-    let duration_ms = started.elapsed().as_micros() as f64 / 1000.0;
+    let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let query = (!query.is_empty()).then_some(query);
     let peer = peer.map(tracing::field::display);
     let (user, bot) = (caller.map(|c| c.id.0), caller.map(|c| c.bot));

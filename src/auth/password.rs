@@ -137,8 +137,10 @@ impl Passwords {
         if self.jobs.send(job).is_err() {
             return Err(AppError::internal("password hashing threads are gone"));
         }
-        rx.await.map_err(|_| {
-            AppError::internal("a password hashing job ended without an answer (it panicked)")
+        rx.await.map_err(|e| {
+            AppError::internal(format!(
+                "a password hashing job ended without an answer (it panicked): {e}"
+            ))
         })
     }
 

@@ -81,7 +81,9 @@ pub struct DbSessionStore {
 impl DbSessionStore {
     pub fn new(db: Db, cache: AuthCache, idle: StdDuration) -> Self {
         let idle_ms = i64::try_from(idle.as_millis()).unwrap_or(i64::MAX);
-        let touch_every_ms = (idle_ms / 4).min(TOUCH_AT_MOST_EVERY.as_millis() as i64);
+        let touch_at_most_every_ms =
+            i64::try_from(TOUCH_AT_MOST_EVERY.as_millis()).unwrap_or(i64::MAX);
+        let touch_every_ms = (idle_ms / 4).min(touch_at_most_every_ms);
         DbSessionStore {
             db,
             cache,
@@ -97,7 +99,9 @@ pub fn idle_cutoff(now: i64, idle_ms: i64) -> i64 {
 }
 
 fn expiry(ttl: &Duration) -> i64 {
-    now_ms().saturating_add(ttl.whole_milliseconds().clamp(0, i64::MAX as i128) as i64)
+    // A negative TTL is already over; a longer one than i64 ms holds is forever.
+    let ttl_ms = i64::try_from(ttl.whole_milliseconds().max(0)).unwrap_or(i64::MAX);
+    now_ms().saturating_add(ttl_ms)
 }
 
 fn user_of(state: &HashMap<String, String>) -> Option<UserId> {

@@ -60,6 +60,10 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, AppError> {
     let Some(value) = headers.get("Idempotency-Key") else {
         return Ok(None);
     };
+    #[allow(
+        clippy::map_err_ignore,
+        reason = "ToStrError holds no detail (a byte outside visible ASCII); the code says it all"
+    )]
     let key = value
         .to_str()
         .map_err(|_| AppError::InvalidIdempotencyKey)?;

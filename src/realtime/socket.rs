@@ -43,6 +43,13 @@ enum End {
     Gone,
 }
 
+/// The session's one error says the connection is closed already.
+impl From<actix_ws::Closed> for End {
+    fn from(_: actix_ws::Closed) -> End {
+        End::Gone
+    }
+}
+
 impl Socket {
     pub async fn run(mut self) {
         let end = match self.serve().await {
@@ -103,7 +110,7 @@ impl Socket {
                 }
                 msg = self.stream.next() => match msg {
                     Some(Ok(Message::Ping(bytes))) => {
-                        self.session.pong(&bytes).await.map_err(|_| End::Gone)?;
+                        self.session.pong(&bytes).await?;
                     }
                     Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
                     Some(Ok(Message::Close(_))) => return Err(End::Close(close::NORMAL, "bye")),
@@ -117,7 +124,7 @@ impl Socket {
                     if last_pong.elapsed() > self.settings.timeout {
                         return Err(End::Gone);
                     }
-                    self.session.ping(b"").await.map_err(|_| End::Gone)?;
+                    self.session.ping(b"").await?;
                 }
             }
         }
@@ -156,7 +163,8 @@ impl Socket {
                     tracing::warn!(error = %e, room = self.room_id.0, "backfill failed");
                     End::Close(close::GOING_AWAY, "storage unavailable: resume with after")
                 })?;
-            let n = page.len() as i64;
+            // A short page is the last one.
+            let last_page = i64::try_from(page.len()).is_ok_and(|n| n < PAGE);
             for event in &page {
                 let frame = Frame::from_event(event).map_err(|e| {
                     tracing::error!(error = %e, "event not sent");
@@ -165,7 +173,7 @@ impl Socket {
                 self.send(frame.json).await?;
                 self.last = event.event.seq;
             }
-            if n < PAGE {
+            if last_page {
                 return Ok(());
             }
         }
@@ -181,7 +189,7 @@ impl Socket {
         };
         match written {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(_)) => Err(End::Gone),
+            Ok(Err(closed)) => Err(closed.into()),
             // The client does not read: the connection is dropped (it resumes with after).
             Err(_) => {
                 metrics::counter!("roomcast_slow_consumer_closes_total").increment(1);
