@@ -22,12 +22,17 @@ pub struct Credentials {
 /// Usernames (and bot names) exactly as `text::NAME_PATTERN` says: no trimming, no other
 /// characters. Compared case-insensitively by storing them lowercased.
 pub fn normalize_username(raw: &str) -> Result<String, AppError> {
+    normalize_name("username", raw)
+}
+
+/// `normalize_username` for a name sent as `field` (a bot's is `name`).
+pub fn normalize_name(field: &'static str, raw: &str) -> Result<String, AppError> {
     let valid_chars = raw
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
     if !(3..=32).contains(&raw.len()) || !valid_chars {
         return Err(AppError::validation(
-            "username",
+            field,
             "must be 3-32 characters of a-z, 0-9, '_', '.', '-'",
         ));
     }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::accounts::normalize_username;
+use super::accounts::{normalize_name, normalize_username};
 use crate::app::App;
 use crate::auth::tokens::{hash_key, random_token};
 use crate::auth::Principal;
@@ -82,9 +82,7 @@ fn human(who: &Principal) -> Result<(), AppError> {
 
 pub async fn create(app: &App, who: &Principal, input: NewBot) -> Result<BotWithToken, AppError> {
     human(who)?;
-    let name = normalize_username(&input.name).map_err(|_| {
-        AppError::validation("name", "must be 3-32 characters of a-z, 0-9, '_', '.', '-'")
-    })?;
+    let name = normalize_name("name", &input.name)?;
     let (token, hash) = new_token();
     let row = bots::create(&app.db, who.user_id, &name, &hash).await?;
     Ok(BotWithToken {

@@ -30,7 +30,7 @@ pub fn check_text(field: &'static str, text: &str, lines: Lines) -> Result<(), A
                 field,
                 format!(
                     "must not contain control characters (found U+{:04X}){}",
-                    c as u32,
+                    u32::from(c),
                     match lines {
                         Lines::Single => "",
                         Lines::Multi => "; tab, line feed and CR LF are allowed",
@@ -136,7 +136,7 @@ mod tests {
     fn blank_is_whitespace_and_the_information_separators() {
         for c in (0..=0x10FFFF).filter_map(char::from_u32) {
             let expected = c.is_whitespace() || ('\u{1C}'..='\u{1F}').contains(&c);
-            assert_eq!(is_blank(c), expected, "U+{:04X}", c as u32);
+            assert_eq!(is_blank(c), expected, "U+{:04X}", u32::from(c));
         }
         assert_eq!(trim_blank("\u{3000} a b\u{1F}\n"), "a b");
     }

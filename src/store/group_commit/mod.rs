@@ -98,16 +98,24 @@ impl Writer {
 
     pub async fn send(&self, message: Message) -> Result<Sent, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let shard = message.room_id.0.rem_euclid(self.shards.len() as i64) as usize;
-        self.shards[shard]
+        let shard = shard_of(&self.shards, message.room_id)
+            .ok_or_else(|| StoreError::Task("the writer has no shards".into()))?;
+        shard
             .send((message, reply))
             .await
-            .map_err(|_| StoreError::Unavailable("the writer has stopped".into()))?;
+            .map_err(|e| StoreError::Unavailable(format!("the writer has stopped: {e}")))?;
         // Dropped unanswered only when the shard task died with this request's batch in hand.
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the writer dropped the request".into()))?
+            .map_err(|e| StoreError::Unavailable(format!("the writer dropped the request: {e}")))?
     }
+}
+
+/// The shard that writes `room`'s messages: rooms are dealt out by id. None only for no
+/// shards (`start` makes at least one).
+fn shard_of<T>(shards: &[T], room: RoomId) -> Option<&T> {
+    let n = i64::try_from(shards.len()).ok()?;
+    shards.get(usize::try_from(room.0.checked_rem_euclid(n)?).ok()?)
 }
 
 /// What a shard task needs; its supervisor keeps a copy to start the next one.
@@ -149,7 +157,9 @@ async fn run(shard: Shard, queue: Queue) {
 async fn write(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
     let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
     let result = phases::commit(&shard.db, &messages, &shard.faults).await;
-    metrics::histogram!("roomcast_batch_size").record(batch.len() as f64);
+    // Requests held in memory at once: never past u32::MAX (and a metric may saturate).
+    let size = u32::try_from(batch.len()).unwrap_or(u32::MAX);
+    metrics::histogram!("roomcast_batch_size").record(size);
     match result {
         Ok(outcomes) => deliver(batch, outcomes, &shard.on_commit),
         // A row the database refuses fails the whole transaction: find it, rather than fail
@@ -179,7 +189,9 @@ fn deliver(batch: &mut Vec<(Message, Reply)>, outcomes: Vec<Outcome>, on_commit:
             _ => None,
         })
         .collect();
-    metrics::counter!("roomcast_messages_committed_total").increment(new.len() as u64);
+    // usize is at most 64 bits wide: the fallback is never taken.
+    let committed = u64::try_from(new.len()).unwrap_or(u64::MAX);
+    metrics::counter!("roomcast_messages_committed_total").increment(committed);
     new.sort_by_key(|(v, _)| (v.event.room_id, v.event.seq));
     on_commit(&new);
     for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {

@@ -318,7 +318,7 @@ async fn concurrent_sends_through_the_writer_keep_every_room_gap_free(backend: B
         let mut seqs = new_seqs.remove(&room).unwrap_or_default();
         seqs.sort_unstable();
         // The sends took every seq after the setup's events, and none twice.
-        let first = last - seqs.len() as i64 + 1;
+        let first = last - i64::try_from(seqs.len()).unwrap() + 1;
         assert_eq!(seqs, (first..=last).collect::<Vec<_>>(), "room {room}");
         // What was published for the room: exactly those, in seq order.
         let room_published: Vec<i64> = published
@@ -365,7 +365,7 @@ async fn a_shard_that_dies_is_restarted_and_its_queue_is_served(backend: Backend
     // The shard runs again: a following send is stored, and the dead batch's reserved seqs
     // were rolled back with it (no gap).
     let after = got(writer.send(message(w.general, &w.bob, "after", None)).await);
-    let expected_seq = before + stored as i64 + 1;
+    let expected_seq = before + i64::try_from(stored).unwrap() + 1;
     assert_eq!(after, new(w.general, expected_seq, "after"));
     assert_eq!(assert_gap_free(&w.db, w.general).await, expected_seq);
     assert_eq!(published.lock().unwrap().len(), stored + 1);
