@@ -117,7 +117,21 @@ pub fn drop_database_blocking(admin: &str, name: &str) -> Result<(), String> {
             .block_on(drop_database(&admin, &name))
     })
     .join()
-    .map_err(|_| "the thread dropping the database panicked".to_string())?
+    .map_err(|panic| {
+        format!(
+            "the thread dropping the database panicked: {}",
+            panic_message(&*panic)
+        )
+    })?
+}
+
+/// A panic's message, when it has one (`panic!` with a literal or with formatting).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
 }
 
 /// Drops the databases named `<prefix><pid>_…` whose process no longer runs (a run killed

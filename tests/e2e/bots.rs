@@ -149,7 +149,7 @@ async fn the_token_works_on_every_endpoint_that_takes_the_cookie(b: Backend) {
     // The socket replays with after=0 for a bot too.
     let mut socket = bot.events(room, Some(0)).await;
     let log = socket
-        .next_events(second["seq"].as_i64().unwrap() as usize)
+        .next_events(usize::try_from(second["seq"].as_u64().unwrap()).unwrap())
         .await;
     assert_eq!(log.last().unwrap()["data"], second);
     socket.close().await;

@@ -739,10 +739,10 @@ async fn real_responses_match_the_document(b: Backend) {
         .or_default()
         .insert(101);
     let mut bot_socket = bot.events(room, Some(0)).await;
-    for frame in frames(&mut cookie_socket, last as usize).await {
+    for frame in frames(&mut cookie_socket, usize::try_from(last).unwrap()).await {
         c.frame(events, &frame);
     }
-    for frame in frames(&mut bot_socket, last as usize).await {
+    for frame in frames(&mut bot_socket, usize::try_from(last).unwrap()).await {
         c.frame(events, &frame);
     }
     let ws = format!("/api/rooms/{room}/events");

@@ -346,7 +346,7 @@ async fn a_killed_server_keeps_every_acknowledged_message(b: Backend) {
     for user in &senders {
         user.join(room).await.expect(201);
     }
-    let joins = 1 + SENDERS as i64;
+    let joins = 1 + i64::try_from(SENDERS).unwrap();
 
     // A receiver following the room until the kill cuts it off.
     let socket = owner.events(room, Some(0)).await;
@@ -431,7 +431,7 @@ async fn a_killed_server_keeps_every_acknowledged_message(b: Backend) {
     assert_eq!(history.len(), total);
     assert_eq!(
         last,
-        joins + total as i64,
+        joins + i64::try_from(total).unwrap(),
         "seqs taken besides the messages"
     );
 
@@ -439,7 +439,7 @@ async fn a_killed_server_keeps_every_acknowledged_message(b: Backend) {
     // beginning, and resuming after it yields exactly the rest.
     let log = owner.event_log(room, last).await;
     for (i, event) in log.iter().enumerate() {
-        assert_eq!(seq(event), i as i64 + 1, "{event}");
+        assert_eq!(seq(event), i64::try_from(i).unwrap() + 1, "{event}");
     }
     let k = seen_before_kill.len();
     assert_eq!(
@@ -447,7 +447,7 @@ async fn a_killed_server_keeps_every_acknowledged_message(b: Backend) {
         log[..k],
         "what the receiver saw before the kill"
     );
-    let mut resumed = owner.events(room, Some(k as i64)).await;
+    let mut resumed = owner.events(room, Some(i64::try_from(k).unwrap())).await;
     let rest = resumed.next_events(log.len() - k).await;
     assert_eq!(rest, log[k..], "resumed with after={k}");
     let sentinel = owner.say(room, "sentinel").await;

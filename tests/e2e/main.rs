@@ -4,6 +4,15 @@
 //! `<module>::postgres::<test>` (PostgreSQL must be reachable; see
 //! `support/backend.rs`).
 
+// For the whole test crate, helpers included (clippy.toml's in-test allowances cover only
+// #[test] functions); never in src/ or bench/.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test harness that panics on a broken expectation is reporting the failure"
+)]
+
 #[macro_use]
 mod support;
 

@@ -33,7 +33,7 @@ async fn no_joiner_is_refused_while_a_seat_is_free(b: Backend) {
 async fn race_for_seats(b: Backend, capacity: usize, joiners: usize) {
     let server = TestServer::start(b).await;
     let owner = server.user().await;
-    let room = owner.new_room(capacity as i64).await;
+    let room = owner.new_room(i64::try_from(capacity).unwrap()).await;
     let users = server.users(joiners).await;
 
     let results = join_all_at_once(users, room).await;
@@ -48,7 +48,8 @@ async fn race_for_seats(b: Backend, capacity: usize, joiners: usize) {
         match response.status {
             201 => {
                 assert_eq!(response.json["joined"], true, "{}", response.text);
-                let count = response.json["member_count"].as_u64().unwrap() as usize;
+                let count =
+                    usize::try_from(response.json["member_count"].as_u64().unwrap()).unwrap();
                 assert!((2..=capacity).contains(&count), "{}", response.text);
             }
             _ => response.expect_problem(409, "room-full"),

@@ -31,7 +31,7 @@ async fn concurrent_senders_share_one_gapless_sequence(b: Backend) {
     }
     let joins = SENDERS; // the owner's (seq 1) and one per other sender
     let messages = SENDERS * MESSAGES_EACH;
-    let last = (joins + messages) as i64;
+    let last = i64::try_from(joins + messages).unwrap();
 
     // Every message is its own task, released together by a barrier; each
     // reports its response on a channel as soon as it has one.
@@ -86,12 +86,12 @@ async fn concurrent_senders_share_one_gapless_sequence(b: Backend) {
 
     // The full stream: 1..=last in order, joins and messages interleaved,
     // each message exactly as its sender was told it was stored.
-    let all = early.next_events(last as usize).await;
+    let all = early.next_events(usize::try_from(last).unwrap()).await;
     let mut joined = BTreeSet::new();
     for (i, event) in all.iter().enumerate() {
         assert_eq!(
             seq(event),
-            i as i64 + 1,
+            i64::try_from(i).unwrap() + 1,
             "event {i} of the early socket: {event}"
         );
         assert_eq!(event["room_id"], room, "{event}");
@@ -106,15 +106,21 @@ async fn concurrent_senders_share_one_gapless_sequence(b: Backend) {
     assert_eq!(joined, author_ids.iter().copied().collect());
 
     assert_eq!(
-        midway.next_events(last as usize).await,
+        midway.next_events(usize::try_from(last).unwrap()).await,
         all,
         "midway socket"
     );
 
     let k = 57;
     let mut resumed = owner.events(room, Some(k)).await;
-    let tail = resumed.next_events((last - k) as usize).await;
-    assert_eq!(tail, all[k as usize..], "socket resumed after {k}");
+    let tail = resumed
+        .next_events(usize::try_from(last - k).unwrap())
+        .await;
+    assert_eq!(
+        tail,
+        all[usize::try_from(k).unwrap()..],
+        "socket resumed after {k}"
+    );
 
     // One more event: the next thing on every socket must be exactly it, so
     // none of them had a duplicate or a straggler queued.
@@ -233,14 +239,14 @@ async fn refused_and_replayed_sends_in_a_burst_leave_no_gap(b: Backend) {
 
     // 1 owner join + 5 joins + 5 keyed messages, then exactly the new messages: no holes.
     let before_burst = 1 + 5 + 5;
-    let last = before_burst + new.len() as i64;
+    let last = before_burst + i64::try_from(new.len()).unwrap();
     assert_eq!(
         new,
         (before_burst + 1..=last).collect::<BTreeSet<i64>>(),
         "the burst's seqs"
     );
     assert_eq!(owner.room(room).await.expect(200)["last_seq"], last);
-    let stream = socket.next_events(last as usize).await;
+    let stream = socket.next_events(usize::try_from(last).unwrap()).await;
     let seqs: Vec<i64> = stream.iter().map(seq).collect();
     assert_eq!(seqs, (1..=last).collect::<Vec<i64>>());
     // And the next message follows on directly.

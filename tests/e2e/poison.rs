@@ -216,7 +216,7 @@ async fn a_refused_row_fails_only_its_own_send(b: Backend) {
         assert_eq!(first, 2, "room {room}: seqs {seqs:?}");
         assert_eq!(
             seqs,
-            (2..2 + want.len() as i64).collect::<Vec<_>>(),
+            (2..2 + i64::try_from(want.len()).unwrap()).collect::<Vec<_>>(),
             "room {room}: seqs have a gap or an extra"
         );
         let mut got: Vec<String> = stored
@@ -228,7 +228,7 @@ async fn a_refused_row_fails_only_its_own_send(b: Backend) {
         assert_eq!(got, want, "room {room}: stored messages");
         assert_eq!(
             owner.room(room).await.expect(200)["last_seq"],
-            1 + want.len() as i64,
+            1 + i64::try_from(want.len()).unwrap(),
             "room {room}: last_seq counts a refused message"
         );
     }

@@ -52,7 +52,7 @@ async fn acknowledged_data_survives_a_kill(b: Backend) {
     ]
     .iter()
     .enumerate()
-    .map(|(i, k)| (i as i64 + 1, k.to_string()))
+    .map(|(i, k)| (i64::try_from(i).unwrap() + 1, k.to_string()))
     .collect();
     assert_eq!(kinds, expected);
 }

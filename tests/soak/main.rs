@@ -50,6 +50,15 @@
 //! | `SOAK_HOSTILE_RATE` | 2 | poison inputs per second from the hostile sender (0: none) |
 //! | `SOAK_SEED` | random | seeds the receivers' disconnects and the senders' room choice |
 
+// For the whole test crate, helpers included (clippy.toml's in-test allowances cover only
+// #[test] functions); never in src/ or bench/.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a test harness that panics on a broken expectation is reporting the failure"
+)]
+
 #[macro_use]
 #[allow(dead_code, unused_imports, unused_macros)]
 #[path = "../e2e/support/mod.rs"]
@@ -201,7 +210,7 @@ async fn soak(b: Backend) {
 
     // The cast: an owner, R rooms, S senders in every room, W receivers.
     let owner = server.user().await;
-    let capacity = (p.senders + p.receivers + 2).min(10_000) as i64;
+    let capacity = i64::try_from((p.senders + p.receivers + 2).min(10_000)).unwrap();
     let mut rooms = Vec::new();
     for _ in 0..p.rooms {
         rooms.push(owner.new_room(capacity).await);
@@ -227,7 +236,7 @@ async fn soak(b: Backend) {
     let mut receiver_tasks = Vec::new();
     for (i, user) in receivers.iter().enumerate() {
         let room = rooms[i % rooms.len()];
-        let rng = StdRng::seed_from_u64(p.seed ^ (0x5eed_0000 + i as u64));
+        let rng = StdRng::seed_from_u64(p.seed ^ (0x5eed_0000 + u64::try_from(i).unwrap()));
         receiver_tasks.push(tokio::spawn(receive(
             user.client.clone(),
             room,
@@ -237,7 +246,7 @@ async fn soak(b: Backend) {
     }
     let mut sender_tasks = Vec::new();
     for (i, user) in senders.iter().enumerate() {
-        let rng = StdRng::seed_from_u64(p.seed ^ (0xa11c_e000 + i as u64));
+        let rng = StdRng::seed_from_u64(p.seed ^ (0xa11c_e000 + u64::try_from(i).unwrap()));
         sender_tasks.push(tokio::spawn(send(
             user.client.clone(),
             i,
@@ -362,7 +371,11 @@ async fn soak(b: Backend) {
         let last = last_seqs[&room];
         let log = owner.event_log(room, last).await;
         for (i, event) in log.iter().enumerate() {
-            assert_eq!(seq(event), i as i64 + 1, "room {room}'s log: {event}");
+            assert_eq!(
+                seq(event),
+                i64::try_from(i).unwrap() + 1,
+                "room {room}'s log: {event}"
+            );
         }
         let from_log: Vec<Value> = log
             .iter()
@@ -533,13 +546,13 @@ async fn send(
         log.attempted.push((room, content.clone()));
         match send_until_acked(&client, room, &content, &key, policy).await {
             Ok(ack) => {
-                log.retries += ack.attempts as usize - 1;
+                log.retries += usize::try_from(ack.attempts - 1).unwrap();
                 log.server_errors += server_errors(&ack.failures);
                 log.replays += usize::from(ack.replayed);
                 log.acked.push((room, content, ack.message));
             }
             Err(NotAcked::GaveUp { attempts, failures }) => {
-                log.retries += attempts as usize;
+                log.retries += usize::try_from(attempts).unwrap();
                 log.server_errors += server_errors(&failures);
                 log.gave_up.push((room, content));
             }
@@ -631,7 +644,7 @@ async fn poison(client: Client, rooms: Vec<i64>, rate: f64, stop: Arc<AtomicBool
         if stop.load(Ordering::SeqCst) {
             break;
         }
-        let room = rooms[n as usize % rooms.len()];
+        let room = rooms[usize::try_from(n).unwrap() % rooms.len()];
         let (what, body, content_type, key) = poison_input(n);
         let mut request = client
             .request(
@@ -838,24 +851,28 @@ fn check_receivers(received: &[ReceiverLog], logs: &BTreeMap<i64, Vec<Value>>, v
         let mut previous = 0;
         for event in &r.events {
             let s = seq(event);
-            if s < 1 || s as usize > log.len() {
+            // Seqs count from 1: `at` is the event's place in the log, counted from 1 too.
+            let Some(at) = usize::try_from(s)
+                .ok()
+                .filter(|at| (1..=log.len()).contains(at))
+            else {
                 v.foreign += 1;
                 v.problem(format!("receiver {i}: event beyond the log: {event}"));
                 continue;
-            }
-            seen[s as usize] += 1;
-            if seen[s as usize] > 1 {
+            };
+            seen[at] += 1;
+            if seen[at] > 1 {
                 v.duplicates += 1;
                 v.problem(format!("receiver {i}: seq {s} delivered again"));
             } else if s != previous + 1 {
                 v.disorder += 1;
                 v.problem(format!("receiver {i}: seq {s} right after {previous}"));
             }
-            if event != &log[s as usize - 1] {
+            if event != &log[at - 1] {
                 v.mismatched += 1;
                 v.problem(format!(
                     "receiver {i}: seq {s} differs from the store: {event} vs {}",
-                    log[s as usize - 1]
+                    log[at - 1]
                 ));
             }
             previous = previous.max(s);

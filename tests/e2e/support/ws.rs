@@ -78,7 +78,7 @@ impl Client {
     /// `last_seq`, read from a fresh socket with `after=0`.
     pub async fn event_log(&self, room: i64, last_seq: i64) -> Vec<Value> {
         let mut socket = self.events(room, Some(0)).await;
-        let log = socket.next_events(last_seq as usize).await;
+        let log = socket.next_events(usize::try_from(last_seq).unwrap()).await;
         socket.close().await;
         log
     }
