@@ -89,16 +89,24 @@ pub struct MessageJson {
     pub created_at: String,
 }
 
-impl From<&EventView> for MessageJson {
-    fn from(v: &EventView) -> Self {
-        MessageJson {
+/// A stored `message.created` row without content: the store's invariant is broken.
+#[derive(Debug, thiserror::Error)]
+#[error("event {0} is a message without content")]
+pub struct MissingContent(pub i64);
+
+impl TryFrom<&EventView> for MessageJson {
+    type Error = MissingContent;
+
+    fn try_from(v: &EventView) -> Result<Self, MissingContent> {
+        let content = v.event.content.clone().ok_or(MissingContent(v.event.id))?;
+        Ok(MessageJson {
             id: v.event.id,
             room_id: v.event.room_id,
             seq: v.event.seq,
             author: UserRef::from(v.actor.clone()),
-            content: v.event.content.clone().unwrap_or_default(),
+            content,
             created_at: timestamp(v.event.created_at),
-        }
+        })
     }
 }
 

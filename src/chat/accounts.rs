@@ -114,12 +114,13 @@ pub async fn authenticate(
 /// succeeded already, and the next one tries again. The swap is conditional on the old hash,
 /// so a password changed meanwhile is never overwritten.
 async fn upgrade_hash(app: &App, user: &User, password: String) {
-    let result = match app.passwords.hash(password).await {
-        Ok(hash) => accounts::replace_password_hash(&app.db, user.id, &user.password_hash, &hash)
-            .await
-            .map_err(AppError::from),
-        Err(e) => Err(e),
-    };
+    // `?`, not `map_err(AppError::from)`: through a fn pointer `#[track_caller]` would record
+    // a line in core as the fault's call site, not this one.
+    let result: Result<_, AppError> = async {
+        let hash = app.passwords.hash(password).await?;
+        Ok(accounts::replace_password_hash(&app.db, user.id, &user.password_hash, &hash).await?)
+    }
+    .await;
     match result {
         Ok(_) => tracing::info!(
             user = user.id.0,

@@ -114,11 +114,11 @@ pub async fn send(
     // New messages were published by the writer, in seq order, right after the commit.
     Ok(match sent {
         Sent::New(view) => Delivered {
-            message: MessageJson::from(&view),
+            message: MessageJson::try_from(&view).map_err(|e| AppError::internal(e))?,
             replayed: false,
         },
         Sent::Replayed(view) => Delivered {
-            message: MessageJson::from(&view),
+            message: MessageJson::try_from(&view).map_err(|e| AppError::internal(e))?,
             replayed: true,
         },
     })
@@ -135,7 +135,9 @@ pub async fn history(
     ensure_member(app, who, room).await?;
     let (after, before) = (page.after.map(Seq), page.before.map(Seq));
     let rows = events::messages(&app.db, room, after, before, limit).await?;
-    Ok(rows.iter().map(MessageJson::from).collect())
+    rows.iter()
+        .map(|row| MessageJson::try_from(row).map_err(|e| AppError::internal(e)))
+        .collect()
 }
 
 /// Where a new socket of `who` in `room` starts: at `after` when the client resumes, else at

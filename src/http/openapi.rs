@@ -9,7 +9,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{Header, RefOr};
 use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 
-use crate::error::{ErrorKind, Problem};
+use crate::error::{AppError, ErrorKind, Problem};
 
 use super::{accounts, bots, events, members, messages, ops, rooms, session};
 
@@ -148,13 +148,21 @@ fn operation<'a>(item: &'a mut PathItem, method: &str) -> Option<&'a mut Operati
     }
 }
 
-/// GET /api/openapi.json (built once).
-pub async fn document() -> HttpResponse {
-    static JSON: OnceLock<String> = OnceLock::new();
-    let body = JSON.get_or_init(|| ApiDoc::openapi().to_pretty_json().unwrap_or_default());
-    HttpResponse::Ok()
-        .content_type("application/json")
-        .body(body.as_str())
+/// GET /api/openapi.json (built once). A document that cannot be serialized is a bug: a 500
+/// with its cause, never an empty 200.
+pub async fn document() -> Result<HttpResponse, AppError> {
+    static JSON: OnceLock<Result<String, String>> = OnceLock::new();
+    let body = JSON.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_pretty_json()
+            .map_err(|e| e.to_string())
+    });
+    match body {
+        Ok(json) => Ok(HttpResponse::Ok()
+            .content_type("application/json")
+            .body(json.as_str())),
+        Err(cause) => Err(AppError::internal(format!("the OpenAPI document: {cause}"))),
+    }
 }
 
 // Reusable problem responses, named once and listed by the paths that can answer them.

@@ -71,7 +71,7 @@ pub async fn login(
         session.insert(USERNAME, &user.username)?;
         session.insert(SESSION_ID, random_token())
     };
-    insert().map_err(AppError::internal)?;
+    insert().map_err(|e| AppError::internal(e))?;
     telemetry::note_caller(&req, user.id, false);
     tracing::info!(target: SECURITY, event = "login.ok", user = user.id.0, username = %user.username, %peer, "logged in");
     Ok(HttpResponse::Ok().json(UserRef {

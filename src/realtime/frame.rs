@@ -35,15 +35,16 @@ struct MemberData {
     user: UserRef,
 }
 
-/// An event that could not be serialized. Plain structs of strings and integers always
-/// serialize, so this is a bug; it is reported as one rather than sent as an empty frame.
+/// An event that could not be made a frame: it did not serialize (plain structs of strings and
+/// integers always do) or a stored row broke an invariant (a message without content). Either
+/// is a bug; it is reported as one rather than sent as an empty frame.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot encode the {kind:?} frame of room {room_id}, seq {seq}: {source}")]
 pub struct FrameError {
     kind: EventType,
     room_id: RoomId,
     seq: Seq,
-    source: serde_json::Error,
+    source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 fn encode<D: Serialize>(
@@ -64,7 +65,7 @@ fn encode<D: Serialize>(
             kind,
             room_id,
             seq,
-            source,
+            source: source.into(),
         }),
     }
 }
@@ -74,7 +75,15 @@ impl Frame {
         let e = &v.event;
         let kind = EventType::from(e.kind);
         let json = match e.kind {
-            EventKind::MessageCreated => encode(kind, e.room_id, e.seq, MessageJson::from(v)),
+            EventKind::MessageCreated => match MessageJson::try_from(v) {
+                Ok(message) => encode(kind, e.room_id, e.seq, message),
+                Err(source) => Err(FrameError {
+                    kind,
+                    room_id: e.room_id,
+                    seq: e.seq,
+                    source: source.into(),
+                }),
+            },
             EventKind::MemberJoined | EventKind::MemberLeft => encode(
                 kind,
                 e.room_id,
@@ -194,5 +203,39 @@ mod tests {
             &*json,
             r#"{"type":"member.left","room_id":7,"seq":42,"data":null}"#
         );
+    }
+
+    /// A stored message without content is a broken invariant: an error naming the event, never
+    /// a frame with an empty message.
+    #[test]
+    fn a_message_without_content_is_an_error() {
+        use crate::ids::UserId;
+        use crate::store::accounts::Profile;
+        use crate::store::events::EventRow;
+
+        let view = |content: Option<&str>| EventView {
+            event: EventRow {
+                id: 9,
+                room_id: RoomId(7),
+                seq: Seq(42),
+                kind: EventKind::MessageCreated,
+                actor_id: UserId(3),
+                content: content.map(str::to_string),
+                created_at: 0,
+            },
+            actor: Profile {
+                id: UserId(3),
+                username: "ann".into(),
+                is_bot: false,
+            },
+        };
+        let e = Frame::from_event(&view(None)).expect_err("no content");
+        let said = e.to_string();
+        assert!(
+            said.contains("event 9 is a message without content"),
+            "{said}"
+        );
+        let frame = Frame::from_event(&view(Some("hi"))).expect("a frame");
+        assert!(frame.json.contains(r#""content":"hi""#), "{}", &*frame.json);
     }
 }

@@ -80,11 +80,13 @@ async fn metrics_count_sends_batches_sockets_and_deliveries(b: Backend) {
         .expect_problem(403, "not-a-member");
 
     // A socket counts a delivery just after it writes the frame, so the client can read the
-    // frame first: wait for the count (the exact asserts below still catch a wrong one).
+    // frame first: wait for the count and the latency sample (one scrape reads them at
+    // different moments); the exact asserts below still catch a wrong one.
     let deadline = Instant::now() + Duration::from_secs(5);
     let m = loop {
         let m = scrape(&server).await;
-        let counted = total(&m, "roomcast_deliveries_total", &[]) >= float(SENT);
+        let counted = total(&m, "roomcast_deliveries_total", &[]) >= float(SENT)
+            && total(&m, "roomcast_deliver_latency_seconds_count", &[]) >= float(SENT);
         if counted || Instant::now() >= deadline {
             break m;
         }
