@@ -43,6 +43,7 @@ impl App {
             db.clone(),
             config.write_batch_max,
             db.write_concurrency(config.write_shards),
+            config.write_queue_max,
             Arc::new(move |committed| {
                 for (event, received_at) in committed {
                     publisher.publish(Frame::from_event(event).map(|f| f.sent_at(*received_at)));

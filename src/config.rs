@@ -25,6 +25,7 @@ pub struct Config {
     pub sqlite_busy_timeout_ms: u64,
     pub write_batch_max: usize,
     pub write_shards: usize,
+    pub write_queue_max: usize,
     pub idempotency_retention_secs: i64,
     pub janitor_interval_secs: u64,
     pub revocation_poll_ms: u64,
@@ -197,10 +198,10 @@ impl Config {
         if self.db_pool_size == 0 {
             return Err("invalid configuration: db_pool_size must be at least 1".into());
         }
-        if self.write_batch_max == 0 || self.write_shards == 0 {
+        if self.write_batch_max == 0 || self.write_shards == 0 || self.write_queue_max == 0 {
             return Err(
-                "invalid configuration: write_batch_max and write_shards must be \
-                 at least 1"
+                "invalid configuration: write_batch_max, write_shards and write_queue_max \
+                 must be at least 1"
                     .into(),
             );
         }

@@ -370,6 +370,7 @@ impl From<StoreError> for AppError {
                 }
             },
             StoreError::Unavailable(_) => AppError::unavailable(e),
+            StoreError::Overloaded => AppError::Overloaded,
             StoreError::Query(_) | StoreError::Task(_) => AppError::internal(e),
         }
     }

@@ -2,7 +2,7 @@
 
 use crate::error::Problem;
 use crate::http::body::JsonObject;
-use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
+use crate::http::openapi::{DatabaseDown, RoomNotFound, SendBusy, Unauthorized};
 use actix_web::http::header::HeaderMap;
 use actix_web::{web, HttpRequest, HttpResponse};
 
@@ -32,7 +32,7 @@ use crate::views::{MessageJson, MessageList};
         (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid content, or a key reused with another body (`validation-failed`, `idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
-        DatabaseDown
+        SendBusy
     ),
     security(("session" = []), ("bearer" = []))
 )]

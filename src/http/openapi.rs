@@ -198,6 +198,18 @@ pub struct DatabaseDown(Problem);
 #[allow(dead_code)]
 pub struct Unavailable(Problem);
 
+/// 503 of a send: the database is unavailable, or the writer's queue is full.
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    description = "Database unavailable (`database-unavailable`), or too many sends waiting \
+                   for the writer (`overloaded`, nothing stored); see Retry-After",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait"))
+)]
+#[allow(dead_code)]
+pub struct SendBusy(Problem);
+
 /// Added to every rate-limited operation by `RateLimits`.
 #[derive(IntoResponses)]
 #[response(

@@ -128,6 +128,9 @@ pub enum StoreError {
     /// The task running the call died (a panic in it): a bug, not the caller's fault.
     #[error("database task failed: {0}")]
     Task(String),
+    /// A writer's queue of waiting sends is full: refused at once, nothing stored.
+    #[error("the writer's queue is full")]
+    Overloaded,
 }
 
 /// Outcomes decided atomically inside a transaction (a conditional update found no row, …).
@@ -194,6 +197,7 @@ impl StoreError {
                 StoreError::Query(DieselError::QueryBuilderError(e.to_string().into()))
             }
             StoreError::Task(s) => StoreError::Task(s.clone()),
+            StoreError::Overloaded => StoreError::Overloaded,
         }
     }
 

@@ -33,6 +33,7 @@ mod logs;
 mod membership;
 mod observability;
 mod ordering;
+mod overload;
 mod passwords;
 mod poison;
 mod rate_limits;

@@ -17,7 +17,7 @@ backend_tests!(
 );
 
 /// The metrics listener's `/metrics` page, as text.
-async fn metrics_page(server: &TestServer) -> String {
+pub(crate) async fn metrics_page(server: &TestServer) -> String {
     let url = server
         .metrics_url()
         .expect("the server announced no metrics listener");
@@ -30,7 +30,7 @@ async fn metrics_page(server: &TestServer) -> String {
 }
 
 /// `/metrics` as `name{labels}` -> value (comments and blank lines skipped).
-async fn scrape(server: &TestServer) -> HashMap<String, f64> {
+pub(crate) async fn scrape(server: &TestServer) -> HashMap<String, f64> {
     parse(&metrics_page(server).await)
 }
 
@@ -50,7 +50,7 @@ fn float(n: usize) -> f64 {
     f64::from(u32::try_from(n).unwrap())
 }
 
-fn total(metrics: &HashMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
+pub(crate) fn total(metrics: &HashMap<String, f64>, name: &str, labels: &[&str]) -> f64 {
     metrics
         .iter()
         .filter(|(key, _)| {

@@ -71,13 +71,20 @@ impl Writer {
     /// split between them by id, so two shards never wait on each other's room locks and each
     /// room's messages keep one order. `on_commit` sees each batch's new events in seq order,
     /// each with the time its request was received. A shard task that dies (a panic) is
-    /// logged and started again on the same queue.
-    pub fn start(db: Db, max_batch: usize, shards: usize, on_commit: OnCommit) -> Writer {
+    /// logged and started again on the same queue. Each shard holds at most `queue_max`
+    /// waiting sends; past that `send` refuses at once.
+    pub fn start(
+        db: Db,
+        max_batch: usize,
+        shards: usize,
+        queue_max: usize,
+        on_commit: OnCommit,
+    ) -> Writer {
         let max_batch = max_batch.max(1);
         let faults = Faults::default();
         let shards: Vec<_> = (0..shards.max(1))
             .map(|index| {
-                let (queue, rx) = mpsc::channel(max_batch * 8);
+                let (queue, rx) = mpsc::channel(queue_max.max(1));
                 let shard = Shard {
                     index,
                     db: db.clone(),
@@ -96,14 +103,23 @@ impl Writer {
         }
     }
 
+    /// Queues a message and waits for its commit. A full queue is refused at once
+    /// (`Overloaded`): waiting there would only grow every sender's latency until clients time
+    /// out, and a refused send was never stored, so the client may simply retry.
     pub async fn send(&self, message: Message) -> Result<Sent, StoreError> {
         let (reply, answer) = oneshot::channel();
         let shard = shard_of(&self.shards, message.room_id)
             .ok_or_else(|| StoreError::Task("the writer has no shards".into()))?;
-        shard
-            .send((message, reply))
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("the writer has stopped: {e}")))?;
+        match shard.try_send((message, reply)) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("roomcast_sends_shed_total").increment(1);
+                return Err(StoreError::Overloaded);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(StoreError::Unavailable("the writer has stopped".into()));
+            }
+        }
         // Dropped unanswered only when the shard task died with this request's batch in hand.
         answer
             .await

@@ -251,6 +251,7 @@ fn start(db: &Db, shards: usize) -> (Writer, Published) {
         db.clone(),
         16,
         shards,
+        1024,
         Arc::new(move |committed| {
             let mut sink = sink.lock().unwrap();
             sink.extend(
