@@ -139,6 +139,9 @@ pub struct SendArgs {
     pub content_bytes: usize,
 }
 
+/// `fanout`'s senders unless told otherwise; results keyed without `senders=` used this many.
+pub const FANOUT_SENDERS: usize = 4;
+
 #[derive(Args, Clone)]
 pub struct FanoutArgs {
     /// Receivers (WebSockets) in the room; one run per value.
@@ -147,8 +150,9 @@ pub struct FanoutArgs {
     /// Messages sent into the room per run.
     #[arg(long, default_value_t = 200)]
     pub messages: u64,
-    /// Concurrent senders.
-    #[arg(long, default_value_t = 4)]
+    /// Senders, each waiting for its 201 before its next POST; the messages are split
+    /// between them (1 = one speaker).
+    #[arg(long, default_value_t = FANOUT_SENDERS)]
     pub senders: usize,
     /// Accounts the receivers' sockets are spread over (one account may hold many sockets).
     #[arg(long, default_value_t = 10)]

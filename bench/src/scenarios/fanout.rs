@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use super::audience::{self, Accounts};
 use super::Bench;
-use crate::cli::FanoutArgs;
+use crate::cli::{FanoutArgs, FANOUT_SENDERS};
 use crate::client::{run_prefix, Answer, Api, User};
 use crate::num;
 use crate::probe;
@@ -40,6 +40,17 @@ pub async fn run(b: &Bench<'_>, a: &FanoutArgs) -> Result<Report> {
     Ok(report)
 }
 
+/// "receivers=R messages=M", with the senders when not the default (so older results keep
+/// their keys).
+fn key(a: &FanoutArgs, r: usize) -> String {
+    let senders = a.senders.max(1);
+    let mut key = format!("receivers={r} messages={}", a.messages);
+    if senders != FANOUT_SENDERS {
+        key.push_str(&format!(" senders={senders}"));
+    }
+    key
+}
+
 async fn run_cell(
     b: &Bench<'_>,
     a: &FanoutArgs,
@@ -48,7 +59,7 @@ async fn run_cell(
     tag: &str,
 ) -> Result<Cell> {
     let m = a.messages;
-    let key = format!("receivers={r} messages={m}");
+    let key = key(a, r);
     println!("fanout {key}: opening {r} receivers");
     let aud = audience::open(b, who, &format!("{tag} fanout"), r, m).await?;
     let pid = b.target.pid;
@@ -105,6 +116,7 @@ async fn run_cell(
     let mut cell = Cell::new(&key);
     cell.set("receivers", v.receivers);
     cell.set("messages", sent);
+    cell.set("senders", aud.senders.len());
     cell.set("deliveries", v.deliveries);
     cell.set("deliveries_per_s", round1(rate));
     cell.set("seconds_to_all", round3(secs));

@@ -73,7 +73,7 @@ fn modest() -> (SendArgs, FanoutArgs, LatencyArgs, IdleArgs, JoinsArgs) {
         FanoutArgs {
             receivers: vec![1000],
             messages: 100,
-            senders: 4,
+            senders: crate::cli::FANOUT_SENDERS,
             receiver_accounts: 10,
             wait_seconds: 60.0,
             content_bytes: 64,
