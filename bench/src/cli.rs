@@ -154,6 +154,10 @@ pub struct FanoutArgs {
     /// between them (1 = one speaker).
     #[arg(long, default_value_t = FANOUT_SENDERS)]
     pub senders: usize,
+    /// After each server run, the same receivers on the bench's own minimal broadcaster
+    /// (no database, no auth): the machine's ceiling, and the server's share of it.
+    #[arg(long)]
+    pub with_raw: bool,
     /// Accounts the receivers' sockets are spread over (one account may hold many sockets).
     #[arg(long, default_value_t = 10)]
     pub receiver_accounts: usize,

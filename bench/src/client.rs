@@ -255,6 +255,11 @@ pub struct Connector {
 
 impl Connector {
     pub fn new(target: &Target, source_addrs: u8) -> Connector {
+        Connector::to(target.addr, source_addrs)
+    }
+
+    /// Sockets to any server at `server` (the `raw` broadcaster too).
+    pub fn to(server: SocketAddr, source_addrs: u8) -> Connector {
         let sources = if source_addrs <= 1 {
             vec![Ipv4Addr::LOCALHOST]
         } else {
@@ -263,7 +268,7 @@ impl Connector {
                 .collect()
         };
         Connector {
-            server: target.addr,
+            server,
             sources,
             next: AtomicUsize::new(0),
         }

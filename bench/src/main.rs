@@ -9,6 +9,7 @@ mod limits;
 mod num;
 mod probe;
 mod procfs;
+mod raw;
 mod receivers;
 mod report;
 mod scenarios;

@@ -25,6 +25,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
         ],
         "fanout" => &[
             "deliveries_per_s",
+            "of_raw",
             "seconds_to_all",
             "deliver_p50_ms",
             "deliver_p99_ms",

@@ -12,7 +12,7 @@ use crate::receivers::{Plan, Receivers};
 use crate::stats::round1;
 
 /// Handshakes in flight while receivers connect.
-const CONNECT_CONCURRENCY: usize = 128;
+pub const CONNECT_CONCURRENCY: usize = 128;
 
 pub struct Audience {
     pub room: i64,

@@ -1,6 +1,7 @@
 //! `fanout`: R receivers in one room, senders POST M messages as fast as they get 201s;
 //! deliveries per second until every receiver has every message, send-start-to-receive
-//! latency, and a per-receiver check that nothing is missing or duplicated.
+//! latency, and a per-receiver check that nothing is missing or duplicated. With `--with-raw`,
+//! each run is followed by the same receivers on the bench's own broadcaster (the ceiling).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -11,11 +12,12 @@ use anyhow::{Context, Result};
 use super::audience::{self, Accounts};
 use super::Bench;
 use crate::cli::{FanoutArgs, FANOUT_SENDERS};
-use crate::client::{run_prefix, Answer, Api, User};
+use crate::client::{run_prefix, Answer, Api, Connector, User};
 use crate::num;
 use crate::probe;
 use crate::procfs::Pair;
-use crate::receivers::{verdict, Arrival, Bits};
+use crate::raw::{self, Raw};
+use crate::receivers::{verdict, Arrival, Bits, Plan, Receivers};
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Latency, Tally};
 
@@ -32,10 +34,26 @@ pub async fn run(b: &Bench<'_>, a: &FanoutArgs) -> Result<Report> {
     let who = audience::accounts(b, &prefix, senders, a.receiver_accounts.max(1)).await?;
     let mut report = Report::new("fanout").watch(b.target.pid);
     for (n, &r) in a.receivers.iter().enumerate() {
-        let cell = run_cell(b, a, &who, r.max(1), &format!("{prefix}{n}")).await?;
-        report.cells.push(cell);
+        let r = r.max(1);
+        let mut cell = server_cell(b, a, &who, r, &format!("{prefix}{n}")).await?;
         // Let the server tear the sockets down before the next run.
         tokio::time::sleep(Duration::from_secs(1)).await;
+        if a.with_raw {
+            let raw = raw_cell(b, a, &who, r).await?;
+            let rate = |c: &Cell| c.metrics.get("deliveries_per_s").and_then(|v| v.as_f64());
+            if let (Some(server), Some(ceiling)) = (rate(&cell), rate(&raw)) {
+                if ceiling > 0.0 {
+                    let share = server / ceiling;
+                    println!("fanout: the server delivers {share:.2} of the raw ceiling");
+                    cell.set("of_raw", round3(share));
+                }
+            }
+            report.cells.push(cell);
+            report.cells.push(raw);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        } else {
+            report.cells.push(cell);
+        }
     }
     Ok(report)
 }
@@ -51,38 +69,94 @@ fn key(a: &FanoutArgs, r: usize) -> String {
     key
 }
 
-async fn run_cell(
+/// The server case: a fresh room, receivers on it, senders POSTing.
+async fn server_cell(
     b: &Bench<'_>,
     a: &FanoutArgs,
     who: &Accounts,
     r: usize,
     tag: &str,
 ) -> Result<Cell> {
-    let m = a.messages;
     let key = key(a, r);
     println!("fanout {key}: opening {r} receivers");
-    let aud = audience::open(b, who, &format!("{tag} fanout"), r, m).await?;
-    let pid = b.target.pid;
+    let aud = audience::open(b, who, &format!("{tag} fanout"), r, a.messages).await?;
+    let vias = aud
+        .senders
+        .iter()
+        .map(|user| Via::Server {
+            api: b.api.clone(),
+            user: user.clone(),
+            room: aud.room,
+            key_prefix: format!("{tag}-"),
+        })
+        .collect();
+    let run = Run {
+        key,
+        pid: b.target.pid,
+        rss_mib: aud.server_rss_mib,
+    };
+    measure(a, run, r, aud.receivers, vias).await
+}
+
+/// The ceiling: the same receivers on the bench's own broadcaster, sends as in-process calls.
+async fn raw_cell(b: &Bench<'_>, a: &FanoutArgs, who: &Accounts, r: usize) -> Result<Cell> {
+    let key = format!("{} raw", key(a, r));
+    println!("fanout {key}: opening {r} receivers on the raw broadcaster");
+    let raw = Arc::new(Raw::start(a.messages.saturating_add(16)).await?);
+    let plan = Plan {
+        room: raw::ROOM,
+        after: raw.last_seq()?,
+        users: who.listeners.clone(),
+        sockets: r,
+        max_k: a.messages,
+        connect_concurrency: audience::CONNECT_CONCURRENCY,
+    };
+    let connector = Arc::new(Connector::to(raw.addr, b.cli.source_addrs));
+    let receivers = Receivers::open(connector, &plan).await?;
+    println!(
+        "  {} of {r} receivers connected in {:.2} s",
+        receivers.len(),
+        receivers.open_seconds
+    );
+    let vias = (0..a.senders.max(1))
+        .map(|_| Via::Raw(raw.clone()))
+        .collect();
+    // No server CPU to read: the broadcaster's share is in the bench's.
+    let run = Run {
+        key,
+        pid: None,
+        rss_mib: None,
+    };
+    measure(a, run, r, receivers, vias).await
+}
+
+/// What a measured run is called and where its server's readings come from.
+struct Run {
+    key: String,
+    pid: Option<u32>,
+    rss_mib: Option<f64>,
+}
+
+/// Sends the messages through `vias` (one task each) to receivers already open, waits for
+/// every delivery and checks them.
+async fn measure(
+    a: &FanoutArgs,
+    run: Run,
+    r: usize,
+    receivers: Receivers,
+    vias: Vec<Via>,
+) -> Result<Cell> {
+    let m = a.messages;
+    let Run { key, pid, rss_mib } = run;
+    let senders = vias.len();
 
     let before = Pair::now(pid);
     let started = Instant::now();
     let acked = Arc::new(Bits::new(m));
     let next = Arc::new(AtomicU64::new(0));
-    let tasks: Vec<_> = aud
-        .senders
-        .iter()
-        .map(|user| {
-            tokio::spawn(sender(
-                b.api.clone(),
-                user.clone(),
-                aud.room,
-                next.clone(),
-                m,
-                acked.clone(),
-                format!("{tag}-"),
-                a.content_bytes,
-            ))
-        })
+    let tasks: Vec<_> = vias
+        .into_iter()
+        .map(|via| tokio::spawn(sender(via, next.clone(), m, acked.clone(), a.content_bytes)))
         .collect();
     let mut send_latency = Latency::new();
     let mut errors = Tally::default();
@@ -94,12 +168,12 @@ async fn run_cell(
     let sent = acked.len();
     let sent_seconds = started.elapsed().as_secs_f64();
     let until = Instant::now() + Duration::from_secs_f64(a.wait_seconds);
-    let all_in = aud.receivers.wait_for(|| sent, until).await;
+    let all_in = receivers.wait_for(|| sent, until).await;
     let after = Pair::now(pid);
-    let behind = aud.receivers.behind(sent);
-    let open_failures = aud.receivers.open_failures.clone();
-    let open_seconds = aud.receivers.open_seconds;
-    let seen = aud.receivers.finish(LINGER).await;
+    let behind = receivers.behind(sent);
+    let open_failures = receivers.open_failures.clone();
+    let open_seconds = receivers.open_seconds;
+    let seen = receivers.finish(LINGER).await;
     let v = verdict(&seen, &acked);
     drop(seen);
 
@@ -116,7 +190,7 @@ async fn run_cell(
     let mut cell = Cell::new(&key);
     cell.set("receivers", v.receivers);
     cell.set("messages", sent);
-    cell.set("senders", aud.senders.len());
+    cell.set("senders", senders);
     cell.set("deliveries", v.deliveries);
     cell.set("deliveries_per_s", round1(rate));
     cell.set("seconds_to_all", round3(secs));
@@ -126,7 +200,7 @@ async fn run_cell(
     v.latency.metrics("deliver", &mut cell.metrics);
     send_latency.metrics("send", &mut cell.metrics);
     cpu.record(&mut cell, "");
-    if let Some(rss) = aud.server_rss_mib {
+    if let Some(rss) = rss_mib {
         cell.set("server_rss_mib", rss);
     }
     println!(
@@ -154,16 +228,48 @@ async fn run_cell(
     Ok(cell)
 }
 
-/// Sends message numbers taken from `next` until `m`; returns the 201 latencies and errors.
-#[allow(clippy::too_many_arguments)]
+/// Where a sender's messages go.
+enum Via {
+    /// POST to roomcast as `user`; the idempotency key is `key_prefix` and the number.
+    Server {
+        api: Api,
+        user: User,
+        room: i64,
+        key_prefix: String,
+    },
+    /// An in-process call on the raw broadcaster.
+    Raw(Arc<Raw>),
+}
+
+impl Via {
+    async fn send(&self, k: u64, content: String) -> Result<Answer> {
+        match self {
+            Via::Server {
+                api,
+                user,
+                room,
+                key_prefix,
+            } => {
+                api.send(user, *room, content, &format!("{key_prefix}{k}"))
+                    .await
+            }
+            Via::Raw(raw) => {
+                raw.send(&content)?;
+                // The call never waits; let the socket tasks run between sends.
+                tokio::task::yield_now().await;
+                Ok(Answer::Ok)
+            }
+        }
+    }
+}
+
+/// Sends message numbers taken from `next` until `m`, each after the previous one's 201;
+/// returns the 201 latencies and errors.
 async fn sender(
-    api: Api,
-    user: User,
-    room: i64,
+    via: Via,
     next: Arc<AtomicU64>,
     m: u64,
     acked: Arc<Bits>,
-    key_prefix: String,
     content_bytes: usize,
 ) -> (Latency, Tally) {
     let mut latency = Latency::new();
@@ -175,10 +281,7 @@ async fn sender(
         }
         let t0 = Instant::now();
         let content = probe::encode(k, probe::micros_of(t0), content_bytes);
-        match api
-            .send(&user, room, content, &format!("{key_prefix}{k}"))
-            .await
-        {
+        match via.send(k, content).await {
             Ok(Answer::Ok) => {
                 acked.insert(k);
                 latency.record(num::micros(t0.elapsed()));

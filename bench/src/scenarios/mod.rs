@@ -74,6 +74,7 @@ fn modest() -> (SendArgs, FanoutArgs, LatencyArgs, IdleArgs, JoinsArgs) {
             receivers: vec![1000],
             messages: 100,
             senders: crate::cli::FANOUT_SENDERS,
+            with_raw: false,
             receiver_accounts: 10,
             wait_seconds: 60.0,
             content_bytes: 64,
