@@ -195,7 +195,12 @@ async fn write(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
     }
 }
 
-/// Publishes the new events of a committed batch in seq order, then answers its requests.
+/// Answers a committed batch's requests, then publishes its new events in seq order.
+///
+/// Answers first: publishing wakes every socket of the rooms, and a sender's reply woken
+/// after them would wait behind their writes on the same workers. Nobody sees an event
+/// before its commit either way, and a socket that opens between the two starts at the
+/// committed `last_seq`, so it skips the publish of what it already counts as seen.
 fn deliver(batch: &mut Vec<(Message, Reply)>, outcomes: Vec<Outcome>, on_commit: &OnCommit) {
     let mut new: Vec<(EventView, Instant)> = outcomes
         .iter()
@@ -209,10 +214,10 @@ fn deliver(batch: &mut Vec<(Message, Reply)>, outcomes: Vec<Outcome>, on_commit:
     let committed = u64::try_from(new.len()).unwrap_or(u64::MAX);
     metrics::counter!("roomcast_messages_committed_total").increment(committed);
     new.sort_by_key(|(v, _)| (v.event.room_id, v.event.seq));
-    on_commit(&new);
     for ((_, reply), outcome) in batch.drain(..).zip(outcomes) {
         let _ = reply.send(outcome);
     }
+    on_commit(&new);
 }
 
 /// Writes each message of a failed batch in its own transaction, in batch order (so each
