@@ -108,6 +108,9 @@ pub enum Command {
     Idle(IdleArgs),
     /// Concurrent joins on a small room: exactly the free seats succeed.
     Joins(JoinsArgs),
+    /// The durable-write floor: BEGIN, one INSERT, COMMIT in a loop on a fresh SQLite file
+    /// (WAL, synchronous=FULL) beside the server's; with --with-send, also send at c=1.
+    Commit(CommitArgs),
     /// Every scenario once, with modest sizes.
     All,
     /// Medians of JSON result lines (from --json-out files) as Markdown tables.
@@ -224,6 +227,25 @@ pub struct JoinsArgs {
     /// Room capacity (the owner holds one seat).
     #[arg(long, default_value_t = 100)]
     pub capacity: i64,
+}
+
+#[derive(Args, Clone)]
+pub struct CommitArgs {
+    /// Measured seconds of the loop (after the warm-up); also the send run's, with --with-send.
+    #[arg(long, default_value_t = 10.0)]
+    pub seconds: f64,
+    /// Stop the loop after this many measured commits (whichever of this and --seconds first).
+    #[arg(long)]
+    pub commits: Option<u64>,
+    /// Unmeasured commits before the loop (and sends before the send run).
+    #[arg(long, default_value_t = 1.0)]
+    pub warmup_seconds: f64,
+    /// Length in bytes of the row's text column.
+    #[arg(long, default_value_t = 64)]
+    pub content_bytes: usize,
+    /// After the loop, run `send` at c=1 into one room and report send_p50 / commit_p50.
+    #[arg(long)]
+    pub with_send: bool,
 }
 
 #[derive(Args, Clone)]

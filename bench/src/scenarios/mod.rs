@@ -1,6 +1,7 @@
 //! The scenarios, and `all`, which runs each once with modest sizes.
 
 mod audience;
+mod commit;
 mod fanout;
 mod idle;
 mod joins;
@@ -40,6 +41,7 @@ pub async fn run(cli: &Cli, target: &Target) -> Result<bool> {
         Command::Latency(a) => ok &= emit(&bench, latency::run(&bench, a).await?)?,
         Command::Idle(a) => ok &= emit(&bench, idle::run(&bench, a).await?)?,
         Command::Joins(a) => ok &= emit(&bench, joins::run(&bench, a).await?)?,
+        Command::Commit(a) => ok &= emit(&bench, commit::run(&bench, a).await?)?,
         Command::All => {
             let (send, fanout, latency, idle, joins) = modest();
             ok &= emit(&bench, send::run(&bench, &send).await?)?;
