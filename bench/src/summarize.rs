@@ -74,6 +74,15 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "postgres_cpu_pct",
             "others_cpu_pct",
         ],
+        "commit" => &[
+            "commits_per_s",
+            "commit_p50_ms",
+            "commit_p99_ms",
+            "commit_max_ms",
+            "send_p50_ms",
+            "send_p99_ms",
+            "send_over_commit_p50",
+        ],
         _ => &[],
     }
 }
