@@ -243,7 +243,8 @@ pub struct CommitArgs {
     /// Length in bytes of the row's text column.
     #[arg(long, default_value_t = 64)]
     pub content_bytes: usize,
-    /// After the loop, run `send` at c=1 into one room and report send_p50 / commit_p50.
+    /// After the loop, run `send` at c=1 into one room, then the loop again; report
+    /// send_p50 / commit_p50 (both loops).
     #[arg(long)]
     pub with_send: bool,
 }

@@ -79,6 +79,8 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "commit_p50_ms",
             "commit_p99_ms",
             "commit_max_ms",
+            "commit_before_p50_ms",
+            "commit_after_p50_ms",
             "send_p50_ms",
             "send_p99_ms",
             "send_over_commit_p50",
