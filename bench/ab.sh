@@ -5,6 +5,7 @@
 #
 #   A=path/to/old/roomcast B=target/release/roomcast bench/ab.sh
 #   RUNS=3 BACKENDS="sqlite postgres" ONLY='^send' bench/ab.sh
+#   SCENARIO="fanout --receivers 1000 --messages 200 --senders 1" bench/ab.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,8 @@ SCENARIOS=(
   "send --concurrency 64 --rooms 50 --seconds 3 --warmup-seconds 0.5"
   "fanout --receivers 1000 --messages 200"
 )
+# SCENARIO='fanout --receivers 1000 --messages 200 --senders 1' runs that line instead.
+if [[ -n "${SCENARIO:-}" ]]; then SCENARIOS=("$SCENARIO"); fi
 
 failed=0
 for run in $(seq 1 "$RUNS"); do
