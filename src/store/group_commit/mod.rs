@@ -5,7 +5,7 @@
 //! costs a handful of statements whatever its size: one statement that locks its rooms and
 //! reserves their seqs, one read of memberships (and one of keys), one multi-row insert of
 //! events (and one of idempotency keys). The
-//! committed events are handed to `on_commit` in seq order, before anyone is answered.
+//! committed events are handed to `on_commit` in seq order, right after the senders are answered.
 //!
 //! One row the database refuses fails its whole transaction; the writer then retries that
 //! batch one message per transaction, so only the refused message fails. An unreachable
@@ -169,7 +169,7 @@ async fn run(shard: Shard, queue: Queue) {
     }
 }
 
-/// Commits one batch, publishes its new events, then answers every request in it.
+/// Commits one batch, answers every request in it, then publishes its new events.
 async fn write(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
     let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
     let result = phases::commit(&shard.db, &messages, &shard.faults).await;
