@@ -61,6 +61,10 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub argon2_max_concurrent: usize,
     pub argon2_wait_ms: u64,
+    /// Empty: the in-process bus; `redis://…`: Redis pub/sub between instances.
+    pub bus_url: String,
+    pub bus_check_ms: u64,
+    pub bus_frame_max: usize,
     pub log: String,
     pub log_format: LogFormat,
     /// `public_url`, parsed (by `load`).
@@ -235,6 +239,33 @@ impl Config {
                     .into(),
             );
         }
+        self.validate_bus()
+    }
+
+    fn validate_bus(&self) -> Result<(), String> {
+        if self.bus_url.is_empty() {
+            return Ok(());
+        }
+        if !(self.bus_url.starts_with("redis://") || self.bus_url.starts_with("rediss://")) {
+            return Err(format!(
+                "invalid configuration: bus_url {:?} must be empty (one instance) or \
+                 redis://host:port",
+                self.bus_url
+            ));
+        }
+        if self.database_url.starts_with("sqlite:") {
+            return Err(
+                "invalid configuration: bus_url is set but database_url is SQLite: many \
+                 instances need one PostgreSQL database (two processes on one SQLite file is \
+                 not a deployment); leave bus_url empty to run one instance"
+                    .into(),
+            );
+        }
+        if self.bus_check_ms == 0 || self.bus_frame_max == 0 {
+            return Err(
+                "invalid configuration: bus_check_ms and bus_frame_max must be at least 1".into(),
+            );
+        }
         Ok(())
     }
 }
@@ -276,6 +307,21 @@ mod tests {
         ] {
             assert!(PublicUrl::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_redis_bus_needs_postgresql() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("ROOMCAST_BUS_URL", "redis://127.0.0.1:6379");
+            let err = Config::load(None).expect_err("SQLite with a bus must fail");
+            assert!(err.contains("SQLite") && err.contains("bus_url"), "{err}");
+            jail.set_env("ROOMCAST_DATABASE_URL", "postgres://x@127.0.0.1/db");
+            assert!(Config::load(None).is_ok());
+            jail.set_env("ROOMCAST_BUS_URL", "nats://127.0.0.1:4222");
+            let err = Config::load(None).expect_err("not redis");
+            assert!(err.contains("redis://"), "{err}");
+            Ok(())
+        });
     }
 
     #[test]

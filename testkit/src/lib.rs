@@ -5,6 +5,7 @@
 
 pub mod pg;
 pub mod process;
+pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -3,6 +3,8 @@
 mod backend;
 mod blocker;
 mod bots;
+#[allow(dead_code)] // the multi-instance tests: not used by tests/soak
+mod cluster;
 mod http;
 mod load;
 mod proxy;
@@ -14,6 +16,8 @@ mod ws;
 
 pub use backend::{Backend, TestDb};
 pub use blocker::WriteBlock;
+#[allow(unused_imports)] // not used by tests/soak
+pub use cluster::Cluster;
 pub use bots::{assert_token_shape, bearer_events, Bot};
 pub use http::{Client, Resp, SESSION_COOKIE};
 #[allow(unused_imports)] // used by the soak checker (tests/soak)

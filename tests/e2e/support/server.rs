@@ -48,6 +48,7 @@ pub struct TestServerBuilder {
     backend: Backend,
     env: Vec<(String, String)>,
     database_port: Option<u16>,
+    shared_db: Option<Arc<TestDb>>,
 }
 
 impl TestServerBuilder {
@@ -65,8 +66,18 @@ impl TestServerBuilder {
         self
     }
 
+    /// Serves `db`, which other servers serve too (many instances of one deployment).
+    #[allow(dead_code)] // used by the multi-instance tests, not by tests/soak
+    pub fn shared_db(mut self, db: Arc<TestDb>) -> Self {
+        self.shared_db = Some(db);
+        self
+    }
+
     pub async fn start(self) -> TestServer {
-        let db = TestDb::create_via(self.backend, self.database_port).await;
+        let db = match self.shared_db {
+            Some(db) => db,
+            None => Arc::new(TestDb::create_via(self.backend, self.database_port).await),
+        };
         let mut server = TestServer {
             child: None,
             db,
@@ -86,7 +97,7 @@ impl TestServerBuilder {
 pub struct TestServer {
     // Declared before `db` so that the process is gone before its database.
     child: Option<Child>,
-    db: TestDb,
+    db: Arc<TestDb>,
     backend: Backend,
     env: Vec<(String, String)>,
     base: BaseUrl,
@@ -101,6 +112,7 @@ impl TestServer {
             backend,
             env: Vec::new(),
             database_port: None,
+            shared_db: None,
         }
     }
 
