@@ -1,15 +1,21 @@
 //! `App`: the shared state every use case works with. Cheap to clone (handles only); one per
-//! process, built by `App::open` for `serve` and for the admin commands alike.
+//! process, built by `App::open_serving` for `serve` and by `App::open` for the admin commands.
 
 use std::sync::Arc;
 
 use crate::auth::cache::AuthCache;
 use crate::auth::password::Passwords;
+use crate::bus::{Bus, Heard};
 use crate::config::Config;
+use crate::realtime::frame::FrameError;
+use crate::realtime::hub::Backfill;
 use crate::realtime::slots::Slots;
 use crate::realtime::{Frame, Hub};
 use crate::store::group_commit::Writer;
-use crate::store::Db;
+use crate::store::{events, Db};
+
+/// Events read per store read when the hub fills a gap.
+const REPAIR_PAGE: i64 = 500;
 
 /// Everything a use case needs, shared by all workers.
 #[derive(Clone)]
@@ -19,6 +25,9 @@ pub struct App {
     /// This instance's sockets, by room: where events go after commit, and which sockets a
     /// logout, a revocation or a leave closes.
     pub hub: Hub,
+    /// What tells the other instances (none, by default): events after commit, and ends of
+    /// credentials, memberships and rooms.
+    pub bus: Bus,
     /// Group commit for sends: batches messages per room shard into one transaction and
     /// publishes each committed message to the hub, in seq order.
     pub writer: Writer,
@@ -34,11 +43,28 @@ pub struct App {
 }
 
 impl App {
-    /// Connects to the database (running migrations) and builds the shared state.
+    /// The shared state for one-off work (the admin commands): it publishes on the bus (call
+    /// `bus.flush` before exiting) but hears nothing. What it changes also reaches running
+    /// servers through the database, when the bus is down or there is none.
     pub async fn open(config: Config) -> Result<App, String> {
+        let (bus, _deaf) = Bus::open(&config)?;
+        App::build(config, bus).await
+    }
+
+    /// The shared state for `serve`: with the bus `bus_url` names, and what it will hear
+    /// (`chat::peers::follow` applies it).
+    pub async fn open_serving(
+        config: Config,
+    ) -> Result<(App, tokio::sync::mpsc::UnboundedReceiver<Heard>), String> {
+        let (bus, heard) = Bus::open(&config)?;
+        Ok((App::build(config, bus).await?, heard))
+    }
+
+    /// Connects to the database (running migrations) and builds the shared state.
+    async fn build(config: Config, bus: Bus) -> Result<App, String> {
         let db = Db::connect(&config).await?;
-        let hub = Hub::new(config.ws_queue);
-        let publisher = hub.clone();
+        let hub = Hub::new(config.ws_queue, bus.clone(), backfill(db.clone()));
+        let (publisher_hub, publisher_bus) = (hub.clone(), bus.clone());
         let writer = Writer::start(
             db.clone(),
             config.write_batch_max,
@@ -46,13 +72,18 @@ impl App {
             config.write_queue_max,
             Arc::new(move |committed| {
                 for (event, received_at) in committed {
-                    publisher.publish(Frame::from_event(event).map(|f| f.sent_at(*received_at)));
+                    publish(
+                        &publisher_hub,
+                        &publisher_bus,
+                        Frame::from_event(event).map(|f| f.sent_at(*received_at)),
+                    );
                 }
             }),
         );
         Ok(App {
             db,
             hub,
+            bus,
             writer,
             passwords: Passwords::new(
                 config.argon2_memory_kib,
@@ -65,4 +96,36 @@ impl App {
             config: Arc::new(config),
         })
     }
+
+    /// A committed event goes to every instance: the others through the bus, this one's
+    /// sockets through the hub.
+    pub fn publish(&self, frame: Result<Frame, FrameError>) {
+        publish(&self.hub, &self.bus, frame);
+    }
+}
+
+fn publish(hub: &Hub, bus: &Bus, frame: Result<Frame, FrameError>) {
+    match frame {
+        Ok(frame) => {
+            bus.publish_event(frame.room_id, frame.seq, frame.terminal, &frame.json);
+            hub.offer(Arc::new(frame));
+        }
+        // Logged by the hub; the sockets read the event from the store and fail there too.
+        Err(e) => hub.publish(Err(e)),
+    }
+}
+
+/// How the hub fills a gap: the stored events, a page at a time.
+fn backfill(db: Db) -> Backfill {
+    Arc::new(move |room, after, through| {
+        let db = db.clone();
+        Box::pin(async move {
+            let page = events::after(&db, room, after, Some(through.next()), REPAIR_PAGE)
+                .await
+                .map_err(|e| e.to_string())?;
+            page.iter()
+                .map(|e| Frame::from_event(e).map_err(|e| e.to_string()))
+                .collect()
+        })
+    })
 }

@@ -86,11 +86,12 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.report())?
                 .ok_or(format!("no user named {name}"))?;
-            // Running servers see revoked_at and close the sockets within revocation_poll_ms.
             credentials::disable_user(&app, user)
                 .await
                 .map_err(|e| e.report())?;
             tracing::info!(target: SECURITY, event = "user.disabled", account = user.0, username = %name, via = "cli", "user disabled");
+            // With a bus, running servers close the sockets at once (else within the poll).
+            app.bus.flush().await;
             println!("disabled {name} (id {user}); sessions ended");
         }
     }
@@ -110,6 +111,7 @@ pub async fn bot(config: Config, cmd: BotCommand) -> Result<(), String> {
                 .await
                 .map_err(|e| e.report())?;
             tracing::info!(target: SECURITY, event = "bot.token_rotated", bot = found.0, via = "cli", "bot token rotated");
+            app.bus.flush().await;
             println!("{token}");
         }
     }

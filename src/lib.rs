@@ -9,6 +9,7 @@
 //!               └─> app (the shared state: handles to the services below)
 //!                     ├─> auth (passwords, sessions, tokens, who `Principal` is)
 //!                     ├─> realtime (after commit: hub → sockets)
+//!                     │     └─> bus (after commit: to the other instances; none by default)
 //!                     └─> store (SQL, one copy for both backends)
 //! views (the JSON shapes of store rows, shared by handlers, sockets and `auth`),
 //! error (the one error type), config and telemetry sit beside the picture: anyone above
@@ -21,6 +22,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod chat;
 pub mod cli;
 pub mod config;
@@ -42,17 +44,18 @@ mod layering;
 const LAYERS: &[(&str, &[&str])] = &[
     ("ids", &[]),
     ("config", &[]),
+    ("bus", &["config"]),
     ("telemetry", &[]),
     ("store", &["config"]),
     ("error", &["store"]),
     ("views", &["store"]),
-    ("realtime", &["views", "store", "error", "config"]),
+    ("realtime", &["views", "store", "error", "config", "bus"]),
     ("auth", &["views", "store", "error", "config"]),
-    ("app", &["auth", "realtime", "store", "config"]),
+    ("app", &["auth", "realtime", "store", "config", "bus"]),
     (
         "chat",
         &[
-            "app", "auth", "realtime", "store", "views", "error", "config",
+            "app", "auth", "realtime", "store", "views", "error", "config", "bus",
         ],
     ),
     (
@@ -62,6 +65,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "app",
             "auth",
             "realtime",
+            "bus",
             "views",
             "error",
             "config",
@@ -80,6 +84,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "app",
             "auth",
             "realtime",
+            "bus",
             "store",
             "views",
             "error",

@@ -12,7 +12,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::app::App;
 use crate::auth::session_store::{idle_cutoff, DbSessionStore};
-use crate::chat::credentials;
+use crate::chat::{credentials, peers};
 use crate::config::Config;
 use crate::http::rate_limit::Limits;
 use crate::realtime::close;
@@ -33,7 +33,7 @@ async fn session_key(db: &Db) -> Result<Key, String> {
 pub async fn serve(config: Config) -> Result<(), String> {
     let metrics = web::Data::new(telemetry::install()?);
     let limits = web::Data::new(Limits::new(&config)?);
-    let app = App::open(config).await?;
+    let (app, heard) = App::open_serving(config).await?;
     let key = session_key(&app.db).await?;
     let (db, hub, config) = (app.db.clone(), app.hub.clone(), app.config.clone());
 
@@ -104,6 +104,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         }
         handle.stop(true).await;
     });
+    tokio::spawn(peers::follow(app.clone(), heard));
     tokio::spawn(watch_revocations(app.clone()));
     tokio::spawn(janitor(app.clone(), limits.into_inner()));
 

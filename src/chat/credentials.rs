@@ -1,15 +1,17 @@
-//! One use case per way a credential ends: logout, log out everywhere, user disabled, bot token rotated, bot token
-//! revoked, bot deleted. Each ends it in the database first (so every copy of the credential
-//! is dead before anyone hears of it), then forgets it on this instance: evicts the credential
-//! cache and closes the sockets opened with it (4001). Handlers and the admin CLI call these
-//! and nothing else to end a credential.
+//! One use case per way a credential ends: logout, log out everywhere, user disabled, bot
+//! token rotated, bot token revoked, bot deleted. Each ends it in the database first (so every
+//! copy of the credential is dead before anyone hears of it), then forgets it on this
+//! instance (evicts the credential cache, closes the sockets opened with it: 4001), then tells
+//! the other instances on the bus, which do the same at once (`chat::peers`). Handlers and the
+//! admin CLI call these and nothing else to end a credential.
 //!
-//! Other instances learn of it today from `users.revoked_at` (see `forget_revoked`, polled by
-//! `server::watch_revocations`) or when their cache entry expires (sessions). Multi-instance
-//! work extends exactly these functions: each will also publish its control event on the bus.
+//! The bus may lose a message, or be down: then the others learn of a revocation from
+//! `users.revoked_at` (polled by `server::watch_revocations`, which the admin CLI relies on
+//! too), and of a logout when their cache entry expires (`auth_cache_ms`).
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::bus::Control;
 use crate::error::AppError;
 use crate::ids::UserId;
 use crate::realtime::close;
@@ -25,23 +27,22 @@ pub enum By<'a> {
 }
 
 /// Logout: the caller's session ends (its row is deleted, every copy of the cookie dies) and
-/// the sockets opened with it close. A bearer-token caller has no session: nothing ends.
-/// Multi-instance: publish "session ended" so other instances close its sockets at once.
+/// the sockets opened with it close, on every instance. A bearer-token caller has no
+/// session: nothing ends.
 pub async fn logout(app: &App, who: &Principal) -> Result<(), AppError> {
     let Some(sid) = &who.session_id else {
         return Ok(());
     };
     sessions::delete_by_sid(&app.db, sid).await?;
-    app.auth.forget_sid(sid);
-    app.hub.close_session(sid, close::SESSION_ENDED);
+    forget_session(app, sid);
+    app.bus
+        .publish_control(Control::SessionEnded { sid: sid.clone() });
     Ok(())
 }
 
-/// Log out everywhere: ends every session of a person. Multi-instance: publish "user's
-/// sessions ended".
-/// The rows go first (every copy of every cookie is dead
-/// before anyone hears of it); `revoked_at` tells the other servers, and this one forgets its
-/// cached sessions and closes its sockets at once (4001).
+/// Log out everywhere: ends every session of a person. The rows go first (every copy of
+/// every cookie is dead before anyone hears of it), then every instance forgets its cached
+/// sessions and closes its sockets (4001).
 pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, AppError> {
     if who.is_bot {
         return Err(AppError::Forbidden(
@@ -49,52 +50,64 @@ pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, App
         ));
     }
     let ended = sessions::delete_all_of_user(&app.db, who.user_id).await?;
-    forget_revoked(app, who.user_id);
+    revoked(app, who.user_id);
     Ok(ended)
 }
 
 /// User disabled (an operator's act): no more logins or tokens, every session deleted, every
-/// socket closed. Multi-instance: publish "user disabled".
+/// socket closed.
 pub async fn disable_user(app: &App, user: UserId) -> Result<(), AppError> {
     accounts::disable(&app.db, user).await?;
-    forget_revoked(app, user);
+    revoked(app, user);
     Ok(())
 }
 
 /// Bot token rotated: a new token, shown once; the old one dies at once and the bot's sockets
-/// close. Multi-instance: publish "token rotated".
+/// close.
 pub async fn rotate_bot_token(app: &App, by: By<'_>, bot: UserId) -> Result<String, AppError> {
     allowed(app, by, bot).await?;
     let (token, hash) = new_token();
     bots::set_token(&app.db, bot, Some(&hash)).await?;
-    forget_revoked(app, bot);
+    revoked(app, bot);
     Ok(token)
 }
 
 /// Bot token revoked: the bot cannot authenticate until its token is rotated again; its
-/// sockets close. Multi-instance: publish "token revoked".
+/// sockets close.
 pub async fn revoke_bot_token(app: &App, by: By<'_>, bot: UserId) -> Result<(), AppError> {
     allowed(app, by, bot).await?;
     bots::set_token(&app.db, bot, None).await?;
-    forget_revoked(app, bot);
+    revoked(app, bot);
     Ok(())
 }
 
 /// Bot deleted: it can no longer authenticate (its account is disabled); its messages stay,
-/// attributed to it; its sockets close. Multi-instance: publish "user disabled".
+/// attributed to it; its sockets close.
 pub async fn delete_bot(app: &App, by: By<'_>, bot: UserId) -> Result<(), AppError> {
     allowed(app, by, bot).await?;
     accounts::disable(&app.db, bot).await?;
-    forget_revoked(app, bot);
+    revoked(app, bot);
     Ok(())
+}
+
+/// A revocation made here, once stored: forgotten here, then on every other instance.
+fn revoked(app: &App, user: UserId) {
+    forget_revoked(app, user);
+    app.bus.publish_control(Control::UserRevoked { user });
 }
 
 /// The local half of every revocation: forgets the principal's cached credentials and closes
 /// this instance's sockets of it. Also what an instance does when it learns of a revocation
-/// made elsewhere (today the `revoked_at` poll; with many instances, the bus).
+/// made elsewhere (the bus, or the `revoked_at` poll).
 pub fn forget_revoked(app: &App, user: UserId) {
     app.auth.forget_user(user);
     app.hub.close_user(user, close::SESSION_ENDED);
+}
+
+/// The local half of a logout (also for one made on another instance).
+pub fn forget_session(app: &App, sid: &str) {
+    app.auth.forget_sid(sid);
+    app.hub.close_session(sid, close::SESSION_ENDED);
 }
 
 /// An owner may end their own live bots' credentials (bots may not manage bots); an operator

@@ -2,6 +2,7 @@
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::bus::Control;
 use crate::error::AppError;
 use crate::ids::{RoomId, UserId};
 use crate::realtime::{close, Frame};
@@ -19,7 +20,7 @@ pub async fn join(app: &App, who: &Principal, room: RoomId) -> Result<Joined, Ap
     let event = membership::join(&app.db, room, who.user_id).await?;
     let newly = event.is_some();
     if let Some(event) = event {
-        app.hub.publish(Frame::from_event(&EventView {
+        app.publish(Frame::from_event(&EventView {
             event,
             actor: who.profile(),
         }));
@@ -38,7 +39,8 @@ pub async fn join(app: &App, who: &Principal, room: RoomId) -> Result<Joined, Ap
 }
 
 /// `who` takes `target` out of the room (themselves, or anyone if `who` owns it).
-/// Leaving when not a member is a no-op, so retries are safe. The target's sockets close 4003.
+/// Leaving when not a member is a no-op, so retries are safe. The target's sockets close 4003,
+/// on every instance.
 pub async fn remove(
     app: &App,
     who: &Principal,
@@ -48,8 +50,10 @@ pub async fn remove(
     let Some(event) = membership::leave(&app.db, room, target, who.user_id).await? else {
         return Ok(());
     };
-    app.hub.publish(Frame::from_event(&event));
+    app.publish(Frame::from_event(&event));
     app.hub.close_member(room, target, close::NOT_A_MEMBER);
+    app.bus
+        .publish_control(Control::MemberRemoved { room, user: target });
     Ok(())
 }
 

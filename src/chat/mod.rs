@@ -6,5 +6,6 @@ pub mod bots;
 pub mod credentials;
 pub mod membership;
 pub mod messages;
+pub mod peers;
 pub mod rooms;
 pub mod text;

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use super::text::{check_text, trim_blank, Lines};
 use crate::app::App;
 use crate::auth::Principal;
+use crate::bus::Control;
 use crate::error::AppError;
 use crate::ids::{RoomId, UserId};
 use crate::realtime::{close, Frame};
@@ -91,12 +92,15 @@ pub async fn list_all(app: &App) -> Result<Vec<RoomView>, AppError> {
     Ok(rooms::views(&app.db, UserId(0), None).await?)
 }
 
-/// Owner only. The room's sockets get `room.deleted` and then close with 4004.
+/// Owner only. The room's sockets, on every instance, get `room.deleted` and then close with
+/// 4004.
 pub async fn delete(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
     let last_seq = rooms::delete(&app.db, room, who.user_id).await?;
-    app.hub
-        .publish(Frame::room_deleted(room, last_seq.next(), who.user_ref()));
+    app.publish(Frame::room_deleted(room, last_seq.next(), who.user_ref()));
     app.hub.close_room(room, close::ROOM_DELETED);
+    // Also as a control: the frame may be lost on the bus, and there is no stored event to
+    // repair it from.
+    app.bus.publish_control(Control::RoomDeleted { room });
     Ok(())
 }
 

@@ -75,7 +75,14 @@ pub async fn subscribe(
     // Subscribe before checking membership and reading the start point: a leave that commits
     // after the check finds this socket registered and closes it, and no event is missed.
     let sub = app.hub.subscribe(room, who.user_id, who.session_id.clone());
+    // With many instances, also wait until the bus carries the room's events here: what is
+    // committed elsewhere after the start point is read then reaches this socket.
+    sub.watched().await;
     let last = messages::stream_start(&app, &who, room, resume.after.map(Seq)).await?;
+    if resume.after.is_none() {
+        // Read from the store (never a client's number): where the room's stream stands.
+        app.hub.seed(room, last);
+    }
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| AppError::BadRequest(format!("WebSocket upgrade required: {e}")))?;
     let cfg = &app.config;

@@ -18,6 +18,10 @@ pub struct Ready {
     pub status: &'static str,
     /// "sqlite" or "postgres".
     pub database: &'static str,
+    /// The bus between instances: "none" (one instance), "up", or "degraded" (Redis is
+    /// unreachable: sends still succeed and sockets here still receive; sockets elsewhere
+    /// catch up from the database within `bus_check_ms`).
+    pub bus: &'static str,
 }
 
 /// The process is up and serving.
@@ -34,14 +38,15 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
-/// The database answers; otherwise 503, so a load balancer stops sending traffic here.
+/// The database answers; otherwise 503, so a load balancer stops sending traffic here. A bus
+/// that is down does not make the instance unready (it still serves; see `bus`).
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "operations",
     summary = "Readiness",
     responses(
-        (status = 200, description = "The database answers", body = Ready),
+        (status = 200, description = "The database answers (the field bus says whether the bus does)", body = Ready),
         DatabaseDown
     )
 )]
@@ -50,5 +55,10 @@ pub async fn readyz(app: web::Data<App>) -> Result<HttpResponse, AppError> {
     Ok(HttpResponse::Ok().json(Ready {
         status: "ready",
         database: app.db.backend_name(),
+        bus: match (app.bus.is_shared(), app.bus.is_up()) {
+            (false, _) => "none",
+            (true, true) => "up",
+            (true, false) => "degraded",
+        },
     }))
 }

@@ -3,19 +3,43 @@
 //! Each room has one `broadcast` channel: a frame is stored once in the ring and every socket
 //! reads it from there, so memory per room is bounded by `ws_queue` frames whatever the number
 //! of sockets, and a socket that falls `ws_queue` frames behind sees `Lagged` (closed 4008)
-//! instead of stalling the others. The hub decides nothing; it only carries frames.
+//! instead of stalling the others. Frames enter through the room's [`Sequencer`], so that
+//! what the bus delivers late, twice or not at all still reaches sockets once and in order;
+//! a gap is read from the database once per room. The hub decides nothing else; it carries
+//! frames.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::{broadcast, oneshot};
 
 use super::frame::FrameError;
+use super::sequencer::{Repair, Sequencer};
 use super::Frame;
-use crate::ids::{RoomId, UserId};
+use crate::bus::Bus;
+use crate::ids::{RoomId, Seq, UserId};
+
+/// Reads a room's stored events after a seq, through another (a page at most), as frames:
+/// how the hub fills a gap. The server's reads the database; unit tests give their own.
+pub type Backfill =
+    Arc<dyn Fn(RoomId, Seq, Seq) -> BoxFuture<'static, Result<Vec<Frame>, String>> + Send + Sync>;
+
+/// How long a gap may wait for the bus to fill it before the database is read: frames of one
+/// room committed on two instances often arrive a moment out of order.
+const GAP_GRACE: Duration = Duration::from_millis(5);
+
+/// One room's stream on this instance.
+struct Room {
+    tx: broadcast::Sender<Arc<Frame>>,
+    seq: Sequencer,
+    /// Resolves once the bus delivers this room's events to this instance.
+    watched: Shared<BoxFuture<'static, ()>>,
+}
 
 #[derive(Clone)]
 pub struct Hub {
@@ -23,10 +47,12 @@ pub struct Hub {
 }
 
 struct Inner {
-    rooms: Mutex<HashMap<RoomId, broadcast::Sender<Arc<Frame>>>>,
+    rooms: Mutex<HashMap<RoomId, Room>>,
     sockets: Mutex<Registry>,
     next_id: AtomicU64,
     queue: usize,
+    bus: Bus,
+    backfill: Backfill,
 }
 
 /// What the registry knows of an open socket, to find it when it must be closed.
@@ -106,9 +132,18 @@ pub struct Subscription {
     pub events: broadcast::Receiver<Arc<Frame>>,
     /// Fires with a close code when the server ends this socket (logout, leave, delete, stop).
     pub closed: oneshot::Receiver<u16>,
+    watched: Shared<BoxFuture<'static, ()>>,
     id: u64,
     room_id: RoomId,
     hub: Hub,
+}
+
+impl Subscription {
+    /// Waits until the bus delivers the room's events here (at once with one instance), so
+    /// that the start point read next misses nothing another instance commits.
+    pub async fn watched(&self) {
+        self.watched.clone().await;
+    }
 }
 
 /// A poisoned lock only means another thread panicked mid-update of a map of channels;
@@ -118,13 +153,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Hub {
-    pub fn new(queue: usize) -> Hub {
+    pub fn new(queue: usize, bus: Bus, backfill: Backfill) -> Hub {
         Hub {
             inner: Arc::new(Inner {
                 rooms: Mutex::new(HashMap::new()),
                 sockets: Mutex::new(Registry::default()),
                 next_id: AtomicU64::new(1),
                 queue,
+                bus,
+                backfill,
             }),
         }
     }
@@ -135,10 +172,15 @@ impl Hub {
         user_id: UserId,
         session_id: Option<String>,
     ) -> Subscription {
-        let events = lock(&self.inner.rooms)
-            .entry(room_id)
-            .or_insert_with(|| broadcast::channel(self.inner.queue).0)
-            .subscribe();
+        let (events, watched) = {
+            let mut rooms = lock(&self.inner.rooms);
+            let room = rooms.entry(room_id).or_insert_with(|| Room {
+                tx: broadcast::channel(self.inner.queue).0,
+                seq: Sequencer::new(self.inner.queue),
+                watched: self.inner.bus.watch(room_id).shared(),
+            });
+            (room.tx.subscribe(), room.watched.clone())
+        };
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         metrics::gauge!("roomcast_sockets_open").increment(1.0);
         let (close, closed) = oneshot::channel();
@@ -154,27 +196,122 @@ impl Hub {
         Subscription {
             events,
             closed,
+            watched,
             id,
             room_id,
             hub: self.clone(),
         }
     }
 
-    /// Hands a committed event's frame to the room's sockets (if any). A frame that could not
-    /// be encoded (a bug) is logged instead; the sockets see the gap, and close with 1011 when
-    /// they fail to encode it from the store in turn.
+    /// Hands a committed event's frame to the room's sockets (if any), through the room's
+    /// sequencer. A frame that could not be encoded (a bug) is logged instead; the gap is
+    /// read from the store, where encoding fails again and the sockets close with 1011.
     pub fn publish(&self, frame: Result<Frame, FrameError>) {
-        let frame = match frame {
-            Ok(frame) => frame,
-            Err(e) => {
-                tracing::error!(error = %e, "event not published");
-                return;
-            }
-        };
-        if let Some(tx) = lock(&self.inner.rooms).get(&frame.room_id) {
-            // An error only means nobody listens right now.
-            let _ = tx.send(Arc::new(frame));
+        match frame {
+            Ok(frame) => self.offer(Arc::new(frame)),
+            Err(e) => tracing::error!(error = %e, "event not published"),
         }
+    }
+
+    /// A frame from this instance's commits or from the bus.
+    pub fn offer(&self, frame: Arc<Frame>) {
+        let room_id = frame.room_id;
+        self.step(room_id, |r, out| r.seq.offer(frame, out));
+    }
+
+    /// Every event of `room` through `seq` is committed (the position check, or an event the
+    /// bus carried without its frame): what the room's sockets lack is read from the store.
+    pub fn committed_through(&self, room: RoomId, seq: Seq) {
+        self.step(room, |r, _| r.seq.committed_through(seq));
+    }
+
+    /// A new socket's start, read from the store after it subscribed, sets the position of a
+    /// room stream it opened alone: from there, a frame the bus lost is a gap the stream sees.
+    /// With other sockets in it already, the stream keeps the position its frames gave it (a
+    /// start read here could be ahead of a frame still on its way to them).
+    pub fn seed(&self, room: RoomId, seq: Seq) {
+        self.step(room, |r, _| {
+            if r.tx.receiver_count() == 1 || r.seq.last().is_some() {
+                r.seq.seed(seq)
+            } else {
+                None
+            }
+        });
+    }
+
+    /// The rooms with sockets here, with the last seq handed to them (if known yet).
+    pub fn positions(&self) -> Vec<(RoomId, Option<Seq>)> {
+        lock(&self.inner.rooms)
+            .iter()
+            .map(|(id, room)| (*id, room.seq.last()))
+            .collect()
+    }
+
+    /// Runs one step of `room`'s sequencer, sends what it hands out, and starts the repair it
+    /// asks for. Sending under the lock keeps each room's frames in order.
+    fn step(
+        &self,
+        room: RoomId,
+        f: impl FnOnce(&mut Room, &mut Vec<Arc<Frame>>) -> Option<Repair>,
+    ) {
+        let mut out = Vec::new();
+        let repair = {
+            let mut rooms = lock(&self.inner.rooms);
+            let Some(r) = rooms.get_mut(&room) else {
+                return;
+            };
+            let repair = f(r, &mut out);
+            for frame in out.drain(..) {
+                // An error only means nobody listens right now.
+                let _ = r.tx.send(frame);
+            }
+            repair
+        };
+        if repair.is_some() {
+            self.spawn_repair(room);
+        }
+    }
+
+    /// Fills `room`'s gap from the store, a page at a time, unless the bus fills it first.
+    fn spawn_repair(&self, room: RoomId) {
+        let hub = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(GAP_GRACE).await;
+            let mut repaired_any = false;
+            loop {
+                let needed = match lock(&hub.inner.rooms).get_mut(&room) {
+                    Some(r) => r.seq.still_needed(),
+                    None => None,
+                };
+                let Some(Repair { after, through }) = needed else {
+                    break;
+                };
+                match (hub.inner.backfill)(room, after, through).await {
+                    Ok(frames) => {
+                        repaired_any |= !frames.is_empty();
+                        let frames = frames.into_iter().map(Arc::new).collect();
+                        let mut more = false;
+                        hub.step(room, |r, out| {
+                            more = r.seq.repaired(frames, out);
+                            None
+                        });
+                        if !more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, room = room.0, "gap repair failed; retried on the next frame or position check");
+                        if let Some(r) = lock(&hub.inner.rooms).get_mut(&room) {
+                            r.seq.repair_failed();
+                        }
+                        break;
+                    }
+                }
+            }
+            if repaired_any {
+                metrics::counter!("roomcast_gaps_repaired_total").increment(1);
+            }
+        });
     }
 
     /// Closes the sockets opened with session `sid` (logout); returns how many.
@@ -233,12 +370,13 @@ impl Drop for Subscription {
         metrics::gauge!("roomcast_sockets_open").decrement(1.0);
         lock(&self.hub.inner.sockets).remove(self.id);
         let mut rooms = lock(&self.hub.inner.rooms);
-        // Our own receiver still counts; if it is the last one, the room's channel goes.
+        // Our own receiver still counts; if it is the last one, the room's stream goes.
         if rooms
             .get(&self.room_id)
-            .is_some_and(|tx| tx.receiver_count() <= 1)
+            .is_some_and(|r| r.tx.receiver_count() <= 1)
         {
             rooms.remove(&self.room_id);
+            self.hub.inner.bus.unwatch(self.room_id);
         }
     }
 }
@@ -248,6 +386,14 @@ mod tests {
     use super::*;
 
     use crate::ids::Seq;
+
+    fn new_hub(queue: usize) -> Hub {
+        Hub::new(
+            queue,
+            Bus::alone(),
+            Arc::new(|_, _, _| Box::pin(async { Err("no store in unit tests".to_string()) })),
+        )
+    }
 
     fn frame(room: i64, seq: i64) -> Frame {
         Frame {
@@ -260,8 +406,48 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_gap_is_read_once_per_room_and_every_socket_gets_it_in_order() {
+        let reads = Arc::new(AtomicU64::new(0));
+        let counted = reads.clone();
+        let hub = Hub::new(
+            64,
+            Bus::alone(),
+            Arc::new(move |room: RoomId, after: Seq, through: Seq| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Box::pin(async move {
+                    Ok((after.0 + 1..=through.0)
+                        .map(|s| frame(room.0, s))
+                        .collect())
+                })
+            }),
+        );
+        let mut a = hub.subscribe(RoomId(1), UserId(10), None);
+        let mut b = hub.subscribe(RoomId(1), UserId(11), None);
+        hub.publish(Ok(frame(1, 1)));
+        // 2 and 3 were lost; 5 comes before 4.
+        hub.publish(Ok(frame(1, 5)));
+        hub.publish(Ok(frame(1, 4)));
+        hub.publish(Ok(frame(1, 1)));
+        for sub in [&mut a, &mut b] {
+            for want in 1..=5 {
+                assert_eq!(sub.events.recv().await.expect("frame").seq, Seq(want));
+            }
+        }
+        hub.publish(Ok(frame(1, 6)));
+        assert_eq!(a.events.recv().await.expect("frame").seq, Seq(6));
+        assert!(a.events.try_recv().is_err());
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // The position check finds the room behind the store: the tail is read.
+        hub.committed_through(RoomId(1), Seq(8));
+        for want in 7..=8 {
+            assert_eq!(a.events.recv().await.expect("frame").seq, Seq(want));
+        }
+        assert_eq!(hub.positions(), [(RoomId(1), Some(Seq(8)))]);
+    }
+
+    #[tokio::test]
     async fn frames_reach_only_their_room_and_lag_is_bounded() {
-        let hub = Hub::new(2);
+        let hub = new_hub(2);
         let mut a = hub.subscribe(RoomId(1), UserId(10), None);
         let mut b = hub.subscribe(RoomId(2), UserId(10), None);
         hub.publish(Ok(frame(1, 1)));
@@ -310,7 +496,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_socket_is_signalled_and_drop_cleans_up() {
-        let hub = Hub::new(8);
+        let hub = new_hub(8);
         let mut s1 = hub.subscribe(RoomId(1), UserId(10), Some("x".into()));
         let s2 = hub.subscribe(RoomId(1), UserId(11), Some("y".into()));
         assert_eq!(hub.close_session("x", 4001), 1);
@@ -327,7 +513,7 @@ mod tests {
 
     #[tokio::test]
     async fn each_close_ends_exactly_the_sockets_it_names() {
-        let hub = Hub::new(8);
+        let hub = new_hub(8);
         // (room, user, session)
         let mut subs: Vec<Subscription> = [
             (1, 10, Some("a")),
@@ -379,7 +565,7 @@ mod tests {
 
     #[tokio::test]
     async fn sockets_that_end_by_themselves_leave_nothing_behind() {
-        let hub = Hub::new(8);
+        let hub = new_hub(8);
         let mut subs = Vec::new();
         for i in 0..50_i64 {
             let sid = (i % 3 != 0).then(|| format!("s{}", i % 7));

@@ -3,6 +3,7 @@
 
 pub mod frame;
 pub mod hub;
+pub mod sequencer;
 pub mod slots;
 pub mod socket;
 

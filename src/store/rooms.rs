@@ -156,3 +156,16 @@ pub async fn last_seq(db: &Db, room: RoomId) -> Result<Option<Seq>, StoreError> 
             .optional()?)
     })
 }
+
+/// The last seq of each of `ids` that still exists (the position check: one query for every
+/// room with sockets on this instance).
+pub async fn last_seqs(db: &Db, ids: &[RoomId]) -> Result<Vec<(RoomId, Seq)>, StoreError> {
+    let ids = ids.to_vec();
+    with_conn!(db, readers, |conn| {
+        Ok(rooms::table
+            .filter(rooms::id.eq_any(ids))
+            .select((rooms::id, rooms::last_seq))
+            .load(conn)
+            .await?)
+    })
+}

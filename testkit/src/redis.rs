@@ -80,7 +80,9 @@ impl RedisServer {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = child.start_kill();
-        Err(format!("redis-server on port {port} did not answer PING within 5 s"))
+        Err(format!(
+            "redis-server on port {port} did not answer PING within 5 s"
+        ))
     }
 }
 

@@ -28,7 +28,7 @@ backend_tests!(
 );
 
 /// What one run of the command left behind.
-struct Run {
+pub(crate) struct Run {
     args: String,
     code: Option<i32>,
     stdout: String,
@@ -38,7 +38,7 @@ struct Run {
 impl Run {
     /// Asserts exit 0 and returns stdout.
     #[track_caller]
-    fn ok(&self) -> &str {
+    pub(crate) fn ok(&self) -> &str {
         assert_eq!(
             self.code,
             Some(0),
@@ -52,7 +52,7 @@ impl Run {
 
     /// Asserts a non-zero exit with a message on stderr, and returns it.
     #[track_caller]
-    fn failed(&self) -> &str {
+    pub(crate) fn failed(&self) -> &str {
         assert!(
             self.code.is_some_and(|c| c != 0),
             "`roomcast {}` should fail, exited {:?}\nstdout: {}\nstderr: {}",
@@ -77,7 +77,7 @@ async fn roomcast(database_url: &str, args: &[&str], stdin: &str) -> Run {
 }
 
 /// `roomcast`, with these variables set too.
-async fn roomcast_with(
+pub(crate) async fn roomcast_with(
     database_url: &str,
     args: &[&str],
     stdin: &str,

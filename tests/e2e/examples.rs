@@ -356,7 +356,9 @@ async fn the_curl_walkthrough_calls_every_endpoint_cleanly(b: Backend) {
         Backend::Postgres => "postgres",
     };
     assert!(
-        output.contains(&format!(r#"{{"status":"ready","database":"{backend}"}}"#)),
+        output.contains(&format!(
+            r#"{{"status":"ready","database":"{backend}","bus":"none"}}"#
+        )),
         "{output}"
     );
     // The WebSocket line printed one event frame, the first after seq 2.

@@ -31,6 +31,7 @@ mod hostile_clients;
 mod idempotency;
 mod logs;
 mod membership;
+mod multi_instance;
 mod observability;
 mod ordering;
 mod overload;

@@ -85,6 +85,17 @@ impl Client {
         }
     }
 
+    /// This client (same cookie jar, so the same session) talking to the server at `base`:
+    /// another instance of the same deployment.
+    #[allow(dead_code)] // used by the multi-instance tests, not by tests/soak
+    pub fn at(&self, base: &str) -> Client {
+        Client {
+            http: self.http.clone(),
+            jar: self.jar.clone(),
+            base: Arc::new(std::sync::RwLock::new(base.to_string())),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base.read().unwrap())
     }

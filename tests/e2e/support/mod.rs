@@ -16,9 +16,9 @@ mod ws;
 
 pub use backend::{Backend, TestDb};
 pub use blocker::WriteBlock;
+pub use bots::{assert_token_shape, bearer_events, Bot};
 #[allow(unused_imports)] // not used by tests/soak
 pub use cluster::Cluster;
-pub use bots::{assert_token_shape, bearer_events, Bot};
 pub use http::{Client, Resp, SESSION_COOKIE};
 #[allow(unused_imports)] // used by the soak checker (tests/soak)
 pub use load::NotAcked;

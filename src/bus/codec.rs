@@ -1,0 +1,149 @@
+//! The bus's wire format, one message per pub/sub payload: a header line, then the body.
+//!
+//! ```text
+//! E <origin> <room> <seq> <terminal 0|1>\n<frame bytes>   an event with its frame
+//! M <origin> <room> <seq> <terminal 0|1>\n                  an event too large to carry
+//! C <origin>\n<control as JSON>                             a credential or room end
+//! ```
+//!
+//! The frame bytes are the ones sockets send, so no instance serializes an event twice. The
+//! origin is the publishing process's random id: an instance skips what it published itself.
+
+use bytestring::ByteString;
+
+use super::{Control, Heard, RoomEvent};
+use crate::ids::{RoomId, Seq};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("malformed bus message header {0:?}")]
+    Header(String),
+    #[error("bus message is not UTF-8: {0}")]
+    NotUtf8(#[from] std::str::Utf8Error),
+    #[error("malformed control message: {0}")]
+    Control(#[from] serde_json::Error),
+}
+
+pub fn encode_event(origin: u64, e: &RoomEvent) -> Vec<u8> {
+    let (tag, body) = match &e.frame {
+        Some(frame) => ("E", frame.as_bytes().as_ref()),
+        None => ("M", &[][..]),
+    };
+    let mut out = format!(
+        "{tag} {origin} {} {} {}\n",
+        e.room.0,
+        e.seq.0,
+        u8::from(e.terminal)
+    )
+    .into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+pub fn encode_control(origin: u64, c: &Control) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = format!("C {origin}\n").into_bytes();
+    serde_json::to_writer(&mut out, c)?;
+    Ok(out)
+}
+
+/// What a payload says, or `None` if `me` published it.
+pub fn decode(payload: &[u8], me: u64) -> Result<Option<Heard>, DecodeError> {
+    let (head, body) = match payload.iter().position(|&b| b == b'\n') {
+        Some(at) => (payload.get(..at), payload.get(at + 1..)),
+        None => (Some(payload), None),
+    };
+    let head = std::str::from_utf8(head.unwrap_or_default())?;
+    let bad = || DecodeError::Header(head.chars().take(80).collect());
+    let mut words = head.split(' ');
+    let tag = words.next().ok_or_else(bad)?;
+    let origin: u64 = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+    if origin == me {
+        return Ok(None);
+    }
+    let body = body.unwrap_or_default();
+    match tag {
+        "E" | "M" => {
+            let mut num = || -> Result<i64, DecodeError> {
+                words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)
+            };
+            let (room, seq, terminal) = (RoomId(num()?), Seq(num()?), num()? == 1);
+            let frame = match tag {
+                "E" => Some(ByteString::from(std::str::from_utf8(body)?)),
+                _ => None,
+            };
+            Ok(Some(Heard::Event(RoomEvent {
+                room,
+                seq,
+                terminal,
+                frame,
+            })))
+        }
+        "C" => Ok(Some(Heard::Control(serde_json::from_slice(body)?))),
+        _ => Err(bad()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+
+    fn event(payload: &[u8]) -> RoomEvent {
+        match decode(payload, 1).expect("decodes") {
+            Some(Heard::Event(e)) => e,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn events_and_controls_round_trip_and_own_messages_are_skipped() {
+        let e = RoomEvent {
+            room: RoomId(7),
+            seq: Seq(42),
+            terminal: false,
+            frame: Some(ByteString::from_static("{\"seq\":42,\"x\":\"a\\nb é\"}")),
+        };
+        let wire = encode_event(9, &e);
+        assert_eq!(event(&wire), e);
+        assert!(decode(&wire, 9).expect("decodes").is_none());
+
+        let marker = RoomEvent {
+            frame: None,
+            terminal: true,
+            ..e
+        };
+        assert_eq!(event(&encode_event(9, &marker)), marker);
+
+        for c in [
+            Control::SessionEnded { sid: "s".into() },
+            Control::UserRevoked { user: UserId(3) },
+            Control::MemberRemoved {
+                room: RoomId(1),
+                user: UserId(2),
+            },
+            Control::RoomDeleted { room: RoomId(5) },
+        ] {
+            let wire = encode_control(9, &c).expect("encodes");
+            match decode(&wire, 1).expect("decodes") {
+                Some(Heard::Control(got)) => assert_eq!(got, c),
+                other => panic!("not a control: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for bad in [
+            &b""[..],
+            b"E",
+            b"E x 1 2 0\n{}",
+            b"E 2 1 x 0\n{}",
+            b"Q 2\n",
+            b"C 2\nnot json",
+            b"E 2 1 2 0\n\xff\xfe",
+            b"\xff 2\n",
+        ] {
+            assert!(decode(bad, 1).is_err(), "{bad:?}");
+        }
+    }
+}
