@@ -75,7 +75,7 @@ pub async fn register(app: &App, input: Credentials) -> Result<AccountJson, AppE
 pub async fn authenticate(
     app: &App,
     input: Credentials,
-    throttle: impl FnOnce(&str) -> Result<(), AppError>,
+    throttle: impl AsyncFnOnce(&str) -> Result<(), AppError>,
 ) -> Result<User, AppError> {
     if input.password.len() > PASSWORD_MAX_BYTES {
         return Err(AppError::validation(
@@ -88,7 +88,7 @@ pub async fn authenticate(
     let user = if username.is_empty() {
         None
     } else {
-        throttle(&username)?;
+        throttle(&username).await?;
         accounts::find_by_username(&app.db, &username).await?
     };
     // Disabled accounts and bots (which have no password) cannot log in.

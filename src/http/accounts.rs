@@ -33,7 +33,8 @@ pub async fn register(
 ) -> Result<HttpResponse, AppError> {
     limits
         .auth
-        .charge(&req, &client_ip(&req), Tell::Successes)?;
+        .charge(&req, &client_ip(&req), Tell::Successes)
+        .await?;
     let account = accounts::register(&app, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(account))
 }

@@ -40,7 +40,8 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     limits
         .create_bot
-        .charge(&req, &who.user_id, Tell::Successes)?;
+        .charge(&req, &who.user_id, Tell::Successes)
+        .await?;
     let created = bots::create(&app, &who, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(created))
 }

@@ -45,7 +45,10 @@ pub async fn send(
     body: JsonObject<NewMessage>,
 ) -> Result<HttpResponse, AppError> {
     let key = idempotency_key(req.headers())?;
-    limits.send.charge(&req, &who.user_id, Tell::Successes)?;
+    limits
+        .send
+        .charge(&req, &who.user_id, Tell::Successes)
+        .await?;
     let sent = messages::send(&app, &who, id.into_inner(), body.into_inner(), key).await?;
     let mut res = HttpResponse::Created();
     if sent.replayed {

@@ -37,7 +37,8 @@ pub async fn create(
 ) -> Result<HttpResponse, AppError> {
     limits
         .create_room
-        .charge(&req, &who.user_id, Tell::Successes)?;
+        .charge(&req, &who.user_id, Tell::Successes)
+        .await?;
     let room = rooms::create(&app, &who, body.into_inner()).await?;
     Ok(HttpResponse::Created().json(room))
 }

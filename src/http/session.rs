@@ -40,12 +40,12 @@ pub async fn login(
 ) -> Result<HttpResponse, AppError> {
     let peer = client_ip(&req);
     // A refused attempt still tells the client how many it has left.
-    limits.auth.charge(&req, &peer, Tell::EveryAnswer)?;
+    limits.auth.charge(&req, &peer, Tell::EveryAnswer).await?;
     let credentials = body.into_inner();
     // What was typed, cut short and escaped (`?`), for the security log; never the password.
     let attempted: String = credentials.username.chars().take(64).collect();
-    let user = match accounts::authenticate(&app, credentials, |name| {
-        limits.login_user.check(&name.to_string()).map(drop)
+    let user = match accounts::authenticate(&app, credentials, async |name| {
+        limits.login_user.check(&name.to_string()).await.map(drop)
     })
     .await
     {
