@@ -5,6 +5,9 @@
 //!
 //! The suite's servers have the limits out of the way; each test here sets
 //! its own. A rate of 1 per minute means nothing refills during a test.
+//! `across_instances`: the same limits shared by many instances through Redis.
+
+mod across_instances;
 
 use std::time::Duration;
 
