@@ -89,10 +89,11 @@ impl RedisBus {
         let origin = rand::random::<u64>();
         let (publish, queued) = mpsc::channel(PUBLISH_QUEUE);
         let (subs, sub_cmds) = mpsc::unbounded_channel();
-        tokio::spawn(publisher(conn.clone(), queued));
-        tokio::spawn(subscriber(conn.clone(), sub_cmds));
-        // Counts disconnects, so the monitor can tell one that happened while it resubscribed.
+        // Counts disconnects, so the monitor can tell one that happened while it resubscribed,
+        // and the subscriber whether the connection it subscribed on is still the one.
         let drops = Arc::new(AtomicU64::new(0));
+        tokio::spawn(publisher(conn.clone(), queued));
+        tokio::spawn(subscriber(conn.clone(), sub_cmds, drops.clone()));
         tokio::spawn(listener(
             push_rx,
             origin,
@@ -196,27 +197,41 @@ async fn publisher(mut conn: ConnectionManager, mut queued: mpsc::Receiver<Outgo
     }
 }
 
-async fn subscriber(mut conn: ConnectionManager, mut cmds: mpsc::UnboundedReceiver<SubCmd>) {
+/// Keeps the set of watched rooms, and Redis's subscriptions in step with it while the
+/// connection they were made on lives. While it does not (the bus is down), a watch is only
+/// recorded, at once: the resubscription when the bus is back covers it, so sockets that open
+/// during an outage do not queue behind Redis's timeouts.
+async fn subscriber(
+    mut conn: ConnectionManager,
+    mut cmds: mpsc::UnboundedReceiver<SubCmd>,
+    drops: Arc<AtomicU64>,
+) {
     let mut watched: HashSet<RoomId> = HashSet::new();
+    // The disconnect count when everything was last subscribed: the connection since then.
+    let mut live: Option<u64> = None;
     while let Some(cmd) = cmds.recv().await {
+        let connected = live == Some(drops.load(Ordering::SeqCst));
         match cmd {
             SubCmd::Watch(room, done) => {
-                if watched.insert(room) {
+                if watched.insert(room) && connected {
                     if let Err(e) = conn.subscribe(room_channel(room)).await {
                         // The monitor notices the bus is down and resubscribes everything.
                         tracing::debug!(error = %e, room = room.0, "bus subscribe failed");
+                        live = None;
                     }
                 }
                 let _ = done.send(());
             }
             SubCmd::Unwatch(room) => {
-                if watched.remove(&room) {
+                if watched.remove(&room) && connected {
                     if let Err(e) = conn.unsubscribe(room_channel(room)).await {
                         tracing::debug!(error = %e, room = room.0, "bus unsubscribe failed");
+                        live = None;
                     }
                 }
             }
             SubCmd::Resubscribe(done) => {
+                let at = drops.load(Ordering::SeqCst);
                 let mut channels: Vec<String> = watched.iter().map(|r| room_channel(*r)).collect();
                 channels.push(CONTROL_CHANNEL.into());
                 let mut ok = true;
@@ -227,6 +242,7 @@ async fn subscriber(mut conn: ConnectionManager, mut cmds: mpsc::UnboundedReceiv
                         break;
                     }
                 }
+                live = ok.then_some(at);
                 let _ = done.send(ok);
             }
         }
