@@ -257,6 +257,31 @@ async fn redis_killed_and_restarted_mid_stream_loses_and_duplicates_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_socket_opened_while_redis_is_down_hears_the_bus_once_it_is_back() {
+    let mut cluster = Cluster::start(2, &[NO_POSITION_CHECK]).await;
+    let b = cluster.servers[1].url();
+    let alice = cluster.servers[0].user().await;
+    let on_b = on(&alice, &b);
+    let room = alice.new_room(5).await;
+    cluster.redis.kill().await;
+    wait_for_bus(&on_b, "degraded").await;
+    // B has no stream of this room yet: the socket's watch is only recorded.
+    let started = Instant::now();
+    let mut socket = on_b.events(room, None).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the upgrade waited {:?} for Redis",
+        started.elapsed()
+    );
+    cluster.redis.start_again().await.unwrap();
+    wait_for_bus(&on_b, "up").await;
+    wait_for_bus(&alice, "up").await;
+    // Only the bus can carry this (no position check runs within the test).
+    let sent = alice.say(room, "after the outage").await;
+    assert_eq!(socket.next_event().await["data"], sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_redis_down_remote_sockets_catch_up_within_the_position_check() {
     let mut cluster = Cluster::start(2, &[("ROOMCAST_BUS_CHECK_MS", "300")]).await;
     let b = cluster.servers[1].url();
