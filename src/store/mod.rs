@@ -41,6 +41,9 @@ pub type PgConn = AsyncPgConnection;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// The PostgreSQL advisory lock key that migrations run under ("roomcast" in ASCII): any
+/// constant works, as long as nothing else on the database uses it.
+const MIGRATION_LOCK: i64 = 0x726f_6f6d_6361_7374;
 
 /// The database handle. Cloning is cheap (the pools and the runtime handle are shared).
 #[derive(Clone)]
@@ -302,14 +305,34 @@ impl Db {
 
     /// Runs pending migrations on the writer. Needs the multi-thread runtime
     /// (the harness blocks in place).
+    ///
+    /// PostgreSQL: under an advisory lock, so any number of instances may start at once on
+    /// one database. Without it two of them both found the same migrations pending and ran
+    /// them side by side; the second `CREATE TABLE` died on `pg_type_typname_nsp_index`.
+    /// Whoever waits for the lock finds nothing pending once it has it. SQLite needs no lock:
+    /// one process, one writer connection.
     pub async fn migrate(&self) -> Result<(), String> {
         let unavailable = |e| format!("cannot reach the database: {}", StoreError::from_pool(e));
         match &self.pools {
             Pools::Sqlite { writer, .. } => {
-                run_migrations(writer.get().await.map_err(unavailable)?, SQLITE_MIGRATIONS)
+                run_migrations(writer.get().await.map_err(unavailable)?, SQLITE_MIGRATIONS).1
             }
             Pools::Postgres(pool) => {
-                run_migrations(pool.get().await.map_err(unavailable)?, PG_MIGRATIONS)
+                // Out of the pool: the lock belongs to this connection's session, and if the
+                // unlock below failed, a pooled connection would carry it to its next user.
+                // Dropped here, the connection closes and PostgreSQL releases the lock.
+                let mut conn =
+                    deadpool::managed::Object::take(pool.get().await.map_err(unavailable)?);
+                let lock_failed = |e| format!("cannot take the migration lock: {e}");
+                conn.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                    .await
+                    .map_err(lock_failed)?;
+                let (mut conn, migrated) = run_migrations(conn, PG_MIGRATIONS);
+                let unlocked = conn
+                    .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .await;
+                migrated?;
+                unlocked.map_err(|e| format!("cannot release the migration lock: {e}"))
             }
         }
     }
@@ -383,15 +406,18 @@ async fn sqlite_setup(path: String, busy_ms: u64) -> diesel::ConnectionResult<Sq
     Ok(conn)
 }
 
-fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> Result<(), String>
+/// Runs the pending `migrations` on `conn`, and hands the connection back.
+fn run_migrations<C>(conn: C, migrations: EmbeddedMigrations) -> (C, Result<(), String>)
 where
     C: AsyncConnection,
     AsyncMigrationHarness<C>: MigrationHarness<C::Backend>,
 {
-    AsyncMigrationHarness::new(conn)
+    let mut harness = AsyncMigrationHarness::new(conn);
+    let result = harness
         .run_pending_migrations(migrations)
         .map(|_| ())
-        .map_err(|e| format!("migrations failed: {e}"))
+        .map_err(|e| format!("migrations failed: {e}"));
+    (harness.into_inner(), result)
 }
 
 #[cfg(test)]

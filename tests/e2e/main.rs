@@ -22,6 +22,7 @@ mod bots;
 mod cli;
 mod contract;
 mod csrf;
+mod deployment;
 mod dropped_requests;
 mod examples;
 mod faults;
