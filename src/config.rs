@@ -10,6 +10,8 @@ use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+use crate::proxies::TrustedProxies;
+
 const DEFAULTS: &str = include_str!("../config/default.toml");
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +50,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// The URL browsers use to reach this server, e.g. `https://chat.example`; empty: any Host.
     pub public_url: String,
+    /// The load balancers and reverse proxies in front of this server (addresses or CIDR
+    /// blocks): only from them is `X-Forwarded-For` believed. Empty: nobody's.
+    pub trusted_proxies: Vec<String>,
     /// `Strict-Transport-Security: max-age=<this>` on every answer; 0: not sent.
     pub hsts_max_age_secs: u64,
     /// Open WebSockets per user, and per client IP; beyond it an upgrade gets 429.
@@ -70,6 +75,9 @@ pub struct Config {
     /// `public_url`, parsed (by `load`).
     #[serde(skip)]
     pub public: Option<PublicUrl>,
+    /// `trusted_proxies`, parsed (by `load`).
+    #[serde(skip)]
+    pub proxies: TrustedProxies,
 }
 
 /// `public_url` split into what the Host and Origin checks compare against, lowercased and
@@ -183,6 +191,7 @@ impl Config {
         if !config.public_url.is_empty() {
             config.public = Some(PublicUrl::parse(&config.public_url)?);
         }
+        config.proxies = TrustedProxies::parse(&config.trusted_proxies)?;
         Ok(Loaded {
             config,
             ignored_env,
@@ -320,6 +329,36 @@ mod tests {
             jail.set_env("ROOMCAST_BUS_URL", "nats://127.0.0.1:4222");
             let err = Config::load(None).expect_err("not redis");
             assert!(err.contains("redis://"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_are_parsed_and_a_bad_entry_stops_the_start() {
+        figment::Jail::expect_with(|jail| {
+            assert!(
+                Config::load(None)
+                    .map_err(|e| e.to_string())?
+                    .config
+                    .proxies
+                    == TrustedProxies::default()
+            );
+            jail.set_env("ROOMCAST_TRUSTED_PROXIES", r#"["10.0.0.0/8","127.0.0.1"]"#);
+            let c = Config::load(None).map_err(|e| e.to_string())?.config;
+            let expected = TrustedProxies::parse(&["10.0.0.0/8".into(), "127.0.0.1".into()])?;
+            assert_eq!(c.proxies, expected);
+            jail.set_env("ROOMCAST_TRUSTED_PROXIES", r#"["10.0.0.0/8","10.0.0.300"]"#);
+            let err = Config::load(None).expect_err("a bad entry must fail");
+            assert!(
+                err.contains("trusted_proxies") && err.contains("\"10.0.0.300\""),
+                "{err}"
+            );
+            jail.set_env("ROOMCAST_TRUSTED_PROXIES", "10.0.0.0/8");
+            let err = Config::load(None).expect_err("not a list");
+            assert!(
+                err.to_lowercase().contains("trusted_proxies") && err.contains("sequence"),
+                "{err}"
+            );
             Ok(())
         });
     }

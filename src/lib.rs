@@ -13,7 +13,8 @@
 //!                     └─> store (SQL, one copy for both backends)
 //! views (the JSON shapes of store rows, shared by handlers, sockets and `auth`),
 //! error (the one error type), config and telemetry sit beside the picture: anyone above
-//! them may import them. ids (RoomId, UserId, Seq) sits below everything: every module may
+//! them may import them. proxies (who the client is behind trusted proxies) sits under config
+//! and telemetry, which use it, and imports nothing of ours. ids (RoomId, UserId, Seq) sits below everything: every module may
 //! import it, and it imports nothing.
 //! ```
 //!
@@ -29,6 +30,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod ids;
+pub mod proxies;
 pub mod realtime;
 pub mod server;
 pub mod store;
@@ -43,9 +45,11 @@ mod layering;
 #[cfg(test)]
 const LAYERS: &[(&str, &[&str])] = &[
     ("ids", &[]),
-    ("config", &[]),
+    // The client-address rule: config parses the list into it, telemetry logs its answer.
+    ("proxies", &[]),
+    ("config", &["proxies"]),
     ("bus", &["config"]),
-    ("telemetry", &[]),
+    ("telemetry", &["proxies"]),
     ("store", &["config"]),
     ("error", &["store"]),
     ("views", &["store"]),
@@ -70,6 +74,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "error",
             "config",
             "telemetry",
+            "proxies",
         ],
     ),
     (

@@ -64,6 +64,8 @@ pub async fn serve(config: Config) -> Result<(), String> {
         actix_web::App::new()
             .app_data(web::Data::new(server_app.clone()))
             .app_data(server_limits.clone())
+            // For `proxies::client_ip`, which the access log and the per-IP limits ask.
+            .app_data(cfg.proxies.clone())
             .wrap(from_fn(http::problems::normalize))
             .wrap(from_fn(http::front::guard))
             .wrap(from_fn(telemetry::observe))

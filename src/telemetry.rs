@@ -14,6 +14,7 @@ use tracing::Span;
 use tracing_actix_web::{RequestId, RootSpanBuilder};
 
 use crate::ids::UserId;
+use crate::proxies::client_ip;
 
 /// The access log's target: one INFO line per request (ERROR for a 5xx).
 pub const ACCESS: &str = "roomcast::access";
@@ -132,8 +133,9 @@ pub async fn observe(
     let started = Instant::now();
     let method = method_label(req.method());
     let request_id = req.extensions().get::<RequestId>().copied();
-    // The TCP peer, never X-Forwarded-For: anyone can write that header.
-    let peer = req.peer_addr().map(|a| a.ip());
+    // The TCP peer, or behind a trusted proxy the client it forwarded; never a header from
+    // anyone else (anyone can write X-Forwarded-For).
+    let peer = client_ip(req.request());
     let query = redact_query(req.query_string());
     let mut res = match next.call(req).await {
         Ok(res) => res,
@@ -169,8 +171,8 @@ pub async fn observe(
 }
 
 /// The access log line. Fields, never a credential: method, route (the pattern, not the path),
-/// query (secret values redacted, absent when empty), status, duration_ms, peer (the TCP
-/// peer's IP), user and bot when authenticated; request_id comes from the span. A 4xx is the
+/// query (secret values redacted, absent when empty), status, duration_ms, peer (the client's
+/// IP, see `proxies`), user and bot when authenticated; request_id comes from the span. A 4xx is the
 /// client's business and logs at INFO like any answer; a 5xx logs at ERROR.
 fn access_line(
     method: &str,
@@ -178,13 +180,13 @@ fn access_line(
     query: &str,
     status: u16,
     started: Instant,
-    peer: Option<std::net::IpAddr>,
+    peer: std::net::IpAddr,
     caller: Option<Caller>,
 ) {
     // Microsecond precision: more digits are noise.
     let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
     let query = (!query.is_empty()).then_some(query);
-    let peer = peer.map(tracing::field::display);
+    let peer = tracing::field::display(peer);
     let (user, bot) = (caller.map(|c| c.id.0), caller.map(|c| c.bot));
     if status >= 500 {
         tracing::error!(target: ACCESS, method, route, query, status, duration_ms, peer, user, bot, "request");

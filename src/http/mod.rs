@@ -25,13 +25,9 @@ use crate::auth::session_store::DbSessionStore;
 /// JSON bodies larger than this get 413.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
 
-/// The peer's IP, the key of per-client limits. The socket address, not X-Forwarded-For,
-/// which any client can write.
-pub fn client_ip(req: &actix_web::HttpRequest) -> std::net::IpAddr {
-    req.peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED))
-}
+/// The client's IP, the key of per-client limits: the peer, or behind a trusted proxy the
+/// address it forwarded (one rule, in `proxies`, shared with the access log).
+pub use crate::proxies::client_ip;
 
 /// Every route, in one place. Sessions are loaded for /api only: health checks, metrics and
 /// the static pages never touch the session store (and so keep working while the database

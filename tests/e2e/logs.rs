@@ -78,7 +78,7 @@ fn access_lines<'a>(lines: &'a [Value], request_id: &str) -> Vec<&'a Value> {
 }
 
 /// The one access line of the request answered with `res`.
-async fn access_line(server: &TestServer, request_id: &str) -> Value {
+pub(crate) async fn access_line(server: &TestServer, request_id: &str) -> Value {
     let lines = wait_for_lines(server, request_id, |lines| {
         !access_lines(lines, request_id).is_empty()
     })
@@ -88,7 +88,7 @@ async fn access_line(server: &TestServer, request_id: &str) -> Value {
     found[0].clone()
 }
 
-fn request_id(res: &crate::support::Resp) -> String {
+pub(crate) fn request_id(res: &crate::support::Resp) -> String {
     res.header("x-request-id")
         .expect("a response without X-Request-Id")
         .to_string()

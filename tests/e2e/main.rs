@@ -38,6 +38,7 @@ mod ordering;
 mod overload;
 mod passwords;
 mod poison;
+mod proxies;
 mod rate_limits;
 mod readme;
 mod restart;
