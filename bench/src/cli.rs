@@ -13,6 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
         roomcast-bench --spawn target/release/roomcast send --concurrency 1,8,64 --rooms 1,50\n  \
         roomcast-bench --spawn target/release/roomcast --backend postgres fanout --receivers 1000\n  \
         roomcast-bench --url http://127.0.0.1:8080 joins\n  \
+        roomcast-bench --spawn target/release/roomcast --backend postgres --instances 2 latency\n  \
+        roomcast-bench --spawn target/release/roomcast --backend postgres --instances 2 bus-recovery\n  \
         roomcast-bench summarize results.jsonl"
 )]
 pub struct Cli {
@@ -42,13 +44,26 @@ pub struct Cli {
 
 #[derive(Args)]
 pub struct ServerArgs {
-    /// Use a running server, e.g. http://127.0.0.1:8080 (loopback only).
-    #[arg(long, global = true, conflicts_with = "spawn")]
-    pub url: Option<String>,
+    /// Use a running server, e.g. http://127.0.0.1:8080 (loopback only); several instances of
+    /// one deployment: their URLs, comma-separated (or --url repeated).
+    #[arg(long, global = true, conflicts_with = "spawn", value_delimiter = ',')]
+    pub url: Vec<String>,
 
     /// Start this roomcast binary on 127.0.0.1:0 with a fresh database and stop it at the end.
     #[arg(long, global = true)]
     pub spawn: Option<PathBuf>,
+
+    /// With --spawn: start this many instances on the one fresh database (PostgreSQL for more
+    /// than one), each on its own port, with a redis-server of the bench's own as their bus.
+    /// `latency` spreads its senders and receivers over them; the other scenarios use the
+    /// first.
+    #[arg(long, global = true, default_value_t = 1)]
+    pub instances: usize,
+
+    /// With --spawn: the bus between the instances. auto: Redis for 2 or more instances, none
+    /// (in-process) for one; redis: Redis even for one instance (to see the bus's own cost).
+    #[arg(long, global = true, value_enum, default_value_t = BusChoice::Auto)]
+    pub bus: BusChoice,
 
     /// Database for --spawn: a fresh SQLite file in a temp dir, or a fresh PostgreSQL database
     /// created through --pg-admin and dropped at the end. With --url this only labels results.
@@ -72,9 +87,10 @@ pub struct ServerArgs {
     #[arg(long = "server-env", global = true, value_name = "KEY=VALUE")]
     pub server_env: Vec<String>,
 
-    /// With --url: the server's process id, for RSS and CPU readings from /proc.
-    #[arg(long, global = true)]
-    pub pid: Option<u32>,
+    /// With --url: the server's process id, for RSS and CPU readings from /proc (several
+    /// instances: their ids in --url's order, comma-separated).
+    #[arg(long, global = true, value_delimiter = ',')]
+    pub pid: Vec<u32>,
 
     /// Name of the session cookie.
     #[arg(long, global = true, default_value = "roomcast_session")]
@@ -96,14 +112,27 @@ impl Backend {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BusChoice {
+    Auto,
+    /// In-process: one instance only.
+    None,
+    Redis,
+}
+
 #[derive(Subcommand)]
 pub enum Command {
     /// Send throughput: C concurrent senders into 1 room and into many rooms.
     Send(SendArgs),
     /// Fan-out: R receivers in one room get M messages; every delivery is verified.
     Fanout(FanoutArgs),
-    /// Steady-rate sending into a room with many receivers; send-to-receive latency.
+    /// Steady-rate sending into a room with many receivers; send-to-receive latency (with
+    /// several instances: on the sender's instance and on another, separately).
     Latency(LatencyArgs),
+    /// Many instances: receivers on instance B, a steady sender on A; Redis (the bus) is
+    /// killed and started again; the time from Redis answering again until every receiver
+    /// has every message sent so far. Needs --spawn --backend postgres --instances 2 (or more).
+    BusRecovery(BusRecoveryArgs),
     /// Many idle sockets: server memory per socket and CPU at rest.
     Idle(IdleArgs),
     /// Concurrent joins on a small room: exactly the free seats succeed.
@@ -185,6 +214,40 @@ pub struct LatencyArgs {
     pub seconds: f64,
     /// Sender accounts (sends rotate over them).
     #[arg(long, default_value_t = 8)]
+    pub senders: usize,
+    /// At most this many sends in flight; a scheduled send beyond it is skipped and counted.
+    #[arg(long, default_value_t = 256)]
+    pub max_in_flight: usize,
+    /// Accounts the receivers' sockets are spread over.
+    #[arg(long, default_value_t = 10)]
+    pub receiver_accounts: usize,
+    /// Give up waiting for deliveries this many seconds after the last send.
+    #[arg(long, default_value_t = 30.0)]
+    pub wait_seconds: f64,
+    /// Message content length in bytes.
+    #[arg(long, default_value_t = 64)]
+    pub content_bytes: usize,
+}
+
+#[derive(Args, Clone)]
+pub struct BusRecoveryArgs {
+    /// Receivers (WebSockets) in the room, all on the second instance.
+    #[arg(long, default_value_t = 100)]
+    pub receivers: usize,
+    /// Messages per second, sent open-loop to the first instance.
+    #[arg(long, default_value_t = 50.0)]
+    pub rate: f64,
+    /// Seconds of sending before Redis is killed.
+    #[arg(long, default_value_t = 3.0)]
+    pub before_seconds: f64,
+    /// Seconds Redis stays down (sending goes on).
+    #[arg(long, default_value_t = 3.0)]
+    pub down_seconds: f64,
+    /// Seconds of sending after Redis answers again.
+    #[arg(long, default_value_t = 5.0)]
+    pub after_seconds: f64,
+    /// Sender accounts (sends rotate over them).
+    #[arg(long, default_value_t = 4)]
     pub senders: usize,
     /// At most this many sends in flight; a scheduled send beyond it is skipped and counted.
     #[arg(long, default_value_t = 256)]

@@ -93,6 +93,16 @@ impl Api {
         })
     }
 
+    /// The same client (connection pool, cookie name) talking to another instance at `base`
+    /// (`http://127.0.0.1:<port>`): a session cookie from one instance works on all of them.
+    pub fn at(&self, base: &str) -> Api {
+        Api {
+            http: self.http.clone(),
+            base: base.to_string(),
+            cookie_name: self.cookie_name.clone(),
+        }
+    }
+
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

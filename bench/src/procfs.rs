@@ -160,11 +160,49 @@ pub fn ticks_of_command(name: &str) -> u64 {
     total
 }
 
-/// A reading of the server (if its pid is known), this process, PostgreSQL and the whole
-/// machine, taken together.
+/// The processes of the deployment under test: its server instances and, when the bench runs
+/// their bus, its Redis.
+#[derive(Clone, Debug, Default)]
+pub struct Procs {
+    pub servers: Vec<u32>,
+    pub redis: Option<u32>,
+}
+
+impl Procs {
+    /// One server (or none known).
+    pub fn one(pid: Option<u32>) -> Procs {
+        Procs {
+            servers: pid.into_iter().collect(),
+            redis: None,
+        }
+    }
+}
+
+/// One reading of several processes taken together: resident memory and CPU time summed. None
+/// if there are none, or one cannot be read (it exited).
+pub fn sample_sum(pids: &[u32]) -> Option<Sample> {
+    let mut sum: Option<Sample> = None;
+    for &pid in pids {
+        let s = sample(Some(pid)).ok()?;
+        sum = Some(match sum {
+            None => s,
+            Some(t) => Sample {
+                at: s.at,
+                rss_kib: t.rss_kib + s.rss_kib,
+                cpu_ticks: t.cpu_ticks + s.cpu_ticks,
+            },
+        });
+    }
+    sum
+}
+
+/// A reading of the servers (if their pids are known), their Redis, this process, PostgreSQL
+/// and the whole machine, taken together.
 #[derive(Clone, Copy)]
 pub struct Pair {
+    /// Every server instance, summed.
     pub server: Option<Sample>,
+    pub redis: Option<Sample>,
     pub client: Option<Sample>,
     pub postgres_ticks: u64,
     pub machine_ticks: Option<u64>,
@@ -172,18 +210,24 @@ pub struct Pair {
 
 /// CPU use over an interval, in percent of one core (200 = both cores of this machine).
 pub struct Cpu {
+    /// Every server instance together.
     pub server: Option<f64>,
+    /// The bench's own Redis (the instances' bus), when it runs one.
+    pub redis: Option<f64>,
     pub bench: Option<f64>,
     /// PostgreSQL's processes (zero on SQLite, unless something else uses PostgreSQL).
     pub postgres: Option<f64>,
     /// Everything else: other programs on the machine.
     pub others: Option<f64>,
+    /// The interval's length.
+    pub seconds: f64,
 }
 
 impl Pair {
-    pub fn now(server_pid: Option<u32>) -> Pair {
+    pub fn now(procs: &Procs) -> Pair {
         Pair {
-            server: server_pid.and_then(|p| sample(Some(p)).ok()),
+            server: sample_sum(&procs.servers),
+            redis: procs.redis.and_then(|p| sample(Some(p)).ok()),
             client: sample(None).ok(),
             postgres_ticks: ticks_of_command("postgres"),
             machine_ticks: machine_busy_ticks(),
@@ -207,20 +251,23 @@ impl Pair {
             _ => 0,
         };
         let server = ticks(&self.server, &before.server);
+        let redis = ticks(&self.redis, &before.redis);
         let client = ticks(&self.client, &before.client);
         let postgres = self.postgres_ticks.saturating_sub(before.postgres_ticks);
         let others = match (self.machine_ticks, before.machine_ticks) {
             (Some(a), Some(b)) => per_sec(
                 a.saturating_sub(b)
-                    .saturating_sub(server + client + postgres),
+                    .saturating_sub(server + redis + client + postgres),
             ),
             _ => None,
         };
         Cpu {
             server: pct(&before.server, &self.server),
+            redis: pct(&before.redis, &self.redis),
             bench: pct(&before.client, &self.client),
             postgres: per_sec(postgres),
             others,
+            seconds: secs,
         }
     }
 }
@@ -231,6 +278,7 @@ impl Cpu {
         let round = crate::stats::round1;
         for (name, v) in [
             ("server", self.server),
+            ("redis", self.redis),
             ("bench", self.bench),
             ("postgres", self.postgres),
             ("others", self.others),
@@ -241,11 +289,20 @@ impl Cpu {
         }
     }
 
+    /// CPU time of the deployment (the servers and their Redis) per unit of work, in µs:
+    /// e.g. per delivery.
+    pub fn deployment_micros_per(&self, units: u64) -> Option<f64> {
+        let server = self.server?;
+        let busy = server + self.redis.unwrap_or(0.0);
+        (units > 0).then(|| busy / 100.0 * self.seconds * 1e6 / num::float(units))
+    }
+
     /// "server 150%, PostgreSQL 30%, bench 20%, other programs 5%".
     pub fn line(&self) -> String {
         let mut parts = Vec::new();
         for (name, v) in [
             ("server", self.server),
+            ("Redis", self.redis),
             ("PostgreSQL", self.postgres.filter(|p| *p >= 0.5)),
             ("bench", self.bench),
             ("other programs", self.others),

@@ -3,6 +3,10 @@
 //!
 //! A socket closed with 4008 (too slow) or dropped reconnects with `after=<last seq>`, as the
 //! README tells clients to; the checks span reconnects.
+//!
+//! With several instances, the sockets are spread over them, and each latency is counted as
+//! same-instance (the message was sent to the receiver's instance) or cross-instance (it came
+//! through the bus).
 
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +44,13 @@ impl Bits {
         word.fetch_or(bit, Ordering::Relaxed) & bit == 0
     }
 
+    pub fn contains(&self, k: u64) -> bool {
+        let Some(word) = usize::try_from(k / 64).ok().and_then(|i| self.0.get(i)) else {
+            return false;
+        };
+        word.load(Ordering::Relaxed) & (1u64 << (k % 64)) != 0
+    }
+
     pub fn len(&self) -> u64 {
         self.0
             .iter()
@@ -72,6 +83,19 @@ pub struct Plan {
     /// Message numbers run from 0 to this (exclusive).
     pub max_k: u64,
     pub connect_concurrency: usize,
+    /// The instances the sockets are spread over, in turn: (instance number, its connector).
+    pub on: Vec<(usize, Arc<Connector>)>,
+    /// Message `k` is sent to instance `k % sends_over` (1: all to instance 0).
+    pub sends_over: usize,
+    /// Keep each message's arrival time per receiver (`Seen::arrivals`).
+    pub record_arrivals: bool,
+}
+
+impl Plan {
+    /// Every socket on the one instance `connector` reaches, every message sent there.
+    pub fn on_one(connector: Arc<Connector>) -> Vec<(usize, Arc<Connector>)> {
+        vec![(0, connector)]
+    }
 }
 
 /// What one receiver saw.
@@ -92,8 +116,13 @@ pub struct Seen {
     pub reconnects: u32,
     pub closes: Tally,
     pub error: Option<String>,
-    /// Send start to receive, µs, one per distinct message.
+    /// Send start to receive, µs, one per distinct message sent to this receiver's instance.
     pub latencies: Vec<u32>,
+    /// The same for messages sent to another instance (they came through the bus).
+    pub cross_latencies: Vec<u32>,
+    /// With `Plan::record_arrivals`: when message `k` arrived (µs on the probe clock; 0:
+    /// never). Empty otherwise.
+    pub arrivals: Vec<u64>,
     pub last_new_at: Option<Instant>,
 }
 
@@ -121,30 +150,42 @@ struct Data<'a> {
 }
 
 struct Ctx {
-    connector: Arc<Connector>,
     room: i64,
     max_k: u64,
+    sends_over: usize,
+    record_arrivals: bool,
+}
+
+/// Where one receiver listens.
+struct Home {
+    instance: usize,
+    connector: Arc<Connector>,
 }
 
 impl Receivers {
     /// Opens `plan.sockets` sockets (a few handshakes at a time) and starts reading them.
-    pub async fn open(connector: Arc<Connector>, plan: &Plan) -> Result<Receivers> {
+    pub async fn open(plan: &Plan) -> Result<Receivers> {
         let (stop, stop_rx) = watch::channel(false);
         let ctx = Arc::new(Ctx {
-            connector: connector.clone(),
             room: plan.room,
             max_k: plan.max_k,
+            sends_over: plan.sends_over.max(1),
+            record_arrivals: plan.record_arrivals,
         });
         let started = Instant::now();
-        let opened: Vec<Result<(User, Ws)>> = stream::iter(0..plan.sockets)
+        let opened: Vec<Result<(User, Home, Ws)>> = stream::iter(0..plan.sockets)
             .map(|i| {
-                let connector = connector.clone();
+                let home = client::round_robin(&plan.on, i).map(|(instance, connector)| Home {
+                    instance: *instance,
+                    connector: connector.clone(),
+                });
                 let user = client::round_robin(&plan.users, i).cloned();
                 let (room, after) = (plan.room, plan.after);
                 async move {
                     let user = user.context("no users to open sockets as")?;
-                    let ws = connector.open(&user, room, after).await?;
-                    Ok((user, ws))
+                    let home = home.context("no instance to open sockets on")?;
+                    let ws = home.connector.open(&user, room, after).await?;
+                    Ok((user, home, ws))
                 }
             })
             .buffer_unordered(plan.connect_concurrency.max(1))
@@ -160,11 +201,17 @@ impl Receivers {
         };
         for opened in opened {
             match opened {
-                Ok((user, ws)) => {
+                Ok((user, home, ws)) => {
                     let progress = Arc::new(AtomicU64::new(0));
                     receivers.progress.push(progress.clone());
-                    let task =
-                        receive(ws, ctx.clone(), user, plan.after, progress, stop_rx.clone());
+                    let task = receive(
+                        ws,
+                        ctx.clone(),
+                        (user, home),
+                        plan.after,
+                        progress,
+                        stop_rx.clone(),
+                    );
                     receivers.handles.push(tokio::spawn(task));
                 }
                 Err(e) => receivers.open_failures.add(format!("{e:#}")),
@@ -214,7 +261,7 @@ impl Receivers {
             match h.await {
                 Ok(seen) => all.push(seen),
                 Err(e) => {
-                    let mut seen = Seen::empty(0);
+                    let mut seen = Seen::empty(0, false);
                     seen.error = Some(format!("receiver task failed: {e}"));
                     all.push(seen);
                 }
@@ -225,7 +272,7 @@ impl Receivers {
 }
 
 impl Seen {
-    fn empty(max_k: u64) -> Seen {
+    fn empty(max_k: u64, record_arrivals: bool) -> Seen {
         Seen {
             seen: Bits::new(max_k),
             distinct: 0,
@@ -239,11 +286,23 @@ impl Seen {
             error: None,
             // A hint only: none if `max_k` does not fit (a 32-bit target).
             latencies: Vec::with_capacity(usize::try_from(max_k).unwrap_or(0)),
+            cross_latencies: Vec::new(),
+            arrivals: if record_arrivals {
+                vec![0; usize::try_from(max_k).unwrap_or(0)]
+            } else {
+                Vec::new()
+            },
             last_new_at: None,
         }
     }
 
-    fn on_text(&mut self, text: &str, last: &mut i64, ctx: &Ctx, progress: &AtomicU64) {
+    fn on_text(
+        &mut self,
+        text: &str,
+        last: &mut i64,
+        (ctx, home): (&Ctx, usize),
+        progress: &AtomicU64,
+    ) {
         let now = probe::now_micros();
         let Ok(event) = serde_json::from_str::<Event>(text) else {
             self.foreign += 1;
@@ -271,9 +330,19 @@ impl Seen {
                 if self.seen.insert(k) {
                     self.distinct += 1;
                     progress.store(self.distinct, Ordering::Relaxed);
-                    let micros = now.saturating_sub(sent);
-                    self.latencies
-                        .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                    let micros = u32::try_from(now.saturating_sub(sent)).unwrap_or(u32::MAX);
+                    let sent_to = k % crate::num::count(ctx.sends_over);
+                    if sent_to == crate::num::count(home) {
+                        self.latencies.push(micros);
+                    } else {
+                        self.cross_latencies.push(micros);
+                    }
+                    if let Some(at) = usize::try_from(k)
+                        .ok()
+                        .and_then(|k| self.arrivals.get_mut(k))
+                    {
+                        *at = now;
+                    }
                     self.last_new_at = Some(Instant::now());
                 } else {
                     self.dup_messages += 1;
@@ -288,12 +357,12 @@ impl Seen {
 async fn receive(
     mut ws: Ws,
     ctx: Arc<Ctx>,
-    user: User,
+    (user, home): (User, Home),
     after: i64,
     progress: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) -> Seen {
-    let mut seen = Seen::empty(ctx.max_k);
+    let mut seen = Seen::empty(ctx.max_k, ctx.record_arrivals);
     let mut last = after;
     loop {
         let ended: Option<u16> = tokio::select! {
@@ -301,7 +370,7 @@ async fn receive(
             _ = stop.changed() => return seen,
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(text))) => {
-                    seen.on_text(text.as_str(), &mut last, &ctx, &progress);
+                    seen.on_text(text.as_str(), &mut last, (&ctx, home.instance), &progress);
                     continue;
                 }
                 Some(Ok(Message::Close(frame))) => {
@@ -333,7 +402,7 @@ async fn receive(
             return seen;
         }
         seen.reconnects += 1;
-        match ctx.connector.open(&user, ctx.room, last).await {
+        match home.connector.open(&user, ctx.room, last).await {
             Ok(fresh) => ws = fresh,
             Err(e) => {
                 seen.error = Some(format!("reconnect failed: {e:#}"));
@@ -361,7 +430,11 @@ pub struct Verdict {
     pub receivers_with_errors: usize,
     pub first_error: Option<String>,
     pub closes: Tally,
+    /// Every delivery.
     pub latency: Latency,
+    /// Deliveries on the instance the message was sent to, and on another (several instances).
+    pub latency_same: Latency,
+    pub latency_cross: Latency,
     pub last_delivery: Option<Instant>,
 }
 
@@ -381,6 +454,8 @@ pub fn verdict(all: &[Seen], acked: &Bits) -> Verdict {
         first_error: None,
         closes: Tally::default(),
         latency: Latency::new(),
+        latency_same: Latency::new(),
+        latency_cross: Latency::new(),
         last_delivery: None,
     };
     for s in all {
@@ -403,6 +478,11 @@ pub fn verdict(all: &[Seen], acked: &Bits) -> Verdict {
         }
         for &us in &s.latencies {
             v.latency.record(u64::from(us));
+            v.latency_same.record(u64::from(us));
+        }
+        for &us in &s.cross_latencies {
+            v.latency.record(u64::from(us));
+            v.latency_cross.record(u64::from(us));
         }
         v.last_delivery = v.last_delivery.max(s.last_new_at);
     }
@@ -497,6 +577,7 @@ mod tests {
         let b = Bits::new(200);
         assert!(a.insert(3));
         assert!(!a.insert(3));
+        assert!(a.contains(3) && !a.contains(4) && !a.contains(10_000));
         assert!(a.insert(150));
         assert!(b.insert(3));
         assert!(b.insert(7));

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde_json::{json, Value};
 
 use crate::cli::Cli;
-use crate::procfs::{self, Pair};
+use crate::procfs::{self, Pair, Procs};
 use crate::server::Target;
 use crate::stats::{round1, Tally};
 
@@ -69,6 +69,8 @@ pub struct Report {
     started_unix: u64,
     /// Readings at the start; set by the first `watch`.
     start: Option<Pair>,
+    /// The processes watched.
+    procs: Procs,
 }
 
 impl Report {
@@ -77,6 +79,7 @@ impl Report {
             scenario,
             cells: Vec::new(),
             start: None,
+            procs: Procs::default(),
             loadavg_start: procfs::loadavg(),
             started_unix: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
@@ -86,8 +89,9 @@ impl Report {
     }
 
     /// Starts watching the machine (for the other programs' CPU share over the scenario).
-    pub fn watch(mut self, server_pid: Option<u32>) -> Report {
-        self.start = Some(Pair::now(server_pid));
+    pub fn watch(mut self, procs: Procs) -> Report {
+        self.start = Some(Pair::now(&procs));
+        self.procs = procs;
         self
     }
 
@@ -115,7 +119,7 @@ impl Report {
         let ok = self.ok() && alive;
         let others = self
             .start
-            .and_then(|start| Pair::now(target.pid).cpu_since(&start).others)
+            .and_then(|start| Pair::now(&self.procs).cpu_since(&start).others)
             .map(round1);
         if let Some(o) = others {
             if o > 20.0 {

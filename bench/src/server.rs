@@ -1,5 +1,7 @@
 //! The server under test: a running one (--url), or one this process starts (--spawn) on a
-//! fresh database, watches (log lines, liveness) and stops, dropping the database.
+//! fresh database, watches (log lines, liveness) and stops, dropping the database. With
+//! --instances N (or several --url), N instances of one deployment: on one PostgreSQL
+//! database, with a redis-server of the bench's own as their bus.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -9,34 +11,55 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 use roomcast_testkit::process::{self, Pipe};
+use roomcast_testkit::redis::RedisServer;
 use roomcast_testkit::{pg, unique_suffix};
 use rustix::process::{kill_process, Pid, Signal};
 use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
-use crate::cli::{Backend, ServerArgs};
-use crate::procfs;
+use crate::cli::{Backend, BusChoice, ServerArgs};
+use crate::procfs::{self, Procs};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 const STOP_GRACE: Duration = Duration::from_secs(20);
 /// Lines of server output kept for the report.
 const LOG_TAIL: usize = 40;
 
-pub struct Target {
+/// One server process of the deployment.
+#[derive(Clone, Debug)]
+pub struct Instance {
     /// `http://127.0.0.1:<port>`, no trailing slash.
     pub base: String,
     pub addr: SocketAddr,
     /// For /proc readings: the spawned child, or --pid.
     pub pid: Option<u32>,
+}
+
+pub struct Target {
+    /// The first instance's `http://127.0.0.1:<port>`, no trailing slash: where every
+    /// scenario but `latency` and `bus-recovery` works.
+    pub base: String,
+    pub addr: SocketAddr,
+    /// The first instance's pid, for /proc readings: the spawned child, or --pid.
+    pub pid: Option<u32>,
+    /// Every instance, the first included.
+    pub instances: Vec<Instance>,
     /// "sqlite", "postgres", or "unknown" for --url without --backend.
     pub backend: String,
+    /// How the deployment is laid out, for result keys: "" for one instance without a bus,
+    /// else e.g. "instances=2" or "instances=1 bus=redis".
+    pub topology: String,
     pub cookie_name: String,
+    /// Every instance's log lines, together.
     pub log: ServerLog,
+    /// The instances' bus, when the bench started it: `bus-recovery` kills and restarts it.
+    pub redis: Option<tokio::sync::Mutex<RedisServer>>,
     spawned: Option<Spawned>,
 }
 
 struct Spawned {
-    child: Child,
+    /// In instance order.
+    children: Vec<Child>,
     cleanup: Cleanup,
 }
 
@@ -178,20 +201,31 @@ impl Health {
 
 impl Target {
     pub async fn start(args: &ServerArgs) -> Result<Target> {
-        if let Some(url) = &args.url {
-            let addr = loopback_addr(url)?;
-            return Ok(Target {
-                base: format!("http://{addr}"),
-                addr,
-                pid: args.pid,
-                backend: args
-                    .backend
+        if !args.url.is_empty() {
+            let mut instances = Vec::with_capacity(args.url.len());
+            for (i, url) in args.url.iter().enumerate() {
+                let addr = loopback_addr(url)?;
+                instances.push(Instance {
+                    base: format!("http://{addr}"),
+                    addr,
+                    pid: args.pid.get(i).copied(),
+                });
+            }
+            let topology = match instances.len() {
+                1 => String::new(),
+                n => format!("instances={n}"),
+            };
+            return Target::new(
+                instances,
+                args.backend
                     .map(|b| b.name().to_string())
                     .unwrap_or_else(|| "unknown".into()),
-                cookie_name: args.cookie_name.clone(),
-                log: ServerLog::default(),
-                spawned: None,
-            });
+                topology,
+                args,
+                ServerLog::default(),
+                None,
+                None,
+            );
         }
         let Some(binary) = &args.spawn else {
             bail!("say which server: --url http://127.0.0.1:PORT or --spawn PATH_TO_roomcast");
@@ -199,13 +233,53 @@ impl Target {
         spawn(binary, args).await
     }
 
-    /// True while a spawned server is running (with --url: unless --pid names a process
-    /// that is gone).
-    pub fn alive(&self) -> bool {
-        self.pid.is_none_or(procfs::running)
+    fn new(
+        instances: Vec<Instance>,
+        backend: String,
+        topology: String,
+        args: &ServerArgs,
+        log: ServerLog,
+        redis: Option<RedisServer>,
+        spawned: Option<Spawned>,
+    ) -> Result<Target> {
+        let first = instances.first().context("no server instance")?.clone();
+        Ok(Target {
+            base: first.base,
+            addr: first.addr,
+            pid: first.pid,
+            instances,
+            backend,
+            topology,
+            cookie_name: args.cookie_name.clone(),
+            log,
+            redis: redis.map(tokio::sync::Mutex::new),
+            spawned,
+        })
     }
 
-    /// Stops a spawned server (SIGTERM, then SIGKILL) and removes its database.
+    /// The processes to read CPU and memory of: every instance whose pid is known, and the
+    /// bench's Redis (unless it is being restarted right now).
+    pub fn procs(&self) -> Procs {
+        Procs {
+            servers: self.instances.iter().filter_map(|i| i.pid).collect(),
+            redis: self
+                .redis
+                .as_ref()
+                .and_then(|r| r.try_lock().ok())
+                .and_then(|r| r.pid()),
+        }
+    }
+
+    /// True while every spawned instance is running (with --url: unless --pid names a process
+    /// that is gone).
+    pub fn alive(&self) -> bool {
+        self.instances
+            .iter()
+            .all(|i| i.pid.is_none_or(procfs::running))
+    }
+
+    /// Stops the spawned instances (SIGTERM, then SIGKILL) and their Redis, and removes their
+    /// database.
     pub async fn stop(mut self) -> Result<Health> {
         let (log_lines, warnings, errors) = self.log.counts();
         let mut health = Health {
@@ -219,23 +293,37 @@ impl Target {
         let Some(mut spawned) = self.spawned.take() else {
             return Ok(health);
         };
-        if let Ok(Some(status)) = spawned.child.try_wait() {
-            health.exited_early = Some(status.to_string());
-        } else {
-            if let Some(pid) = spawned.child.id() {
+        let many = spawned.children.len() > 1;
+        let mut early = Vec::new();
+        for (i, child) in spawned.children.iter_mut().enumerate() {
+            if let Ok(Some(status)) = child.try_wait() {
+                early.push(if many {
+                    format!("instance {i}: {status}")
+                } else {
+                    status.to_string()
+                });
+            } else if let Some(pid) = child.id() {
                 // On failure the grace period below runs out and the server is killed.
                 if let Err(e) = sigterm(pid) {
                     eprintln!("roomcast-bench: SIGTERM to the server ({pid}): {e:#}");
                 }
             }
-            if timeout(STOP_GRACE, spawned.child.wait()).await.is_err() {
+        }
+        if !early.is_empty() {
+            health.exited_early = Some(early.join(", "));
+        }
+        for child in &mut spawned.children {
+            if timeout(STOP_GRACE, child.wait()).await.is_err() {
                 eprintln!(
                     "roomcast-bench: the server ignored SIGTERM for {STOP_GRACE:?}; killing it"
                 );
-                spawned.child.kill().await.context("killing the server")?;
+                child.kill().await.context("killing the server")?;
             }
         }
-        // A last look at the log, now that the server has flushed it.
+        if let Some(redis) = self.redis.take() {
+            redis.into_inner().kill().await;
+        }
+        // A last look at the log, now that the servers have flushed it.
         tokio::time::sleep(Duration::from_millis(100)).await;
         let (log_lines, warnings, errors) = self.log.counts();
         health.log_lines = log_lines;
@@ -285,9 +373,26 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
     let binary = binary
         .canonicalize()
         .with_context(|| format!("the server binary {}", binary.display()))?;
+    let n = args.instances.max(1);
+    let with_redis = match (args.bus, n) {
+        (BusChoice::Auto, 1) | (BusChoice::None, 1) => false,
+        (BusChoice::Auto, _) | (BusChoice::Redis, _) => true,
+        (BusChoice::None, _) => {
+            bail!("--instances {n} need a bus between them: --bus redis (or auto)")
+        }
+    };
+    let backend = args.backend.unwrap_or(Backend::Sqlite);
+    let postgres = match &args.database_url {
+        Some(url) => url.starts_with("postgres"),
+        None => backend == Backend::Postgres,
+    };
+    if with_redis && !postgres {
+        bail!(
+            "a bus between instances needs PostgreSQL (the server refuses SQLite with a bus):              add --backend postgres"
+        );
+    }
     let dir = std::env::temp_dir().join(format!("roomcast-bench-{}", unique_suffix()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let backend = args.backend.unwrap_or(Backend::Sqlite);
     let (database_url, db_cleanup) = match (&args.database_url, backend) {
         (Some(url), _) => (url.clone(), Cleanup::None),
         (None, Backend::Sqlite) => (
@@ -311,66 +416,89 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
             )
         }
     };
-    let backend_name = match &args.database_url {
-        Some(url) if url.starts_with("postgres") => "postgres",
-        Some(_) => "sqlite",
-        None => backend.name(),
-    };
-
-    let mut cmd = Command::new(&binary);
-    cmd.arg("serve")
-        .current_dir(&dir)
-        .env("ROOMCAST_BIND", "127.0.0.1:0")
-        .env("ROOMCAST_DATABASE_URL", &database_url)
-        .env("ROOMCAST_ARGON2_MEMORY_KIB", "64")
-        .env("ROOMCAST_ARGON2_ITERATIONS", "1")
-        .env("ROOMCAST_LOG", "warn")
-        .env("NO_COLOR", "1")
-        .env_remove("RUST_LOG")
-        .env_remove("ROOMCAST_CONFIG");
-    let lifted = lift_rate_limits(&binary, &mut cmd);
-    if !lifted.is_empty() {
-        eprintln!(
-            "roomcast-bench: limits lifted for the bench ({}): it measures capacity, not policy",
-            lifted.join(", ")
-        );
-    }
-    for kv in &args.server_env {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv}"))?;
-        cmd.env(k, v);
-    }
-    let log = ServerLog::default();
-    // The log is stderr's, from the start; stdout only announces the address.
-    let sink: process::Sink = {
-        let log = log.clone();
-        Arc::new(move |pipe, line| {
-            if pipe == Pipe::Stderr {
-                log.push(line);
-            }
-        })
-    };
-    let started = match process::start(cmd, READY_TIMEOUT, sink).await {
-        Ok(started) => started,
-        Err(why) => {
-            if let Cleanup::Pg { admin, name } = &db_cleanup {
-                let _ = pg::drop_database(admin, name).await;
+    let backend_name = if postgres { "postgres" } else { "sqlite" };
+    let drop_db = |cleanup: &Cleanup| {
+        let cleanup = match cleanup {
+            Cleanup::Pg { admin, name } => Some((admin.clone(), name.clone())),
+            _ => None,
+        };
+        let dir = dir.clone();
+        async move {
+            if let Some((admin, name)) = cleanup {
+                let _ = pg::drop_database(&admin, &name).await;
             }
             let _ = std::fs::remove_dir_all(&dir);
-            bail!("the server did not start: {why}\n{}", log.tail().join("\n"));
         }
     };
-    let (child, url) = (started.child, started.url);
-    let pid = child.id();
-    let addr = loopback_addr(&url)?;
-    eprintln!(
-        "roomcast-bench: started {} (pid {}) on {} with {}",
-        binary.display(),
-        pid.map(|p| p.to_string()).unwrap_or_default(),
-        url,
-        backend_name
-    );
+    let redis = if with_redis {
+        match RedisServer::start().await {
+            Ok(redis) => {
+                eprintln!("roomcast-bench: started redis-server on {}", redis.url());
+                Some(redis)
+            }
+            Err(e) => {
+                drop_db(&db_cleanup).await;
+                bail!("the bus: {e}");
+            }
+        }
+    } else {
+        None
+    };
+
+    let log = ServerLog::default();
+    let mut children = Vec::with_capacity(n);
+    let mut instances = Vec::with_capacity(n);
+    // One at a time: the first runs the migrations.
+    for i in 0..n {
+        let mut cmd = server_command(&binary, &dir, &database_url, i == 0);
+        if let Some(redis) = &redis {
+            cmd.env("ROOMCAST_BUS_URL", redis.url());
+        }
+        for kv in &args.server_env {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| anyhow!("--server-env wants KEY=VALUE, got {kv}"))?;
+            cmd.env(k, v);
+        }
+        // The log is stderr's, from the start; stdout only announces the address.
+        let sink: process::Sink = {
+            let log = log.clone();
+            Arc::new(move |pipe, line| {
+                if pipe == Pipe::Stderr {
+                    log.push(line);
+                }
+            })
+        };
+        let started = match process::start(cmd, READY_TIMEOUT, sink).await {
+            Ok(started) => started,
+            Err(why) => {
+                // The ones already running go with `children` (kill_on_drop).
+                drop(children);
+                drop_db(&db_cleanup).await;
+                bail!("the server did not start: {why}\n{}", log.tail().join("\n"));
+            }
+        };
+        let (child, url) = (started.child, started.url);
+        let pid = child.id();
+        let addr = loopback_addr(&url)?;
+        eprintln!(
+            "roomcast-bench: started {} (pid {}) on {} with {}{}",
+            binary.display(),
+            pid.map(|p| p.to_string()).unwrap_or_default(),
+            url,
+            backend_name,
+            redis
+                .as_ref()
+                .map(|r| format!(", bus {}", r.url()))
+                .unwrap_or_default(),
+        );
+        children.push(child);
+        instances.push(Instance {
+            base: format!("http://{addr}"),
+            addr,
+            pid,
+        });
+    }
     // The temp dir holds the SQLite file (or nothing, with PostgreSQL); it goes either way.
     let cleanup = match db_cleanup {
         Cleanup::Pg { .. } => {
@@ -379,15 +507,46 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
         }
         _ => Cleanup::Dir(dir),
     };
-    Ok(Target {
-        base: format!("http://{addr}"),
-        addr,
-        pid,
-        backend: backend_name.to_string(),
-        cookie_name: args.cookie_name.clone(),
+    let topology = match (n, redis.is_some()) {
+        (1, false) => String::new(),
+        (1, true) => "instances=1 bus=redis".to_string(),
+        (n, _) => format!("instances={n}"),
+    };
+    Target::new(
+        instances,
+        backend_name.to_string(),
+        topology,
+        args,
         log,
-        spawned: Some(Spawned { child, cleanup }),
-    })
+        redis,
+        Some(Spawned { children, cleanup }),
+    )
+}
+
+/// `roomcast serve` on a free port with the bench's settings; `announce` prints which limits
+/// it lifts (once, for the first instance).
+fn server_command(binary: &Path, dir: &Path, database_url: &str, announce: bool) -> Command {
+    let mut cmd = Command::new(binary);
+    cmd.arg("serve")
+        .current_dir(dir)
+        .env("ROOMCAST_BIND", "127.0.0.1:0")
+        .env("ROOMCAST_DATABASE_URL", database_url)
+        .env("ROOMCAST_ARGON2_MEMORY_KIB", "64")
+        .env("ROOMCAST_ARGON2_ITERATIONS", "1")
+        .env("ROOMCAST_LOG", "warn")
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("ROOMCAST_CONFIG")
+        // Set per deployment above; the developer's own must not leak in.
+        .env_remove("ROOMCAST_BUS_URL");
+    let lifted = lift_rate_limits(binary, &mut cmd);
+    if announce && !lifted.is_empty() {
+        eprintln!(
+            "roomcast-bench: limits lifted for the bench ({}): it measures capacity, not policy",
+            lifted.join(", ")
+        );
+    }
+    cmd
 }
 
 /// Rate-limit settings the bench lifts: one benchmark user sends far more than the default

@@ -45,12 +45,32 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "deliver_p99_ms",
             "deliver_p999_ms",
             "deliver_max_ms",
+            "deliver_same_p50_ms",
+            "deliver_same_p99_ms",
+            "deliver_cross_p50_ms",
+            "deliver_cross_p99_ms",
             "send_p50_ms",
             "send_p99_ms",
             "skipped_sends",
             "server_cpu_pct",
+            "redis_cpu_pct",
+            "server_cpu_us_per_delivery",
             "postgres_cpu_pct",
             "bench_cpu_pct",
+            "others_cpu_pct",
+        ],
+        "bus-recovery" => &[
+            "recovery_ms",
+            "recovery_p50_ms",
+            "bus_live_ms",
+            "redis_restart_ms",
+            "before_deliver_p50_ms",
+            "before_deliver_p99_ms",
+            "outage_deliver_p50_ms",
+            "outage_deliver_max_ms",
+            "after_deliver_p50_ms",
+            "after_deliver_max_ms",
+            "messages",
             "others_cpu_pct",
         ],
         "idle" => &[
@@ -166,7 +186,13 @@ pub fn run(args: &SummarizeArgs) -> Result<()> {
                 .cmp(&order(&b.0 .0))
                 .then(a.0 .1.cmp(&b.0 .1))
         });
-        let mut cols: Vec<String> = columns(scenario).iter().map(|c| c.to_string()).collect();
+        // The scenario's columns that some run has (e.g. the same/cross-instance split only
+        // where several instances ran).
+        let mut cols: Vec<String> = columns(scenario)
+            .iter()
+            .filter(|c| groups.iter().any(|(_, g)| g.metrics.contains_key(**c)))
+            .map(|c| c.to_string())
+            .collect();
         if cols.is_empty() {
             for (_, g) in groups.iter() {
                 for name in g.metrics.keys() {

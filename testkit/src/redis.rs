@@ -30,6 +30,11 @@ impl RedisServer {
         Err(last)
     }
 
+    /// The running `redis-server`'s process id (none while it is killed): for CPU readings.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
     /// `redis://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)

@@ -1,12 +1,13 @@
 //! A room with an audience: an owner, sender accounts, and receivers' sockets opened with
 //! `after=<last seq>` (shared by `fanout` and `latency`).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
 
 use super::Bench;
-use crate::client::User;
+use crate::client::{Connector, User};
 use crate::procfs;
 use crate::receivers::{Plan, Receivers};
 use crate::stats::round1;
@@ -46,13 +47,32 @@ pub async fn accounts(
     })
 }
 
-/// A fresh room that every account has joined, with `sockets` receivers on it.
+/// Where the receivers listen and where the messages go (see `Plan`).
+pub struct Placement {
+    pub on: Vec<(usize, Arc<Connector>)>,
+    pub sends_over: usize,
+    pub record_arrivals: bool,
+}
+
+impl Placement {
+    /// Everything on the first instance.
+    pub fn first(b: &Bench<'_>) -> Placement {
+        Placement {
+            on: Plan::on_one(b.connector.clone()),
+            sends_over: 1,
+            record_arrivals: false,
+        }
+    }
+}
+
+/// A fresh room that every account has joined, with `sockets` receivers on it, placed as
+/// `placement` says.
 pub async fn open(
     b: &Bench<'_>,
     who: &Accounts,
     name: &str,
-    sockets: usize,
-    max_k: u64,
+    (sockets, max_k): (usize, u64),
+    placement: Placement,
 ) -> Result<Audience> {
     let room = b.api.create_room(&who.owner, name, 10_000).await?;
     let pairs: Vec<(User, i64)> = who
@@ -70,8 +90,11 @@ pub async fn open(
         sockets,
         max_k,
         connect_concurrency: CONNECT_CONCURRENCY,
+        on: placement.on,
+        sends_over: placement.sends_over,
+        record_arrivals: placement.record_arrivals,
     };
-    let receivers = Receivers::open(b.connector.clone(), &plan).await?;
+    let receivers = Receivers::open(&plan).await?;
     println!(
         "  {} of {sockets} receivers connected in {:.2} s{}",
         receivers.len(),
@@ -84,11 +107,8 @@ pub async fn open(
     );
     // Let the server finish the socket tasks' backfill before the clock starts.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let server_rss_mib = b
-        .target
-        .pid
-        .and_then(|p| procfs::sample(Some(p)).ok())
-        .map(|s| round1(s.rss_mib()));
+    // Every instance's, together.
+    let server_rss_mib = procfs::sample_sum(&b.target.procs().servers).map(|s| round1(s.rss_mib()));
     Ok(Audience {
         room: room.id,
         senders: who.senders.clone(),

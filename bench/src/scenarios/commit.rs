@@ -16,6 +16,7 @@ use roomcast_testkit::unique_suffix;
 use super::{send, Bench};
 use crate::cli::{CommitArgs, SendArgs};
 use crate::num;
+use crate::procfs::Procs;
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Latency};
 
@@ -46,7 +47,7 @@ const SETUP: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
     );";
 
 pub async fn run(b: &Bench<'_>, a: &CommitArgs) -> Result<Report> {
-    let mut report = Report::new("commit").watch(b.target.pid);
+    let mut report = Report::new("commit").watch(Procs::one(b.target.pid));
     let dir = Scratch::new(&floor_parent(b))?;
     let mut floor = floor_round(&dir.0.join("before.db"), a).await?;
     let mut cell = Cell::new("c=1");

@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::audience::{self, Accounts};
+use super::audience::{self, Accounts, Placement};
 use super::Bench;
 use crate::cli::{FanoutArgs, FANOUT_SENDERS};
 use crate::client::{run_prefix, Answer, Api, Connector, User};
 use crate::num;
 use crate::probe;
-use crate::procfs::Pair;
+use crate::procfs::{Pair, Procs};
 use crate::raw::{self, Raw};
 use crate::receivers::{verdict, Arrival, Bits, Plan, Receivers};
 use crate::report::{Cell, Report};
@@ -32,7 +32,7 @@ pub async fn run(b: &Bench<'_>, a: &FanoutArgs) -> Result<Report> {
         1 + senders + a.receiver_accounts.max(1)
     );
     let who = audience::accounts(b, &prefix, senders, a.receiver_accounts.max(1)).await?;
-    let mut report = Report::new("fanout").watch(b.target.pid);
+    let mut report = Report::new("fanout").watch(Procs::one(b.target.pid));
     for (n, &r) in a.receivers.iter().enumerate() {
         let r = r.max(1);
         let mut cell = server_cell(b, a, &who, r, &format!("{prefix}{n}")).await?;
@@ -79,7 +79,8 @@ async fn server_cell(
 ) -> Result<Cell> {
     let key = key(a, r);
     println!("fanout {key}: opening {r} receivers");
-    let aud = audience::open(b, who, &format!("{tag} fanout"), r, a.messages).await?;
+    let name = format!("{tag} fanout");
+    let aud = audience::open(b, who, &name, (r, a.messages), Placement::first(b)).await?;
     let vias = aud
         .senders
         .iter()
@@ -92,7 +93,7 @@ async fn server_cell(
         .collect();
     let run = Run {
         key,
-        pid: b.target.pid,
+        procs: Procs::one(b.target.pid),
         rss_mib: aud.server_rss_mib,
     };
     measure(a, run, r, aud.receivers, vias).await
@@ -110,9 +111,11 @@ async fn raw_cell(b: &Bench<'_>, a: &FanoutArgs, who: &Accounts, r: usize) -> Re
         sockets: r,
         max_k: a.messages,
         connect_concurrency: audience::CONNECT_CONCURRENCY,
+        on: Plan::on_one(Arc::new(Connector::to(raw.addr, b.cli.source_addrs))),
+        sends_over: 1,
+        record_arrivals: false,
     };
-    let connector = Arc::new(Connector::to(raw.addr, b.cli.source_addrs));
-    let receivers = Receivers::open(connector, &plan).await?;
+    let receivers = Receivers::open(&plan).await?;
     println!(
         "  {} of {r} receivers connected in {:.2} s",
         receivers.len(),
@@ -124,7 +127,7 @@ async fn raw_cell(b: &Bench<'_>, a: &FanoutArgs, who: &Accounts, r: usize) -> Re
     // No server CPU to read: the broadcaster's share is in the bench's.
     let run = Run {
         key,
-        pid: None,
+        procs: Procs::default(),
         rss_mib: None,
     };
     measure(a, run, r, receivers, vias).await
@@ -133,7 +136,7 @@ async fn raw_cell(b: &Bench<'_>, a: &FanoutArgs, who: &Accounts, r: usize) -> Re
 /// What a measured run is called and where its server's readings come from.
 struct Run {
     key: String,
-    pid: Option<u32>,
+    procs: Procs,
     rss_mib: Option<f64>,
 }
 
@@ -147,10 +150,14 @@ async fn measure(
     vias: Vec<Via>,
 ) -> Result<Cell> {
     let m = a.messages;
-    let Run { key, pid, rss_mib } = run;
+    let Run {
+        key,
+        procs,
+        rss_mib,
+    } = run;
     let senders = vias.len();
 
-    let before = Pair::now(pid);
+    let before = Pair::now(&procs);
     let started = Instant::now();
     let acked = Arc::new(Bits::new(m));
     let next = Arc::new(AtomicU64::new(0));
@@ -169,7 +176,7 @@ async fn measure(
     let sent_seconds = started.elapsed().as_secs_f64();
     let until = Instant::now() + Duration::from_secs_f64(a.wait_seconds);
     let all_in = receivers.wait_for(|| sent, until).await;
-    let after = Pair::now(pid);
+    let after = Pair::now(&procs);
     let behind = receivers.behind(sent);
     let open_failures = receivers.open_failures.clone();
     let open_seconds = receivers.open_seconds;

@@ -15,12 +15,12 @@ use crate::cli::IdleArgs;
 use crate::client::{self, run_prefix, User, Ws};
 use crate::limits;
 use crate::num;
-use crate::procfs::{self, Pair};
+use crate::procfs::{self, Pair, Procs};
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Tally};
 
 pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
-    let mut report = Report::new("idle").watch(b.target.pid);
+    let mut report = Report::new("idle").watch(Procs::one(b.target.pid));
     let prefix = run_prefix("idle");
     let n = a.sockets;
     limits::ensure_room_for(n, b.target.pid)?;
@@ -84,9 +84,9 @@ pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
     let fds = pid.and_then(procfs::open_fds);
     let closed_before_rest = closed.load(Ordering::Relaxed);
     let pings_before_rest = pings.load(Ordering::Relaxed);
-    let rest_start = Pair::now(pid);
+    let rest_start = Pair::now(&Procs::one(pid));
     tokio::time::sleep(Duration::from_secs_f64(a.rest_seconds.max(0.0))).await;
-    let rest_end = Pair::now(pid);
+    let rest_end = Pair::now(&Procs::one(pid));
     let rest_pings = pings.load(Ordering::Relaxed) - pings_before_rest;
     let closed_total = closed.load(Ordering::Relaxed);
     let cpu = rest_end.cpu_since(&rest_start);

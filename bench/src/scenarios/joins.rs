@@ -11,12 +11,12 @@ use super::Bench;
 use crate::cli::JoinsArgs;
 use crate::client::{run_prefix, Answer};
 use crate::num;
-use crate::procfs::Pair;
+use crate::procfs::{Pair, Procs};
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Latency, Tally};
 
 pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
-    let mut report = Report::new("joins").watch(b.target.pid);
+    let mut report = Report::new("joins").watch(Procs::one(b.target.pid));
     let prefix = run_prefix("joins");
     let n = a.joiners.max(1);
     let key = format!("joiners={n} capacity={}", a.capacity);
@@ -48,7 +48,7 @@ pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
             })
         })
         .collect();
-    let before = Pair::now(pid);
+    let before = Pair::now(&Procs::one(pid));
     barrier.wait().await;
     let released = Instant::now();
     let mut latency = Latency::new();
@@ -74,7 +74,7 @@ pub async fn run(b: &Bench<'_>, a: &JoinsArgs) -> Result<Report> {
             Err(e) => errors.add(format!("transport: {e:#}")),
         }
     }
-    let after = Pair::now(pid);
+    let after = Pair::now(&Procs::one(pid));
     let secs = last.duration_since(released).as_secs_f64();
     let cpu = after.cpu_since(&before);
     let room_after = b.api.room(&owner, room.id).await?;

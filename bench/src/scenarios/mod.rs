@@ -1,12 +1,14 @@
 //! The scenarios, and `all`, which runs each once with modest sizes.
 
 mod audience;
+mod bus_recovery;
 mod commit;
 mod fanout;
 mod idle;
 mod joins;
 mod latency;
 mod send;
+mod steady;
 
 use std::sync::Arc;
 
@@ -21,17 +23,39 @@ use crate::server::Target;
 pub struct Bench<'a> {
     pub cli: &'a Cli,
     pub target: &'a Target,
+    /// The first instance's API and sockets.
+    pub api: Api,
+    pub connector: Arc<Connector>,
+    /// Every instance's, the first included, in instance order.
+    pub nodes: Vec<Node>,
+}
+
+/// One instance as the scenarios reach it.
+pub struct Node {
     pub api: Api,
     pub connector: Arc<Connector>,
 }
 
 /// Runs the chosen scenario(s); true if every check held.
 pub async fn run(cli: &Cli, target: &Target) -> Result<bool> {
+    let api = Api::new(target)?;
+    let connector = Arc::new(Connector::new(target, cli.source_addrs));
+    let mut nodes = vec![Node {
+        api: api.clone(),
+        connector: connector.clone(),
+    }];
+    for instance in target.instances.iter().skip(1) {
+        nodes.push(Node {
+            api: api.at(&instance.base),
+            connector: Arc::new(Connector::to(instance.addr, cli.source_addrs)),
+        });
+    }
     let bench = Bench {
         cli,
         target,
-        api: Api::new(target)?,
-        connector: Arc::new(Connector::new(target, cli.source_addrs)),
+        api,
+        connector,
+        nodes,
     };
     crate::probe::epoch();
     let mut ok = true;
@@ -39,6 +63,7 @@ pub async fn run(cli: &Cli, target: &Target) -> Result<bool> {
         Command::Send(a) => ok &= emit(&bench, send::run(&bench, a).await?)?,
         Command::Fanout(a) => ok &= emit(&bench, fanout::run(&bench, a).await?)?,
         Command::Latency(a) => ok &= emit(&bench, latency::run(&bench, a).await?)?,
+        Command::BusRecovery(a) => ok &= emit(&bench, bus_recovery::run(&bench, a).await?)?,
         Command::Idle(a) => ok &= emit(&bench, idle::run(&bench, a).await?)?,
         Command::Joins(a) => ok &= emit(&bench, joins::run(&bench, a).await?)?,
         Command::Commit(a) => ok &= emit(&bench, commit::run(&bench, a).await?)?,

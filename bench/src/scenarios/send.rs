@@ -13,7 +13,7 @@ use crate::cli::SendArgs;
 use crate::client::{run_prefix, Answer, Api, User};
 use crate::num;
 use crate::probe;
-use crate::procfs::Pair;
+use crate::procfs::{Pair, Procs};
 use crate::report::{Cell, Report};
 use crate::stats::{round1, round3, Latency, Tally};
 
@@ -25,7 +25,7 @@ pub async fn run(b: &Bench<'_>, a: &SendArgs) -> Result<Report> {
     let max_c = a.concurrency.iter().copied().max().unwrap_or(1).max(1);
     println!("send: registering {max_c} sender accounts");
     let users = b.api.users(&prefix, max_c).await?;
-    let mut report = Report::new("send").watch(b.target.pid);
+    let mut report = Report::new("send").watch(Procs::one(b.target.pid));
     let mut n = 0;
     for &rooms in &a.rooms {
         for &c in &a.concurrency {
@@ -105,7 +105,7 @@ async fn run_cell(
     let pid = b.target.pid;
     let sampler = tokio::spawn(async move {
         sleep_until(warm_end.into()).await;
-        Pair::now(pid)
+        Pair::now(&Procs::one(pid))
     });
     let tasks: Vec<_> = pairs
         .into_iter()
@@ -124,7 +124,7 @@ async fn run_cell(
         errors.merge(&r.errors);
         last_done = last_done.max(r.last_done.unwrap_or(warm_end));
     }
-    let after = Pair::now(pid);
+    let after = Pair::now(&Procs::one(pid));
     let before = sampler.await.context("sampler")?;
     let cpu = after.cpu_since(&before);
     let seq_after = sum_last_seq(&b.api, owner, &room_ids).await?;
