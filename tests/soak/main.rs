@@ -10,6 +10,15 @@
 //! started again on the same port and database, and (PostgreSQL only) the
 //! database can be taken away for a few seconds through a TCP proxy.
 //!
+//! **Many instances** (`cluster::soak`): the same, on N servers sharing one
+//! PostgreSQL database, with a `redis-server` of the test's own as their bus.
+//! Each send goes to a random instance and each retry (same key, same body) to
+//! the next one, as behind a load balancer; each receiver connection goes to
+//! a random instance, resuming with `after=`, so most events reach it through
+//! the bus from another instance. Mid-run Redis is killed with SIGKILL and
+//! started again (empty) a few seconds later, and a random instance is killed
+//! with SIGKILL and restarted. The verdict is the same.
+//!
 //! The verdict, from each room's log as the store replays it afterwards:
 //! every receiver holds exactly its room's log (no gap, no duplicate, in
 //! order); every acknowledged (201) message is in the log as acknowledged;
@@ -23,7 +32,8 @@
 //! on), never a 2xx or another 5xx, none may be stored, and the honest
 //! senders' verdict above must not notice it.
 //!
-//! Short run (what `cargo test` runs; about 15 s per backend, one kill):
+//! Short run (what `cargo test` runs; about 15 s per backend, one kill; the
+//! many-instance run: 3 instances, one Redis outage, one instance kill):
 //!
 //! ```sh
 //! cargo test --test soak -- --nocapture
@@ -35,7 +45,13 @@
 //! SOAK_SECS=300 SOAK_KILL_SERVER=5 SOAK_KILL_DB=3 cargo test --release --test soak -- --nocapture
 //! ```
 //!
-//! One backend only: add `sqlite` or `postgres` after `--test soak`.
+//! One backend only: add `sqlite` or `postgres` after `--test soak`; the
+//! many-instance run only: `cluster`. Its long run:
+//!
+//! ```sh
+//! SOAK_SECS=300 SOAK_INSTANCES=3 SOAK_KILL_REDIS=3 SOAK_KILL_SERVER=3 SOAK_KILL_DB=2 \
+//! cargo test --release --test soak cluster -- --nocapture
+//! ```
 //!
 //! | variable | default | meaning |
 //! |---|---|---|
@@ -44,11 +60,14 @@
 //! | `SOAK_ROOMS` | 3 | R: rooms |
 //! | `SOAK_RECEIVERS` | 6 | W: WebSocket receivers, spread over the rooms |
 //! | `SOAK_RATE` | 8 | messages per second per sender (the test server lifts its rate limits) |
-//! | `SOAK_KILL_SERVER` | 1 | SIGKILL + restart this many times, spread over the run (0: never) |
+//! | `SOAK_KILL_SERVER` | 1 | SIGKILL + restart this many times, spread over the run (0: never); many instances: a random one each time |
 //! | `SOAK_KILL_DB` | 0 | PostgreSQL: take the database away (3 s) this many times |
 //! | `SOAK_DB_DOWN_SECS` | 3 | how long each database outage lasts |
 //! | `SOAK_HOSTILE_RATE` | 2 | poison inputs per second from the hostile sender (0: none) |
-//! | `SOAK_SEED` | random | seeds the receivers' disconnects and the senders' room choice |
+//! | `SOAK_SEED` | random | seeds the receivers' disconnects, the senders' room choice, the instances picked |
+//! | `SOAK_INSTANCES` | 3 | many instances only: N servers (at least 2) |
+//! | `SOAK_KILL_REDIS` | 1 | many instances only: SIGKILL Redis and start it again this many times |
+//! | `SOAK_REDIS_DOWN_SECS` | 3 | how long each Redis outage lasts |
 
 // For the whole test crate, helpers included (clippy.toml's in-test allowances cover only
 // #[test] functions); never in src/ or bench/.
@@ -67,21 +86,30 @@ mod support;
 use std::collections::{BTreeMap, HashMap};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use roomcast_testkit::redis::RedisServer;
 use serde_json::Value;
-use tokio::sync::watch;
+use tokio::sync::{watch, Mutex};
 use tokio::time::{interval, sleep, sleep_until, Instant, MissedTickBehavior};
 
 use support::{
-    kind, send_until_acked, seq, Backend, Client, DbProxy, Incoming, NotAcked, RetryPolicy,
-    TestServer,
+    kind, send_until_acked_via, seq, Backend, Client, DbProxy, Incoming, NotAcked, RetryPolicy,
+    TestDb, TestServer, TestServerBuilder,
 };
 
 backend_tests!(soak);
+
+/// Many instances of one deployment: PostgreSQL only (a bus on SQLite is refused).
+mod cluster {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn soak() {
+        super::soak_cluster().await
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Params {
@@ -95,6 +123,10 @@ struct Params {
     db_down_secs: u64,
     hostile_rate: f64,
     seed: u64,
+    /// 1: one server, no bus; more: that many on one database, Redis between them.
+    instances: usize,
+    kill_redis: u32,
+    redis_down_secs: u64,
 }
 
 fn env_or<T: FromStr>(name: &str, default: T) -> T {
@@ -108,7 +140,9 @@ fn env_or<T: FromStr>(name: &str, default: T) -> T {
 }
 
 impl Params {
-    fn from_env() -> Params {
+    /// `many`: the many-instance run, which alone reads `SOAK_INSTANCES` and
+    /// `SOAK_KILL_REDIS`.
+    fn from_env(many: bool) -> Params {
         let params = Params {
             secs: env_or("SOAK_SECS", 14),
             senders: env_or("SOAK_SENDERS", 6),
@@ -120,12 +154,23 @@ impl Params {
             db_down_secs: env_or("SOAK_DB_DOWN_SECS", 3),
             hostile_rate: env_or("SOAK_HOSTILE_RATE", 2.0),
             seed: env_or("SOAK_SEED", rand::random()),
+            instances: if many { env_or("SOAK_INSTANCES", 3) } else { 1 },
+            kill_redis: if many {
+                env_or("SOAK_KILL_REDIS", 1)
+            } else {
+                0
+            },
+            redis_down_secs: env_or("SOAK_REDIS_DOWN_SECS", 3),
         };
         assert!(params.senders >= 1 && params.rooms >= 1, "{params:?}");
         assert!(params.rate > 0.0, "SOAK_RATE must be positive");
         assert!(
             params.hostile_rate >= 0.0,
             "SOAK_HOSTILE_RATE must not be negative"
+        );
+        assert!(
+            !many || params.instances >= 2,
+            "SOAK_INSTANCES must be at least 2 (one instance is what `sqlite`/`postgres` run)"
         );
         params
     }
@@ -150,6 +195,8 @@ struct SenderLog {
     /// 201s marked `Idempotent-Replayed` (the first answer was lost, the
     /// message had been stored).
     replays: usize,
+    /// content -> (when its 201 came, which instance answered it).
+    acked_at: HashMap<String, (Instant, usize)>,
 }
 
 /// What one receiver saw.
@@ -157,6 +204,8 @@ struct ReceiverLog {
     room: i64,
     /// Every event frame, in arrival order, across all its connections.
     events: Vec<Value>,
+    /// For each of `events`: when it came, on which connection.
+    arrivals: Vec<Arrival>,
     connections: usize,
     /// Disconnects the receiver chose.
     disconnects: usize,
@@ -167,6 +216,16 @@ struct ReceiverLog {
     /// Refused handshakes other than 503 (e.g. 401/403: a server bug here).
     bad_refusals: Vec<u16>,
     failed_connects: usize,
+}
+
+/// When an event came to a receiver, and on what connection.
+#[derive(Clone, Copy)]
+struct Arrival {
+    at: Instant,
+    /// When that connection was opened: an event committed after it came live (through the
+    /// bus, from another instance), not from the backfill.
+    opened: Instant,
+    instance: usize,
 }
 
 #[derive(Default, Debug)]
@@ -188,8 +247,94 @@ impl Verdict {
     }
 }
 
+/// The servers under test: one, or N instances of one deployment on one database with a
+/// Redis of their own as the bus; the database possibly behind a proxy that can cut it off.
+struct Fleet {
+    servers: Vec<TestServer>,
+    /// Shared with the Redis outage tasks, which kill and restart it in the background.
+    redis: Option<Arc<Mutex<RedisServer>>>,
+}
+
+impl Fleet {
+    async fn start(b: Backend, p: &Params, proxy: Option<&DbProxy>) -> Fleet {
+        let configure = |builder: TestServerBuilder| {
+            let builder = builder.env("ROOMCAST_DB_POOL_TIMEOUT_MS", "1000");
+            match proxy {
+                Some(proxy) => builder.database_port(proxy.port()),
+                None => builder,
+            }
+        };
+        if p.instances <= 1 {
+            let server = configure(TestServer::builder(b)).start().await;
+            return Fleet {
+                servers: vec![server],
+                redis: None,
+            };
+        }
+        assert_eq!(b, Backend::Postgres, "many instances need PostgreSQL");
+        let redis = RedisServer::start().await.unwrap_or_else(|e| panic!("{e}"));
+        let db = Arc::new(TestDb::create_via(b, proxy.map(DbProxy::port)).await);
+        let mut servers = Vec::with_capacity(p.instances);
+        // One at a time: the first runs the migrations.
+        for _ in 0..p.instances {
+            let builder = configure(TestServer::builder(b))
+                .shared_db(db.clone())
+                .env("ROOMCAST_BUS_URL", &redis.url());
+            servers.push(builder.start().await);
+        }
+        Fleet {
+            servers,
+            redis: Some(Arc::new(Mutex::new(redis))),
+        }
+    }
+
+    /// `client` (its cookie jar, so its session) on every instance.
+    fn everywhere(&self, client: &Client) -> Everywhere {
+        Everywhere {
+            client: client.clone(),
+            bases: self.servers.iter().map(TestServer::base).collect(),
+        }
+    }
+
+    fn urls(&self) -> String {
+        let urls: Vec<String> = self.servers.iter().map(TestServer::url).collect();
+        urls.join(" ")
+    }
+}
+
+/// One user's client on every instance. The cookie jar is per host, not per port, so the
+/// session made on one instance on 127.0.0.1 goes to all of them.
+#[derive(Clone)]
+struct Everywhere {
+    client: Client,
+    /// Each instance's address, as it follows a restart (to another port if its own was
+    /// taken).
+    bases: Vec<Arc<RwLock<String>>>,
+}
+
+impl Everywhere {
+    fn len(&self) -> usize {
+        self.bases.len()
+    }
+
+    fn on(&self, instance: usize) -> Client {
+        self.client.at(&self.bases[instance].read().unwrap())
+    }
+
+    fn all(&self) -> Vec<Client> {
+        (0..self.len()).map(|i| self.on(i)).collect()
+    }
+}
+
 async fn soak(b: Backend) {
-    let p = Params::from_env();
+    run(b, Params::from_env(false)).await
+}
+
+async fn soak_cluster() {
+    run(Backend::Postgres, Params::from_env(true)).await
+}
+
+async fn run(b: Backend, p: Params) {
     let kill_db = match b {
         Backend::Postgres => p.kill_db,
         // SQLite is a file inside the server process: it cannot be "down".
@@ -200,15 +345,16 @@ async fn soak(b: Backend) {
     } else {
         None
     };
-    let mut builder = TestServer::builder(b).env("ROOMCAST_DB_POOL_TIMEOUT_MS", "1000");
-    if let Some(proxy) = &proxy {
-        builder = builder.database_port(proxy.port());
-    }
-    let mut server = builder.start().await;
-    let label = format!("{b:?}").to_lowercase();
-    println!("soak: start backend={label} {p:?}");
+    let mut fleet = Fleet::start(b, &p, proxy.as_deref()).await;
+    let label = match p.instances {
+        1 => format!("{b:?}").to_lowercase(),
+        n => format!("postgres+redis x{n}"),
+    };
+    println!("soak: start backend={label} {p:?} on {}", fleet.urls());
 
-    // The cast: an owner, R rooms, S senders in every room, W receivers.
+    // The cast: an owner, R rooms, S senders in every room, W receivers. Accounts are made
+    // on the first instance; their sessions work on every one (one database).
+    let server = &fleet.servers[0];
     let owner = server.user().await;
     let capacity = i64::try_from((p.senders + p.receivers + 2).min(10_000)).unwrap();
     let mut rooms = Vec::new();
@@ -238,7 +384,7 @@ async fn soak(b: Backend) {
         let room = rooms[i % rooms.len()];
         let rng = StdRng::seed_from_u64(p.seed ^ (0x5eed_0000 + u64::try_from(i).unwrap()));
         receiver_tasks.push(tokio::spawn(receive(
-            user.client.clone(),
+            fleet.everywhere(&user.client),
             room,
             rng,
             targets.clone(),
@@ -248,7 +394,7 @@ async fn soak(b: Backend) {
     for (i, user) in senders.iter().enumerate() {
         let rng = StdRng::seed_from_u64(p.seed ^ (0xa11c_e000 + u64::try_from(i).unwrap()));
         sender_tasks.push(tokio::spawn(send(
-            user.client.clone(),
+            fleet.everywhere(&user.client),
             i,
             rooms.clone(),
             p.rate,
@@ -259,7 +405,7 @@ async fn soak(b: Backend) {
 
     let hostile_task = (p.hostile_rate > 0.0).then(|| {
         tokio::spawn(poison(
-            hostile.client.clone(),
+            fleet.everywhere(&hostile.client),
             rooms.clone(),
             p.hostile_rate,
             stop.clone(),
@@ -279,14 +425,33 @@ async fn soak(b: Backend) {
         let at = run * (2 * k - 1) / (2 * kill_db + 2);
         schedule.push((at, Fault::DatabaseDown));
     }
+    let kill_redis = if fleet.redis.is_some() {
+        p.kill_redis
+    } else {
+        0
+    };
+    for k in 1..=kill_redis {
+        // A quarter of a slot before each kill's (one Redis outage and one kill: at 3/8 of the
+        // run, so the kill at 1/2 falls into a long enough outage and an instance starts
+        // while the bus is away), clear of the database outages (at 1/4 for one).
+        let at = run * (4 * k - 1) / (4 * kill_redis + 4);
+        schedule.push((at, Fault::RedisDown));
+    }
     schedule.sort_by_key(|(at, _)| *at);
     let mut chaos = StdRng::seed_from_u64(p.seed ^ 0xc4a0_5000);
     let mut kills = 0;
     let mut outages = Vec::new();
+    let mut redis_outages = 0;
     for (at, fault) in schedule {
         sleep_until(start + at).await;
         match fault {
             Fault::KillServer => {
+                let victim = if fleet.servers.len() > 1 {
+                    chaos.gen_range(0..fleet.servers.len())
+                } else {
+                    0
+                };
+                let server = &mut fleet.servers[victim];
                 let before = server.url();
                 server.kill().await;
                 let pause = Duration::from_millis(chaos.gen_range(100..600));
@@ -306,7 +471,7 @@ async fn soak(b: Backend) {
                     format!(" (moved from {before}: the port was taken)")
                 };
                 println!(
-                    "soak: {:.1}s kill #{kills}: SIGKILL, down {pause:?}, back on {}{moved} after {:?}",
+                    "soak: {:.1}s kill #{kills}: SIGKILL instance {victim}, down {pause:?}, back on {}{moved} after {:?}",
                     start.elapsed().as_secs_f64(),
                     server.url(),
                     restarting.elapsed()
@@ -330,9 +495,33 @@ async fn soak(b: Backend) {
                     );
                 }));
             }
+            Fault::RedisDown => {
+                // In the background too: a kill may fall into it.
+                let redis = fleet.redis.clone().unwrap();
+                redis_outages += 1;
+                let (n, down_for) = (redis_outages, Duration::from_secs(p.redis_down_secs));
+                outages.push(tokio::spawn(async move {
+                    println!(
+                        "soak: {:.1}s Redis outage #{n}: SIGKILL, down for {down_for:?}",
+                        start.elapsed().as_secs_f64()
+                    );
+                    redis.lock().await.kill().await;
+                    sleep(down_for).await;
+                    redis
+                        .lock()
+                        .await
+                        .start_again()
+                        .await
+                        .unwrap_or_else(|e| panic!("Redis did not start again: {e}"));
+                    println!(
+                        "soak: {:.1}s Redis outage #{n}: up (empty)",
+                        start.elapsed().as_secs_f64()
+                    );
+                }));
+            }
         }
     }
-    let (outages, outage_tasks) = (outages.len(), outages);
+    let (outages, outage_tasks) = (outages.len() - redis_outages, outages);
     sleep_until(start + run).await;
     stop.store(true, Ordering::SeqCst);
     for outage in outage_tasks {
@@ -431,9 +620,14 @@ async fn soak(b: Backend) {
         && hostile.wrong.is_empty();
     println!(
         "soak: {} backend={label} messages={messages} receivers={} disconnects={disconnects} \
-         kills={kills} db_outages={outages} losses={} duplicates={}",
+         kills={kills} db_outages={outages}{} losses={} duplicates={}",
         if pass { "PASS" } else { "FAIL" },
         received.len(),
+        if p.instances > 1 {
+            format!(" redis_outages={redis_outages}")
+        } else {
+            String::new()
+        },
         verdict.losses,
         verdict.duplicates,
     );
@@ -466,14 +660,29 @@ async fn soak(b: Backend) {
         hostile.wrong.len(),
         hostile.refused,
     );
+    let (mut same, mut cross) = live_lags(&sent, &received);
+    let cross = if p.instances > 1 {
+        format!(
+            ", on another instance (the bus) {}",
+            percentiles(&mut cross)
+        )
+    } else {
+        String::new()
+    };
+    println!(
+        "soak: backend={label} live events, 201 to receipt: on the answering instance {}{cross}",
+        percentiles(&mut same),
+    );
     for problem in &verdict.problems {
         println!("soak:   {problem}");
     }
     if !pass {
-        eprintln!(
-            "--- roomcast ({label}) output, last lines ---\n{}",
-            server.log_tail(60)
-        );
+        for (i, server) in fleet.servers.iter().enumerate() {
+            eprintln!(
+                "--- roomcast ({label}, instance {i}) output, last lines ---\n{}",
+                server.log_tail(60)
+            );
+        }
     }
 
     assert_eq!(verdict.losses, 0, "losses: {:#?}", verdict.problems);
@@ -514,12 +723,15 @@ async fn soak(b: Backend) {
 enum Fault {
     KillServer,
     DatabaseDown,
+    RedisDown,
 }
 
 /// One sender: a message per tick into a random room, each retried under
-/// its key until it is acknowledged (or the retry budget runs out).
+/// its key until it is acknowledged (or the retry budget runs out). With many
+/// instances, each message starts on a random one and each retry moves on to
+/// the next.
 async fn send(
-    client: Client,
+    instances: Everywhere,
     me: usize,
     rooms: Vec<i64>,
     rate: f64,
@@ -541,11 +753,20 @@ async fn send(
             break;
         }
         let room = rooms[rng.gen_range(0..rooms.len())];
+        // Drawn only with many instances, so one instance's runs keep their seeds' meaning.
+        let first = if instances.len() > 1 {
+            rng.gen_range(0..instances.len())
+        } else {
+            0
+        };
+        let clients = instances.all();
         let content = format!("soak sender {me} message {n} room {room}");
         let key = format!("soak-{me}-{n}");
         log.attempted.push((room, content.clone()));
-        match send_until_acked(&client, room, &content, &key, policy).await {
+        match send_until_acked_via(&clients, first, room, &content, &key, policy).await {
             Ok(ack) => {
+                log.acked_at
+                    .insert(content.clone(), (Instant::now(), ack.instance));
                 log.retries += usize::try_from(ack.attempts - 1).unwrap();
                 log.server_errors += server_errors(&ack.failures);
                 log.replays += usize::from(ack.replayed);
@@ -634,8 +855,13 @@ fn poison_input(n: u64) -> (&'static str, String, &'static str, Option<String>) 
 }
 
 /// The hostile sender: poison inputs into the honest senders' rooms, at a
-/// steady rate, until told to stop.
-async fn poison(client: Client, rooms: Vec<i64>, rate: f64, stop: Arc<AtomicBool>) -> HostileLog {
+/// steady rate, until told to stop; with many instances, to each in turn.
+async fn poison(
+    instances: Everywhere,
+    rooms: Vec<i64>,
+    rate: f64,
+    stop: Arc<AtomicBool>,
+) -> HostileLog {
     let mut log = HostileLog::default();
     let mut tick = interval(Duration::from_secs_f64(1.0 / rate));
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -645,6 +871,7 @@ async fn poison(client: Client, rooms: Vec<i64>, rate: f64, stop: Arc<AtomicBool
             break;
         }
         let room = rooms[usize::try_from(n).unwrap() % rooms.len()];
+        let client = instances.on(usize::try_from(n).unwrap() % instances.len());
         let (what, body, content_type, key) = poison_input(n);
         let mut request = client
             .request(
@@ -674,9 +901,10 @@ async fn poison(client: Client, rooms: Vec<i64>, rate: f64, stop: Arc<AtomicBool
 /// One receiver: connects with `after=<last seq>`, holds the socket for a
 /// random while, drops it and resumes; reconnects with backoff while the
 /// server is away. Ends once it has its room's final seq (or gives up 30 s
-/// after that seq is known).
+/// after that seq is known). With many instances, each connection goes to a
+/// random one.
 async fn receive(
-    client: Client,
+    instances: Everywhere,
     room: i64,
     mut rng: StdRng,
     mut targets: watch::Receiver<Option<HashMap<i64, i64>>>,
@@ -684,6 +912,7 @@ async fn receive(
     let mut log = ReceiverLog {
         room,
         events: Vec::new(),
+        arrivals: Vec::new(),
         connections: 0,
         disconnects: 0,
         dropped: 0,
@@ -708,6 +937,12 @@ async fn receive(
         }
     };
     'connections: while !done(last) {
+        let instance = if instances.len() > 1 {
+            rng.gen_range(0..instances.len())
+        } else {
+            0
+        };
+        let client = instances.on(instance);
         let mut socket = match client
             .open_events(room, Some(last), Duration::from_secs(5))
             .await
@@ -726,6 +961,7 @@ async fn receive(
             }
         };
         log.connections += 1;
+        let opened = Instant::now();
         backoff = Duration::from_millis(50);
         let hold_until = Instant::now() + Duration::from_millis(rng.gen_range(200..2500));
         loop {
@@ -745,6 +981,11 @@ async fn receive(
                 Some(Incoming::Event(event)) => {
                     last = last.max(seq(&event));
                     log.events.push(event);
+                    log.arrivals.push(Arrival {
+                        at: Instant::now(),
+                        opened,
+                        instance,
+                    });
                 }
                 Some(Incoming::Closed(closed)) => {
                     log.dropped += 1;
@@ -890,6 +1131,55 @@ fn check_receivers(received: &[ReceiverLog], logs: &BTreeMap<i64, Vec<Value>>, v
     }
 }
 
+/// How long each live event took from its send's 201 to a receiver: (on the instance that
+/// answered the send, on another one). Events of a connection's backfill (acknowledged
+/// before the connection opened) are left out; one that came before the 201 counts 0.
+fn live_lags(sent: &[SenderLog], received: &[ReceiverLog]) -> (Vec<Duration>, Vec<Duration>) {
+    let acked: HashMap<&str, (Instant, usize)> = sent
+        .iter()
+        .flat_map(|s| s.acked_at.iter().map(|(c, at)| (c.as_str(), *at)))
+        .collect();
+    let (mut same, mut cross) = (Vec::new(), Vec::new());
+    for r in received {
+        for (event, arrival) in r.events.iter().zip(&r.arrivals) {
+            let content = event["data"]["content"].as_str().unwrap_or("");
+            let Some(&(acked_at, instance)) = acked.get(content) else {
+                continue;
+            };
+            if arrival.opened > acked_at {
+                continue;
+            }
+            let lag = arrival.at.saturating_duration_since(acked_at);
+            if arrival.instance == instance {
+                same.push(lag);
+            } else {
+                cross.push(lag);
+            }
+        }
+    }
+    (same, cross)
+}
+
+/// "p50 3 ms, p99 40 ms, max 900 ms (n=1234)".
+fn percentiles(lags: &mut [Duration]) -> String {
+    if lags.is_empty() {
+        return "(none)".into();
+    }
+    lags.sort();
+    // The nearest rank, in a non-empty slice.
+    let at = |percent: usize| {
+        let rank = (lags.len() * percent).div_ceil(100).max(1);
+        lags[rank - 1].as_secs_f64() * 1000.0
+    };
+    format!(
+        "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms (n={})",
+        at(50),
+        at(99),
+        at(100),
+        lags.len()
+    )
+}
+
 /// The verdict itself must catch what it claims to: a checker that never
 /// fails proves nothing.
 #[test]
@@ -903,6 +1193,7 @@ fn the_verdict_catches_losses_duplicates_and_disorder() {
     let receiver = |events: Vec<Value>| ReceiverLog {
         room: 1,
         events,
+        arrivals: Vec::new(),
         connections: 1,
         disconnects: 0,
         dropped: 0,

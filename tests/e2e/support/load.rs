@@ -42,6 +42,9 @@ pub struct Acked {
     pub replayed: bool,
     /// What the failed attempts ended with, e.g. `"503"` or `"error: …"`.
     pub failures: Vec<String>,
+    /// Which of the clients (`send_until_acked_via`) got the 201.
+    #[allow(dead_code)] // read by the soak checker (tests/soak)
+    pub instance: usize,
 }
 
 /// Why a send was not acknowledged.
@@ -68,11 +71,30 @@ pub async fn send_until_acked(
     key: &str,
     policy: RetryPolicy,
 ) -> Result<Acked, NotAcked> {
+    send_until_acked_via(std::slice::from_ref(client), 0, room, content, key, policy).await
+}
+
+/// `send_until_acked` through the instances of one deployment, as a load balancer would
+/// spread it: the first attempt goes to `clients[first]`, each retry to the next instance
+/// (same key, same body), so an answer lost with one instance is asked of another.
+pub async fn send_until_acked_via(
+    clients: &[Client],
+    first: usize,
+    room: i64,
+    content: &str,
+    key: &str,
+    policy: RetryPolicy,
+) -> Result<Acked, NotAcked> {
+    assert!(!clients.is_empty(), "send_until_acked_via: no instance");
     let give_up = Instant::now() + policy.give_up_after;
     let mut backoff = policy.first_backoff;
     let mut failures = Vec::new();
     let mut attempts = 0;
+    let mut turn = first;
     loop {
+        let instance = turn % clients.len();
+        let client = &clients[instance];
+        turn += 1;
         attempts += 1;
         let request = client
             .message_request(room, content, Some(key))
@@ -85,6 +107,7 @@ pub async fn send_until_acked(
                     attempts,
                     replayed,
                     failures,
+                    instance,
                 });
             }
             Ok(resp) if resp.status >= 500 => failures.push(resp.status.to_string()),

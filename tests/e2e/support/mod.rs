@@ -20,11 +20,13 @@ pub use bots::{assert_token_shape, bearer_events, Bot};
 #[allow(unused_imports)] // not used by tests/soak
 pub use cluster::Cluster;
 pub use http::{Client, Resp, SESSION_COOKIE};
-#[allow(unused_imports)] // used by the soak checker (tests/soak)
-pub use load::NotAcked;
 pub use load::{send_until_acked, Acked, RetryPolicy};
+#[allow(unused_imports)] // used by the soak checker (tests/soak)
+pub use load::{send_until_acked_via, NotAcked};
 pub use proxy::DbProxy;
 pub use server::TestServer;
+#[allow(unused_imports)] // used by the soak checker (tests/soak)
+pub use server::TestServerBuilder;
 #[allow(unused_imports)] // not used by the soak checker
 pub use tools::tools;
 pub use users::{id, seq, unique_username, User, PASSWORD};

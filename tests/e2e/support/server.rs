@@ -125,6 +125,13 @@ impl TestServer {
         self.base.read().unwrap().clone()
     }
 
+    /// The shared cell holding `url()`: a client made with it follows this server's restarts,
+    /// even to another port.
+    #[allow(dead_code)] // used by the soak checker's many-instance mode (tests/soak)
+    pub fn base(&self) -> BaseUrl {
+        self.base.clone()
+    }
+
     /// `127.0.0.1:<port>`, what a browser sends as Host (and in Origin).
     pub fn authority(&self) -> String {
         self.url().trim_start_matches("http://").to_string()
