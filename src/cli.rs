@@ -7,9 +7,9 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::chat::accounts::{self, normalize_username, Credentials};
+use crate::chat::accounts::{self, normalize_username, Credentials, Grant};
 use crate::chat::credentials::{self, By};
-use crate::chat::{bots, rooms};
+use crate::chat::{admin, bots, rooms};
 use crate::config::Config;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::telemetry::SECURITY;
@@ -18,14 +18,43 @@ use crate::views::timestamp;
 #[derive(Subcommand)]
 pub enum UserCommand {
     /// Create an account; the password is read from the first line of standard input.
-    Create { username: String },
+    /// The first account of an empty server is an admin.
+    #[command(
+        after_help = "Example:\n  echo 'a good password' | roomcast user create carol --admin"
+    )]
+    Create {
+        username: String,
+        /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+    },
     /// List accounts and bots.
     List {
         #[arg(long)]
         json: bool,
     },
     /// Disable an account: no more logins or tokens; its sessions end and its sockets close.
+    #[command(after_help = "Example:\n  roomcast user disable carol")]
     Disable { username: String },
+    /// Enable a disabled account: it may log in again.
+    #[command(after_help = "Example:\n  roomcast user enable carol")]
+    Enable { username: String },
+    /// Set a new password, read from the first line of standard input: every session of the
+    /// user ends and every socket of theirs closes (4001).
+    #[command(
+        name = "reset-password",
+        after_help = "Example:\n  echo 'a new good password' | roomcast user reset-password carol"
+    )]
+    ResetPassword { username: String },
+    /// Grant (on) or withdraw (off) admin rights.
+    #[command(after_help = "Example:\n  roomcast user admin carol on")]
+    Admin { username: String, state: OnOff },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Subcommand)]
@@ -46,14 +75,10 @@ pub enum RoomCommand {
 pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
     let app = App::open(config).await?;
     match cmd {
-        UserCommand::Create { username } => {
-            let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
-            let password = password.trim_end_matches(['\r', '\n']).to_string();
-            let account = accounts::register(&app, Credentials { username, password })
+        UserCommand::Create { username, admin } => {
+            let password = read_password()?;
+            let grant = if admin { Grant::Admin } else { Grant::IfFirst };
+            let account = accounts::register(&app, Credentials { username, password }, grant)
                 .await
                 .map_err(|e| e.report())?;
             println!("created user {} (id {})", account.username, account.id);
@@ -67,13 +92,20 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
                     bot: u.is_bot,
                     created_at: timestamp(u.created_at),
                     disabled: u.disabled_at.is_some(),
+                    admin: u.is_admin,
                 };
                 print_row(json, &row, || {
                     format!(
-                        "{:>6}  {:<32}  {:<4}  {}{}",
+                        "{:>6}  {:<32}  {:<5}  {}{}",
                         row.id,
                         row.username,
-                        if row.bot { "bot" } else { "user" },
+                        if row.bot {
+                            "bot"
+                        } else if row.admin {
+                            "admin"
+                        } else {
+                            "user"
+                        },
                         row.created_at,
                         if row.disabled { "  disabled" } else { "" }
                     )
@@ -93,6 +125,36 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
             // With a bus, running servers close the sockets at once (else within the poll).
             app.bus.flush().await;
             println!("disabled {name} (id {user}); sessions ended");
+        }
+        UserCommand::Enable { username } => {
+            let (name, user) = find_user(&app, &username).await?;
+            admin::enable_by_operator(&app, user)
+                .await
+                .map_err(|e| e.report())?;
+            tracing::info!(target: SECURITY, event = "user.enabled", account = user.0, username = %name, via = "cli", "user enabled");
+            println!("enabled {name} (id {user})");
+        }
+        UserCommand::ResetPassword { username } => {
+            let (name, user) = find_user(&app, &username).await?;
+            let password = read_password()?;
+            let ended = credentials::reset_password(&app, user, password)
+                .await
+                .map_err(|e| e.report())?;
+            tracing::info!(target: SECURITY, event = "password.reset", account = user.0, username = %name, sessions_ended = ended, via = "cli", "password reset");
+            app.bus.flush().await;
+            println!("new password set for {name} (id {user}); {ended} sessions ended");
+        }
+        UserCommand::Admin { username, state } => {
+            let (name, user) = find_user(&app, &username).await?;
+            let on = matches!(state, OnOff::On);
+            admin::set_admin(&app, user, on)
+                .await
+                .map_err(|e| e.report())?;
+            tracing::info!(target: SECURITY, event = "user.admin", account = user.0, username = %name, admin = on, via = "cli", "admin rights changed");
+            println!(
+                "{name} (id {user}) is {}",
+                if on { "an admin" } else { "not an admin" }
+            );
         }
     }
     Ok(())
@@ -152,6 +214,27 @@ struct UserLine {
     bot: bool,
     created_at: String,
     disabled: bool,
+    admin: bool,
+}
+
+/// The first line of standard input, without its line end.
+fn read_password() -> Result<String, String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut password)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// A username as typed, and the id of its account: one clear line if there is none.
+async fn find_user(app: &App, username: &str) -> Result<(String, UserId), String> {
+    let name = normalize_username(username).map_err(|e| e.report())?;
+    let user = accounts::find_id(app, &name)
+        .await
+        .map_err(|e| e.report())?
+        .ok_or(format!("no user named {name}"))?;
+    Ok((name, user))
 }
 
 #[derive(Serialize)]

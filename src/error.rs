@@ -32,10 +32,14 @@ pub enum AppError {
     InvalidToken,
     #[error("unknown username or wrong password")]
     InvalidCredentials,
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("you are not a member of this room")]
     NotAMember,
     #[error("only the room's owner may do this")]
     NotOwner,
+    #[error("only an admin may do this")]
+    NotAdmin,
     #[error("origin {0} is not allowed here")]
     OriginNotAllowed(String),
     #[error("host {0:?} is not served here")]
@@ -115,8 +119,10 @@ impl ErrorKind {
                 "invalid-credentials",
                 "Invalid credentials",
             ),
+            ErrorKind::WrongPassword => (S::FORBIDDEN, "wrong-password", "Wrong password"),
             ErrorKind::NotAMember => (S::FORBIDDEN, "not-a-member", "Not a member"),
             ErrorKind::NotOwner => (S::FORBIDDEN, "not-owner", "Not the owner"),
+            ErrorKind::NotAdmin => (S::FORBIDDEN, "not-admin", "Not an admin"),
             ErrorKind::OriginNotAllowed => {
                 (S::FORBIDDEN, "origin-not-allowed", "Origin not allowed")
             }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::ids::{RoomId, Seq, UserId};
-use crate::store::accounts::Profile;
+use crate::store::accounts::{Profile, UserSummary};
 use crate::store::events::EventView;
 use crate::store::membership::MemberRow;
 use crate::store::rooms::RoomView;
@@ -145,4 +145,46 @@ pub struct MemberList {
 pub struct MessageList {
     /// Ascending by seq.
     pub messages: Vec<MessageJson>,
+}
+
+/// The caller, as `GET /api/me` shows them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeJson {
+    #[schema(value_type = i64)]
+    pub id: UserId,
+    pub username: String,
+    pub bot: bool,
+    /// Whether the caller may use the admin endpoints.
+    pub admin: bool,
+}
+
+/// An account as admins see it (`GET /api/users`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserJson {
+    #[schema(value_type = i64)]
+    pub id: UserId,
+    pub username: String,
+    pub bot: bool,
+    pub admin: bool,
+    pub disabled: bool,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+}
+
+impl From<UserSummary> for UserJson {
+    fn from(u: UserSummary) -> Self {
+        UserJson {
+            id: u.id,
+            username: u.username,
+            bot: u.is_bot,
+            admin: u.is_admin,
+            disabled: u.disabled_at.is_some(),
+            created_at: timestamp(u.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserList {
+    pub users: Vec<UserJson>,
 }

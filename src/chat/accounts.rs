@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use crate::app::App;
 use crate::error::AppError;
 use crate::ids::UserId;
+pub use crate::store::accounts::Grant;
 use crate::store::accounts::{self, User, UserSummary};
 use crate::views::{timestamp, AccountJson};
 
@@ -44,21 +45,26 @@ const PASSWORD_MAX_BYTES: usize = 1024;
 
 /// The minimum counts characters (what a person types), the maximum bytes (what hashing
 /// costs); a schema's minLength/maxLength of 8/1024 characters implies both.
-fn check_password(password: &str) -> Result<(), AppError> {
+pub(crate) fn check_password(field: &'static str, password: &str) -> Result<(), AppError> {
     if password.chars().count() < 8 || password.len() > PASSWORD_MAX_BYTES {
         return Err(AppError::validation(
-            "password",
+            field,
             "must be at least 8 characters and at most 1024 bytes",
         ));
     }
     Ok(())
 }
 
-pub async fn register(app: &App, input: Credentials) -> Result<AccountJson, AppError> {
+/// A new account: an admin if `grant` says so, or if it is the server's first.
+pub async fn register(
+    app: &App,
+    input: Credentials,
+    grant: Grant,
+) -> Result<AccountJson, AppError> {
     let username = normalize_username(&input.username)?;
-    check_password(&input.password)?;
+    check_password("password", &input.password)?;
     let hash = app.passwords.hash(input.password).await?;
-    let user = accounts::create(&app.db, &username, &hash).await?;
+    let user = accounts::create(&app.db, &username, &hash, grant).await?;
     Ok(AccountJson {
         id: user.id,
         username: user.username,

@@ -1,5 +1,6 @@
-//! One use case per way a credential ends: logout, log out everywhere, user disabled, bot
-//! token rotated, bot token revoked, bot deleted. Each ends it in the database first (so every
+//! One use case per way a credential ends: logout, log out everywhere, password changed (the
+//! other sessions end) or reset by an operator (every session ends), user disabled, bot token
+//! rotated, bot token revoked, bot deleted. Each ends it in the database first (so every
 //! copy of the credential is dead before anyone hears of it), then forgets it on this
 //! instance (evicts the credential cache, closes the sockets opened with it: 4001), then tells
 //! the other instances on the bus, which do the same at once (`chat::peers`). Handlers and the
@@ -15,8 +16,10 @@ use crate::bus::Control;
 use crate::error::AppError;
 use crate::ids::UserId;
 use crate::realtime::close;
+use crate::store::accounts::Keep;
 use crate::store::{accounts, bots, sessions};
 
+use super::accounts::check_password;
 use super::bots::new_token;
 
 /// Who ends a bot's credential: its owner (checked here) or an operator at the console.
@@ -52,6 +55,55 @@ pub async fn log_out_everywhere(app: &App, who: &Principal) -> Result<usize, App
     let ended = sessions::delete_all_of_user(&app.db, who.user_id).await?;
     revoked(app, who.user_id);
     Ok(ended)
+}
+
+/// A person changes their own password: `current` must verify (after `throttle`, the login's
+/// per-username limit, so this is no side door for guessing), then the new hash is stored and
+/// every other session of theirs ends in the same transaction; those sessions' sockets close
+/// (4001) on every instance. The caller's own session and sockets live on.
+pub async fn change_password(
+    app: &App,
+    who: &Principal,
+    current: String,
+    new: String,
+    throttle: impl AsyncFnOnce(&str) -> Result<(), AppError>,
+) -> Result<usize, AppError> {
+    let Some(sid) = who.session_id.clone().filter(|_| !who.is_bot) else {
+        return Err(AppError::Forbidden(
+            "only a person's session may change a password",
+        ));
+    };
+    check_password("new", &new)?;
+    throttle(&who.username).await?;
+    let user = accounts::find(&app.db, who.user_id)
+        .await?
+        .filter(|u| u.disabled_at.is_none())
+        .ok_or(AppError::Unauthenticated)?;
+    if !app
+        .passwords
+        .verify(current, Some(user.password_hash))
+        .await?
+    {
+        return Err(AppError::WrongPassword);
+    }
+    let hash = app.passwords.hash(new).await?;
+    let ended = accounts::set_password(&app.db, who.user_id, &hash, Keep::Session(sid)).await?;
+    for sid in &ended {
+        forget_session(app, sid);
+        app.bus
+            .publish_control(Control::SessionEnded { sid: sid.clone() });
+    }
+    Ok(ended.len())
+}
+
+/// An operator sets a person's password: every session of theirs ends and every socket
+/// closes (4001), on every instance (the bus, or the `revoked_at` poll).
+pub async fn reset_password(app: &App, user: UserId, new: String) -> Result<usize, AppError> {
+    check_password("password", &new)?;
+    let hash = app.passwords.hash(new).await?;
+    let ended = accounts::set_password(&app.db, user, &hash, Keep::Nothing).await?;
+    revoked(app, user);
+    Ok(ended.len())
 }
 
 /// User disabled (an operator's act): no more logins or tokens, every session deleted, every

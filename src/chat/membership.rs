@@ -7,7 +7,9 @@ use crate::error::AppError;
 use crate::ids::{RoomId, UserId};
 use crate::realtime::{close, Frame};
 use crate::store::events::EventView;
-use crate::store::{membership, rooms};
+use crate::store::{membership, rooms, Rejection, StoreError};
+
+use super::admin;
 use crate::views::{MemberJson, RoomJson};
 
 /// Whether a join seated the caller now or found them already seated.
@@ -38,7 +40,8 @@ pub async fn join(app: &App, who: &Principal, room: RoomId) -> Result<Joined, Ap
     })
 }
 
-/// `who` takes `target` out of the room (themselves, or anyone if `who` owns it).
+/// `who` takes `target` out of the room (themselves, or anyone if `who` owns it or is an
+/// admin).
 /// Leaving when not a member is a no-op, so retries are safe. The target's sockets close 4003,
 /// on every instance.
 pub async fn remove(
@@ -47,7 +50,14 @@ pub async fn remove(
     room: RoomId,
     target: UserId,
 ) -> Result<(), AppError> {
-    let Some(event) = membership::leave(&app.db, room, target, who.user_id).await? else {
+    // Admin rights are only read when the owner's condition failed.
+    let left = match membership::leave(&app.db, room, target, Some(who.user_id)).await {
+        Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
+            membership::leave(&app.db, room, target, None).await?
+        }
+        left => left?,
+    };
+    let Some(event) = left else {
         return Ok(());
     };
     app.publish(Frame::from_event(&event));

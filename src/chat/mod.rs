@@ -2,6 +2,7 @@
 //! after commit, tells the hub.
 
 pub mod accounts;
+pub mod admin;
 pub mod bots;
 pub mod credentials;
 pub mod membership;

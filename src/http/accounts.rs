@@ -6,7 +6,7 @@ use crate::http::openapi::{BadBody, Unavailable};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
-use crate::chat::accounts::{self, Credentials};
+use crate::chat::accounts::{self, Credentials, Grant};
 use crate::error::AppError;
 use crate::http::client_ip;
 use crate::http::rate_limit::{Limits, Tell};
@@ -19,7 +19,7 @@ use crate::views::AccountJson;
     summary = "Register an account",
     request_body = Credentials,
     responses(
-        (status = 201, description = "Registered (not logged in)", body = AccountJson),
+        (status = 201, description = "Registered (not logged in); the first account of an empty server is an admin", body = AccountJson),
         BadBody,
         (status = 409, description = "Username taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
         Unavailable
@@ -35,6 +35,6 @@ pub async fn register(
         .auth
         .charge(&req, &client_ip(&req), Tell::Successes)
         .await?;
-    let account = accounts::register(&app, body.into_inner()).await?;
+    let account = accounts::register(&app, body.into_inner(), Grant::IfFirst).await?;
     Ok(HttpResponse::Created().json(account))
 }

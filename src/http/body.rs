@@ -21,8 +21,9 @@ use crate::error::AppError;
 
 pub struct JsonObject<T>(pub T);
 
-/// Fields whose value is never echoed; each is a string wherever it appears.
-const SECRET_FIELDS: [&str; 2] = ["password", "token"];
+/// Fields whose value is never echoed; each is a string wherever it appears (`current` and
+/// `new` are the passwords of a password change).
+const SECRET_FIELDS: [&str; 4] = ["password", "token", "current", "new"];
 
 /// Blanks every secret field that is not a string and returns the first one's name.
 fn blank_wrong_secrets(map: &mut Map<String, Value>) -> Option<&'static str> {

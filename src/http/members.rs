@@ -69,12 +69,12 @@ pub async fn leave(
     delete,
     path = "/api/rooms/{id}/members/{user}",
     tag = "members",
-    summary = "Remove a member (owner only)",
+    summary = "Remove a member (owner or admin)",
     params(("id" = i64, Path, description = "Room id"), ("user" = i64, Path, description = "User id")),
     responses(
         (status = 204, description = "Removed (or was not a member); their sockets close with 4003"),
         Unauthorized,
-        (status = 403, description = "Not the owner (`not-owner`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither the owner nor an admin (`not-owner`)", body = Problem, content_type = "application/problem+json"),
         RoomNotFound,
         (status = 409, description = "The owner cannot be removed (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown

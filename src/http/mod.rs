@@ -15,6 +15,7 @@ pub mod problems;
 pub mod rate_limit;
 pub mod rooms;
 pub mod session;
+pub mod users;
 
 use actix_session::SessionMiddleware;
 use actix_web::middleware::from_fn;
@@ -60,6 +61,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 )
                 .service(web::resource("/sessions").delete(session::logout_everywhere))
                 .service(web::resource("/me").get(session::me))
+                .service(web::resource("/me/password").put(session::change_password))
                 .service(web::resource("/rooms").post(rooms::create).get(rooms::list))
                 .service(
                     web::resource("/rooms/{id}")
@@ -73,6 +75,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 )
                 .service(web::resource("/rooms/{id}/members").get(members::list))
                 .service(web::resource("/rooms/{id}/members/{user}").delete(members::remove))
+                .service(web::resource("/users").get(users::list))
+                .service(
+                    web::resource("/users/{id}/disabled")
+                        .put(users::disable)
+                        .delete(users::enable),
+                )
                 .service(web::resource("/bots").post(bots::create).get(bots::list))
                 .service(web::resource("/bots/{id}").delete(bots::delete))
                 .service(

@@ -11,7 +11,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 
 use crate::error::{AppError, ErrorKind, Problem};
 
-use super::{accounts, bots, events, members, messages, ops, rooms, session};
+use super::{accounts, bots, events, members, messages, ops, rooms, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,6 +26,7 @@ use super::{accounts, bots, events, members, messages, ops, rooms, session};
         session::logout,
         session::logout_everywhere,
         session::me,
+        session::change_password,
         rooms::create,
         rooms::list,
         rooms::show,
@@ -42,6 +43,9 @@ use super::{accounts, bots, events, members, messages, ops, rooms, session};
         bots::rotate,
         bots::revoke,
         bots::delete,
+        users::list,
+        users::disable,
+        users::enable,
         ops::healthz,
         ops::readyz,
     ),
@@ -95,9 +99,10 @@ impl Modify for ErrorCodes {
 
 /// The operations whose handler charges a rate limit (`Limit::charge`), as `(method, path)`.
 /// The contract test holds this list to the server's answers.
-pub const RATE_LIMITED: [(&str, &str); 5] = [
+pub const RATE_LIMITED: [(&str, &str); 6] = [
     ("post", "/api/accounts"),
     ("post", "/api/session"),
+    ("put", "/api/me/password"),
     ("post", "/api/rooms"),
     ("post", "/api/bots"),
     ("post", "/api/rooms/{id}/messages"),
@@ -225,6 +230,15 @@ pub struct SendBusy(Problem);
 )]
 #[allow(dead_code)]
 pub struct RateLimited(Problem);
+
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "Admins only (`not-admin`)",
+    content_type = "application/problem+json"
+)]
+#[allow(dead_code)]
+pub struct NotAdmin(Problem);
 
 #[derive(IntoResponses)]
 #[response(

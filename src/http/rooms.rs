@@ -86,12 +86,12 @@ pub async fn show(
     delete,
     path = "/api/rooms/{id}",
     tag = "rooms",
-    summary = "Delete a room (owner only)",
+    summary = "Delete a room (owner or admin)",
     params(("id" = i64, Path, description = "Room id")),
     responses(
         (status = 204, description = "Deleted; sockets get room.deleted and close with 4004"),
         Unauthorized,
-        (status = 403, description = "Not the owner (`not-owner`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Neither the owner nor an admin (`not-owner`)", body = Problem, content_type = "application/problem+json"),
         RoomNotFound,
         DatabaseDown
     ),

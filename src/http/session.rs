@@ -1,5 +1,8 @@
 //! POST/DELETE /api/session, DELETE /api/sessions, GET /api/me
 
+use serde::Deserialize;
+use utoipa::ToSchema;
+
 use crate::error::Problem;
 use crate::http::body::JsonObject;
 use crate::http::openapi::{BadBody, DatabaseDown, Unauthorized, Unavailable};
@@ -11,12 +14,12 @@ use crate::auth::session_store::{SESSION_ID, USERNAME, USER_ID};
 use crate::auth::tokens::random_token;
 use crate::auth::Principal;
 use crate::chat::accounts::{self, Credentials};
-use crate::chat::credentials;
+use crate::chat::{admin, credentials};
 use crate::error::AppError;
 use crate::http::client_ip;
 use crate::http::rate_limit::{Limits, Tell};
 use crate::telemetry::{self, SECURITY};
-use crate::views::UserRef;
+use crate::views::{MeJson, UserRef};
 
 #[utoipa::path(
     post,
@@ -138,12 +141,76 @@ pub async fn logout_everywhere(
     tag = "accounts",
     summary = "Who am I",
     responses(
-        (status = 200, description = "The caller", body = UserRef),
+        (status = 200, description = "The caller, and whether they are an admin", body = MeJson),
         Unauthorized,
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
-pub async fn me(who: Principal) -> HttpResponse {
-    HttpResponse::Ok().json(who.user_ref())
+pub async fn me(app: web::Data<App>, who: Principal) -> Result<HttpResponse, AppError> {
+    let admin = admin::is_admin(&app, &who).await?;
+    let me = who.user_ref();
+    Ok(HttpResponse::Ok().json(MeJson {
+        id: me.id,
+        username: me.username,
+        bot: me.bot,
+        admin,
+    }))
+}
+
+/// A password change: the current password, and the new one.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct PasswordChange {
+    /// The password the caller logged in with.
+    #[schema(max_length = 1024)]
+    pub current: String,
+    /// At least 8 characters, at most 1024 bytes of UTF-8.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub new: String,
+}
+
+/// Changes the caller's password and ends every other session of theirs (their sockets close
+/// with 4001, on every server); this session stays. The current password is checked against
+/// the same per-username limit as a login.
+#[utoipa::path(
+    put,
+    path = "/api/me/password",
+    tag = "accounts",
+    summary = "Change your password",
+    request_body = PasswordChange,
+    responses(
+        (status = 204, description = "Changed; every other session ended, their sockets closed with 4001"),
+        BadBody,
+        Unauthorized,
+        (status = 403, description = "The current password is wrong (`wrong-password`), or a bot (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        Unavailable
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn change_password(
+    req: HttpRequest,
+    app: web::Data<App>,
+    limits: web::Data<Limits>,
+    who: Principal,
+    body: JsonObject<PasswordChange>,
+) -> Result<HttpResponse, AppError> {
+    let peer = client_ip(&req);
+    limits.auth.charge(&req, &peer, Tell::EveryAnswer).await?;
+    let PasswordChange { current, new } = body.into_inner();
+    let result = credentials::change_password(&app, &who, current, new, async |name| {
+        limits.login_user.check(&name.to_string()).await.map(drop)
+    })
+    .await;
+    match result {
+        Ok(ended) => {
+            tracing::info!(target: SECURITY, event = "password.changed", user = who.user_id.0, sessions_ended = ended, %peer, "password changed");
+            Ok(HttpResponse::NoContent().finish())
+        }
+        Err(e) => {
+            if matches!(e, AppError::WrongPassword) {
+                tracing::info!(target: SECURITY, event = "password.change_refused", user = who.user_id.0, %peer, "password change refused: wrong current password");
+            }
+            Err(e)
+        }
+    }
 }

@@ -63,13 +63,14 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
     })
 }
 
-/// Takes `target` out of `room`, on their own (`actor == target`) or by the owner.
-/// `Ok(None)` when `target` was not a member. The owner cannot leave their own room.
+/// Takes `target` out of `room`, on their own (`actor == Some(target)`), by the owner, or by
+/// an admin (`actor` None). `Ok(None)` when `target` was not a member. The owner cannot
+/// leave their own room.
 pub async fn leave(
     db: &Db,
     room: RoomId,
     target: UserId,
-    actor: UserId,
+    actor: Option<UserId>,
 ) -> Result<Option<EventView>, StoreError> {
     let now = now_ms();
     with_conn!(db, writer, |conn| {
@@ -81,7 +82,7 @@ pub async fn leave(
                 .await
                 .optional()?
                 .ok_or(Rejection::RoomNotFound)?;
-            if actor != target && actor != owner {
+            if actor.is_some_and(|actor| actor != target && actor != owner) {
                 return Err(Rejection::NotOwner.into());
             }
             if target == owner {

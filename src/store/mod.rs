@@ -459,7 +459,22 @@ mod tests {
     /// column it names that the database lacks fails here).
     fn everything(conn: &mut SqliteConnection) -> Rows {
         (
-            users::table.order(users::id).load(conn).unwrap(),
+            // The columns that predate `autoincrement`, as for sessions below.
+            users::table
+                .order(users::id)
+                .select((
+                    users::id,
+                    users::username,
+                    users::password_hash,
+                    users::created_at,
+                    users::is_bot,
+                    users::bot_owner_id,
+                    users::token_hash,
+                    users::disabled_at,
+                    users::revoked_at,
+                ))
+                .load(conn)
+                .unwrap(),
             rooms::table.order(rooms::id).load(conn).unwrap(),
             memberships::table
                 .order((memberships::room_id, memberships::user_id))

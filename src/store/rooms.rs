@@ -114,14 +114,26 @@ pub async fn views(
     })
 }
 
-/// Deletes the room (memberships and events go with it) if `actor` owns it.
-/// Returns the last seq the room had, so the deletion event can take the next one.
-pub async fn delete(db: &Db, room: RoomId, actor: UserId) -> Result<Seq, StoreError> {
+/// Deletes the room (memberships and events go with it) if `owner` owns it (`None`: whoever
+/// owns it, for an admin). Returns the last seq the room had, so the deletion event can take
+/// the next one.
+pub async fn delete(db: &Db, room: RoomId, owner: Option<UserId>) -> Result<Seq, StoreError> {
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
+            // An admin deletes whoever owns it (the room's owner, read in this transaction).
+            let owner = match owner {
+                Some(owner) => owner,
+                None => rooms::table
+                    .find(room)
+                    .select(rooms::owner_id)
+                    .first(conn)
+                    .await
+                    .optional()?
+                    .ok_or(Rejection::RoomNotFound)?,
+            };
             // Only the owner may delete: the condition is part of the DELETE itself.
             let deleted: Option<Seq> =
-                diesel::delete(rooms::table.find(room).filter(rooms::owner_id.eq(actor)))
+                diesel::delete(rooms::table.find(room).filter(rooms::owner_id.eq(owner)))
                     .returning(rooms::last_seq)
                     .get_result(conn)
                     .await

@@ -12,6 +12,14 @@ diesel::table! {
         token_hash -> Nullable<Text>,
         disabled_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        is_admin -> Bool,
+    }
+}
+
+diesel::table! {
+    admin_claim (slot) {
+        slot -> Integer,
+        user_id -> BigInt,
     }
 }
 
@@ -89,5 +97,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     events,
     sessions,
     server_secrets,
-    idempotency_keys
+    idempotency_keys,
+    admin_claim
 );

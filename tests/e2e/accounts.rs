@@ -50,7 +50,11 @@ async fn register_login_me_logout(b: Backend) {
         json!({ "id": account["id"], "username": name, "bot": false })
     );
 
-    assert_eq!(client.me().await.expect(200), who);
+    // The server's first account: an admin.
+    assert_eq!(
+        client.me().await.expect(200),
+        json!({ "id": account["id"], "username": name, "bot": false, "admin": true })
+    );
 
     assert_eq!(client.logout().await.expect(204), serde_json::Value::Null);
     client.me().await.expect_problem(401, "unauthenticated");

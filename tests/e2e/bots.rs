@@ -53,7 +53,7 @@ async fn a_bot_joins_sends_reads_and_receives_with_its_token(b: Backend) {
 
     // The token alone (no cookie) is the bot's identity.
     assert!(bot.cookie_header().is_none());
-    assert_eq!(bot.me().await.expect(200), bot.user_ref());
+    assert_eq!(bot.me().await.expect(200), bot.me_json());
     let joined = bot.join(room).await.expect(201);
     assert_eq!(
         (joined["joined"].clone(), joined["member_count"].clone()),
@@ -180,7 +180,7 @@ async fn bots_cannot_manage_bots(b: Backend) {
         refusal.expect_problem(403, "forbidden");
     }
     // None of that touched the bot or its token.
-    assert_eq!(bot.me().await.expect(200), bot.user_ref());
+    assert_eq!(bot.me().await.expect(200), bot.me_json());
     let listed = owner.bots().await.expect(200);
     assert_eq!(listed["bots"].as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed["bots"][0]["active"], true);
@@ -213,7 +213,7 @@ async fn other_peoples_bots_are_not_found(b: Backend) {
         .await
         .expect_problem(404, "bot-not-found");
     // The bot's token survived all of it.
-    assert_eq!(bot.me().await.expect(200), bot.user_ref());
+    assert_eq!(bot.me().await.expect(200), bot.me_json());
 }
 
 async fn bot_names_follow_the_username_rules_and_namespace(b: Backend) {
@@ -287,7 +287,7 @@ async fn rotation_kills_the_old_token_and_closes_its_sockets(b: Backend) {
 
     // The new one works, for HTTP and the socket alike.
     let bot = old.with_token(token);
-    assert_eq!(bot.me().await.expect(200), bot.user_ref());
+    assert_eq!(bot.me().await.expect(200), bot.me_json());
     let mut fresh = bot.events(room, None).await;
     let message = bot.say(room, "with the new token").await;
     assert_eq!(fresh.next_event().await["data"], message);
@@ -400,7 +400,7 @@ async fn missing_and_bad_credentials_say_how_to_authenticate(b: Backend) {
     let request = anonymous
         .request(Method::GET, "/api/me")
         .header(AUTHORIZATION, format!("bEaReR {}", bot.token));
-    assert_eq!(anonymous.send(request).await.expect(200), bot.user_ref());
+    assert_eq!(anonymous.send(request).await.expect(200), bot.me_json());
 
     bot.join(room).await.expect(201);
     assert_eq!(

@@ -347,7 +347,7 @@ async fn bot_token_issues_a_new_token_and_kills_the_old_one(b: Backend) {
     closes_within(&mut socket, 4001, Duration::from_secs(5), "bot socket").await;
     old.me().await.expect_invalid_token();
     let bot = old.with_token(&token);
-    assert_eq!(bot.me().await.expect(200), bot.user_ref());
+    assert_eq!(bot.me().await.expect(200), bot.me_json());
     bot.say(room, "new token").await;
 
     let unknown = roomcast(&url, &["bot", "token", &unique_username("nobot")], "").await;

@@ -796,6 +796,77 @@ async fn real_responses_match_the_document(b: Backend) {
     c.saw("delete", me_path, anonymous.leave(room).await)
         .expect_problem(401, "unauthenticated");
     stranger.join(room).await.expect(201);
+
+    // Admins (the owner registered first, so is one).
+    let users = "/api/users";
+    c.saw("get", users, owner.get(users).await).expect(200);
+    c.saw("get", users, stranger.get(users).await)
+        .expect_problem(403, "not-admin");
+    c.saw("get", users, anonymous.get(users).await)
+        .expect_problem(401, "unauthenticated");
+    let disabled = "/api/users/{id}/disabled";
+    let member_disabled = format!("/api/users/{}/disabled", member.id);
+    c.saw("put", disabled, stranger.put(&member_disabled).await)
+        .expect_problem(403, "not-admin");
+    c.saw(
+        "put",
+        disabled,
+        owner.put("/api/users/999999/disabled").await,
+    )
+    .expect_problem(404, "user-not-found");
+    c.saw(
+        "put",
+        disabled,
+        owner
+            .put(&format!("/api/users/{}/disabled", owner.id))
+            .await,
+    )
+    .expect_problem(403, "forbidden");
+    c.saw("put", disabled, owner.put(&member_disabled).await)
+        .expect(204);
+    c.saw("delete", disabled, stranger.delete(&member_disabled).await)
+        .expect_problem(403, "not-admin");
+    c.saw(
+        "delete",
+        disabled,
+        owner.delete("/api/users/999999/disabled").await,
+    )
+    .expect_problem(404, "user-not-found");
+    c.saw("delete", disabled, owner.delete(&member_disabled).await)
+        .expect(204);
+
+    // A password change (the stranger's; nothing below needs their old password).
+    let password = "/api/me/password";
+    let change = |client: &User, current: &str, new: &str| {
+        client
+            .request(Method::PUT, password)
+            .json(&json!({ "current": current, "new": new }))
+    };
+    c.saw(
+        "put",
+        password,
+        stranger
+            .send(change(&stranger, "wrong password", "a new password"))
+            .await,
+    )
+    .expect_problem(403, "wrong-password");
+    c.saw(
+        "put",
+        password,
+        stranger.send(change(&stranger, PASSWORD, "short")).await,
+    )
+    .expect_problem(422, "validation-failed");
+    c.saw("put", password, anonymous.put(password).await)
+        .expect_problem(401, "unauthenticated");
+    c.saw(
+        "put",
+        password,
+        stranger
+            .send(change(&stranger, PASSWORD, "a new password"))
+            .await,
+    )
+    .expect(204);
+
     // Deleting the room: room.deleted.
     c.saw("delete", one, stranger.delete_room(room).await)
         .expect_problem(403, "not-owner");

@@ -395,6 +395,16 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     assert_eq!(refused.status, 409, "{}", refused.text);
     let problem = refused.json;
 
+    // Admin endpoints: alice registered first on this server, so she is the admin.
+    record!("GET", "/api/users", alice.get("/api/users").await);
+    let bobs = format!("/api/users/{}/disabled", bob.id);
+    record!("PUT", "/api/users/{id}/disabled", alice.put(&bobs).await);
+    record!(
+        "DELETE",
+        "/api/users/{id}/disabled",
+        alice.delete(&bobs).await
+    );
+
     let anonymous = server.client();
     record!("GET", "/healthz", anonymous.healthz().await);
     record!("GET", "/readyz", anonymous.readyz().await);
@@ -406,6 +416,18 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     record!("DELETE", "/api/rooms/{id}", alice.delete_room(room).await);
     let events = socket.expect_close(4004).await;
     let elsewhere = server.user().await;
+    let body = json!({ "current": PASSWORD, "new": "a new good password" });
+    record!(
+        "PUT",
+        "/api/me/password",
+        elsewhere
+            .send(
+                elsewhere
+                    .request(reqwest::Method::PUT, "/api/me/password")
+                    .json(&body)
+            )
+            .await
+    );
     record!(
         "DELETE",
         "/api/sessions",

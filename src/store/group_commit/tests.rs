@@ -59,7 +59,9 @@ async fn world(backend: Backend) -> World {
     config.database_url = test_db.url.clone();
     let db = Db::connect(&config).await.unwrap();
     let user = async |name: &str| {
-        let u = accounts::create(&db, name, "not a hash").await.unwrap();
+        let u = accounts::create(&db, name, "not a hash", accounts::Grant::IfFirst)
+            .await
+            .unwrap();
         Profile {
             id: u.id,
             username: u.username,

@@ -66,6 +66,11 @@ impl Bot {
         json!({ "id": self.id, "username": self.username, "bot": true })
     }
 
+    /// What `GET /api/me` answers this bot (bots are never admins).
+    pub fn me_json(&self) -> Value {
+        json!({ "id": self.id, "username": self.username, "bot": true, "admin": false })
+    }
+
     /// The room's event stream, authenticated by the bearer token alone.
     pub async fn events(&self, room: i64, after: Option<i64>) -> EventSocket {
         match self.try_events(room, after).await {
