@@ -7,8 +7,9 @@ use clap::Subcommand;
 use serde::Serialize;
 
 use crate::app::App;
-use crate::chat::accounts::{self, normalize_username, Credentials, Grant};
+use crate::chat::accounts::{self, normalize_username, Grant, NewAccount, Via};
 use crate::chat::credentials::{self, By};
+use crate::chat::invites::{self, NewInvite};
 use crate::chat::{admin, bots, rooms};
 use crate::config::Config;
 use crate::ids::{RoomId, Seq, UserId};
@@ -58,6 +59,29 @@ pub enum OnOff {
 }
 
 #[derive(Subcommand)]
+pub enum InviteCommand {
+    /// Create an invite to register (for `registration = "invite"`); prints its code once.
+    #[command(after_help = "Example:\n  roomcast invite create --uses 5 --expires-in 86400")]
+    Create {
+        /// How many registrations it admits.
+        #[arg(long, default_value_t = 1)]
+        uses: i64,
+        /// Seconds until it expires (at most 30 days).
+        #[arg(long, default_value_t = 7 * 24 * 3600)]
+        expires_in: i64,
+    },
+    /// List invites (never their codes).
+    #[command(after_help = "Example:\n  roomcast invite list --json")]
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an invite by id: its code no longer registers anyone.
+    #[command(after_help = "Example:\n  roomcast invite revoke 3")]
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
 pub enum BotCommand {
     /// Issue a new token for a bot (by name), printed once; the old token dies at once.
     Token { bot: String },
@@ -78,7 +102,12 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
         UserCommand::Create { username, admin } => {
             let password = read_password()?;
             let grant = if admin { Grant::Admin } else { Grant::IfFirst };
-            let account = accounts::register(&app, Credentials { username, password }, grant)
+            let input = NewAccount {
+                username,
+                password,
+                invite: None,
+            };
+            let account = accounts::register(&app, input, grant, Via::Operator)
                 .await
                 .map_err(|e| e.report())?;
             println!("created user {} (id {})", account.username, account.id);
@@ -155,6 +184,41 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
                 "{name} (id {user}) is {}",
                 if on { "an admin" } else { "not an admin" }
             );
+        }
+    }
+    Ok(())
+}
+
+pub async fn invite(config: Config, cmd: InviteCommand) -> Result<(), String> {
+    let app = App::open(config).await?;
+    match cmd {
+        InviteCommand::Create { uses, expires_in } => {
+            let input = NewInvite {
+                uses,
+                expires_in_secs: expires_in,
+            };
+            let made = invites::create_by_operator(&app, input)
+                .await
+                .map_err(|e| e.report())?;
+            tracing::info!(target: SECURITY, event = "invite.created", invite = made.invite.id, uses, via = "cli", "invite created");
+            println!("{}", made.code);
+        }
+        InviteCommand::List { json } => {
+            for i in invites::list_all(&app).await.map_err(|e| e.report())? {
+                print_row(json, &i, || {
+                    format!(
+                        "{:>6}  {:>4} uses left  expires {}  created {}",
+                        i.id, i.uses_left, i.expires_at, i.created_at
+                    )
+                })?;
+            }
+        }
+        InviteCommand::Revoke { id } => {
+            invites::revoke_by_operator(&app, id)
+                .await
+                .map_err(|e| e.report())?;
+            tracing::info!(target: SECURITY, event = "invite.revoked", invite = id, via = "cli", "invite revoked");
+            println!("revoked invite {id}");
         }
     }
     Ok(())

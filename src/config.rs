@@ -66,6 +66,8 @@ pub struct Config {
     pub argon2_iterations: u32,
     pub argon2_max_concurrent: usize,
     pub argon2_wait_ms: u64,
+    /// Who may register through the API.
+    pub registration: Registration,
     /// Empty: the in-process bus; `redis://…`: Redis pub/sub between instances.
     pub bus_url: String,
     pub bus_check_ms: u64,
@@ -140,6 +142,19 @@ impl PublicUrl {
             None => false,
         }
     }
+}
+
+/// `registration`: who may create an account through `POST /api/accounts` (the CLI always
+/// may).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone.
+    Open,
+    /// Whoever holds a live invite code from an admin.
+    Invite,
+    /// Nobody: only the CLI creates accounts.
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

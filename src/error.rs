@@ -52,6 +52,12 @@ pub enum AppError {
     BotNotFound,
     #[error("no such user")]
     UserNotFound,
+    #[error("no such invite")]
+    InviteNotFound,
+    #[error("registration is closed on this server; an operator creates accounts")]
+    RegistrationClosed,
+    #[error("{0}")]
+    InviteInvalid(&'static str),
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -133,6 +139,11 @@ impl ErrorKind {
             ErrorKind::RoomNotFound => (S::NOT_FOUND, "room-not-found", "Room not found"),
             ErrorKind::BotNotFound => (S::NOT_FOUND, "bot-not-found", "Bot not found"),
             ErrorKind::UserNotFound => (S::NOT_FOUND, "user-not-found", "User not found"),
+            ErrorKind::InviteNotFound => (S::NOT_FOUND, "invite-not-found", "Invite not found"),
+            ErrorKind::RegistrationClosed => {
+                (S::FORBIDDEN, "registration-closed", "Registration closed")
+            }
+            ErrorKind::InviteInvalid => (S::FORBIDDEN, "invite-invalid", "Invite invalid"),
             ErrorKind::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
             ErrorKind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
             ErrorKind::MethodNotAllowed => (
@@ -371,6 +382,10 @@ impl From<StoreError> for AppError {
                 Rejection::IdempotencyKeyReused => AppError::IdempotencyKeyReused,
                 Rejection::BotNotFound => AppError::BotNotFound,
                 Rejection::UserNotFound => AppError::UserNotFound,
+                Rejection::InviteInvalid => {
+                    AppError::InviteInvalid("the invite code is unknown, used up or expired")
+                }
+                Rejection::InviteNotFound => AppError::InviteNotFound,
                 Rejection::ContentRefused => {
                     AppError::validation("content", "the database cannot store this content")
                 }

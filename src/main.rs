@@ -38,6 +38,9 @@ enum Command {
     /// Inspect rooms.
     #[command(subcommand)]
     Room(cli::RoomCommand),
+    /// Manage invites to register.
+    #[command(subcommand)]
+    Invite(cli::InviteCommand),
 }
 
 fn init_logging(config: &Config, quiet: bool) {
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
             Command::User(cmd) => cli::user(config, cmd).await,
             Command::Bot(cmd) => cli::bot(config, cmd).await,
             Command::Room(cmd) => cli::room(config, cmd).await,
+            Command::Invite(cmd) => cli::invite(config, cmd).await,
         }
     });
     match result {

@@ -188,3 +188,32 @@ impl From<UserSummary> for UserJson {
 pub struct UserList {
     pub users: Vec<UserJson>,
 }
+
+/// An invite to register, as admins see it (never its code).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteJson {
+    pub id: i64,
+    /// Registrations it still admits.
+    pub uses_left: i32,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// The admin who made it; null for one made with the CLI.
+    #[schema(value_type = Option<i64>)]
+    pub created_by: Option<UserId>,
+}
+
+/// A new invite: the code, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewInviteJson {
+    /// Give it to the person; registration takes it as `invite`.
+    pub code: String,
+    #[serde(flatten)]
+    pub invite: InviteJson,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InviteList {
+    pub invites: Vec<InviteJson>,
+}

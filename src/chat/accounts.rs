@@ -4,6 +4,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use crate::app::App;
+use crate::auth::tokens::hash_key;
+use crate::config::Registration;
 use crate::error::AppError;
 use crate::ids::UserId;
 pub use crate::store::accounts::Grant;
@@ -18,6 +20,29 @@ pub struct Credentials {
     /// At least 8 characters, at most 1024 bytes of UTF-8.
     #[schema(min_length = 8, max_length = 1024)]
     pub password: String,
+}
+
+/// A registration: credentials, and an invite code where the server asks for one.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewAccount {
+    /// 3-32 characters of A-Z a-z 0-9 _ . - (compared case-insensitively).
+    #[schema(min_length = 3, max_length = 32, pattern = r"^[A-Za-z0-9_.-]{3,32}$")]
+    pub username: String,
+    /// At least 8 characters, at most 1024 bytes of UTF-8.
+    #[schema(min_length = 8, max_length = 1024)]
+    pub password: String,
+    /// An invite code from an admin: required when the server's `registration` is `invite`,
+    /// ignored otherwise.
+    #[serde(default)]
+    pub invite: Option<String>,
+}
+
+/// Who asks for a new account: the public API (which `registration` governs) or an operator
+/// at the console (always allowed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Api,
+    Operator,
 }
 
 /// Usernames (and bot names) exactly as `text::NAME_PATTERN` says: no trimming, no other
@@ -55,16 +80,31 @@ pub(crate) fn check_password(field: &'static str, password: &str) -> Result<(), 
     Ok(())
 }
 
-/// A new account: an admin if `grant` says so, or if it is the server's first.
+/// A new account: an admin if `grant` says so, or if it is the server's first. Through the
+/// API, `registration` decides: open, an invite's use taken in the account's own transaction,
+/// or closed (403 `registration-closed`).
 pub async fn register(
     app: &App,
-    input: Credentials,
+    input: NewAccount,
     grant: Grant,
+    via: Via,
 ) -> Result<AccountJson, AppError> {
+    let invite = match (via, app.config.registration) {
+        (Via::Operator, _) | (Via::Api, Registration::Open) => None,
+        (Via::Api, Registration::Closed) => return Err(AppError::RegistrationClosed),
+        (Via::Api, Registration::Invite) => match input.invite.as_deref() {
+            Some(code) if !code.is_empty() => Some(hash_key(code)),
+            _ => {
+                return Err(AppError::InviteInvalid(
+                    "registration on this server needs an invite code",
+                ))
+            }
+        },
+    };
     let username = normalize_username(&input.username)?;
     check_password("password", &input.password)?;
     let hash = app.passwords.hash(input.password).await?;
-    let user = accounts::create(&app.db, &username, &hash, grant).await?;
+    let user = accounts::create(&app.db, &username, &hash, grant, invite).await?;
     Ok(AccountJson {
         id: user.id,
         username: user.username,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod admin;
 pub mod bots;
 pub mod credentials;
+pub mod invites;
 pub mod membership;
 pub mod messages;
 pub mod peers;

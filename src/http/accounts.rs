@@ -6,7 +6,7 @@ use crate::http::openapi::{BadBody, Unavailable};
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
-use crate::chat::accounts::{self, Credentials, Grant};
+use crate::chat::accounts::{self, Grant, NewAccount, Via};
 use crate::error::AppError;
 use crate::http::client_ip;
 use crate::http::rate_limit::{Limits, Tell};
@@ -17,10 +17,11 @@ use crate::views::AccountJson;
     path = "/api/accounts",
     tag = "accounts",
     summary = "Register an account",
-    request_body = Credentials,
+    request_body = NewAccount,
     responses(
         (status = 201, description = "Registered (not logged in); the first account of an empty server is an admin", body = AccountJson),
         BadBody,
+        (status = 403, description = "Registration is closed (`registration-closed`), or needs a live invite code (`invite-invalid`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Username taken (`username-taken`)", body = Problem, content_type = "application/problem+json"),
         Unavailable
     )
@@ -29,12 +30,12 @@ pub async fn register(
     req: HttpRequest,
     app: web::Data<App>,
     limits: web::Data<Limits>,
-    body: JsonObject<Credentials>,
+    body: JsonObject<NewAccount>,
 ) -> Result<HttpResponse, AppError> {
     limits
         .auth
         .charge(&req, &client_ip(&req), Tell::Successes)
         .await?;
-    let account = accounts::register(&app, body.into_inner(), Grant::IfFirst).await?;
+    let account = accounts::register(&app, body.into_inner(), Grant::IfFirst, Via::Api).await?;
     Ok(HttpResponse::Created().json(account))
 }

@@ -6,6 +6,7 @@ pub mod body;
 pub mod bots;
 pub mod events;
 pub mod front;
+pub mod invites;
 pub mod members;
 pub mod messages;
 pub mod openapi;
@@ -76,6 +77,12 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 .service(web::resource("/rooms/{id}/members").get(members::list))
                 .service(web::resource("/rooms/{id}/members/{user}").delete(members::remove))
                 .service(web::resource("/users").get(users::list))
+                .service(
+                    web::resource("/invites")
+                        .post(invites::create)
+                        .get(invites::list),
+                )
+                .service(web::resource("/invites/{id}").delete(invites::revoke))
                 .service(
                     web::resource("/users/{id}/disabled")
                         .put(users::disable)

@@ -11,7 +11,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 
 use crate::error::{AppError, ErrorKind, Problem};
 
-use super::{accounts, bots, events, members, messages, ops, rooms, session, users};
+use super::{accounts, bots, events, invites, members, messages, ops, rooms, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -46,6 +46,9 @@ use super::{accounts, bots, events, members, messages, ops, rooms, session, user
         users::list,
         users::disable,
         users::enable,
+        invites::create,
+        invites::list,
+        invites::revoke,
         ops::healthz,
         ops::readyz,
     ),

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
-use super::schema::{admin_claim, sessions, users};
+use super::schema::{admin_claim, invites, sessions, users};
 use super::{name_taken, now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::UserId;
 
@@ -41,16 +41,35 @@ pub struct Profile {
 /// same transaction the account tries to claim `admin_claim`'s one row: the first account of
 /// an empty server gets it and is an admin; a concurrent registration waits on the row's key
 /// and finds it taken, so two first registrations never both become admins.
+///
+/// With `invite` (a code's hash), the account takes one use of that invite first, in the same
+/// transaction: one conditional update (a use left, not expired), so concurrent registrations
+/// never take more uses than there are, and a refused account gives its use back.
 pub async fn create(
     db: &Db,
     username: &str,
     password_hash: &str,
     grant: Grant,
+    invite: Option<String>,
 ) -> Result<User, StoreError> {
     let now = now_ms();
     let (username, password_hash) = (username.to_owned(), password_hash.to_owned());
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
+            if let Some(code_hash) = &invite {
+                let taken = diesel::update(
+                    invites::table
+                        .filter(invites::code_hash.eq(code_hash))
+                        .filter(invites::uses_left.gt(0))
+                        .filter(invites::expires_at.gt(now)),
+                )
+                .set(invites::uses_left.eq(invites::uses_left - 1))
+                .execute(conn)
+                .await?;
+                if taken == 0 {
+                    return Err(Rejection::InviteInvalid.into());
+                }
+            }
             let mut user = diesel::insert_into(users::table)
                 .values((
                     users::username.eq(username),

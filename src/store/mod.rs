@@ -6,6 +6,7 @@ pub mod batch_insert;
 pub mod bots;
 pub mod events;
 pub mod group_commit;
+pub mod invites;
 pub mod membership;
 pub mod rooms;
 pub mod schema;
@@ -148,6 +149,9 @@ pub enum Rejection {
     IdempotencyKeyReused,
     BotNotFound,
     UserNotFound,
+    /// No invite with this code that has a use left and has not expired.
+    InviteInvalid,
+    InviteNotFound,
     /// The database refused a message's content (found when a batch is retried one by one).
     ContentRefused,
 }

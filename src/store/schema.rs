@@ -17,6 +17,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    invites (id) {
+        id -> BigInt,
+        code_hash -> Text,
+        created_by -> Nullable<BigInt>,
+        uses_left -> Integer,
+        expires_at -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     admin_claim (slot) {
         slot -> Integer,
         user_id -> BigInt,
@@ -98,5 +109,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     server_secrets,
     idempotency_keys,
-    admin_claim
+    admin_claim,
+    invites
 );

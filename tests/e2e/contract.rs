@@ -835,6 +835,35 @@ async fn real_responses_match_the_document(b: Backend) {
     c.saw("delete", disabled, owner.delete(&member_disabled).await)
         .expect(204);
 
+    // Invites to register.
+    let invites = "/api/invites";
+    let made = c
+        .saw(
+            "post",
+            invites,
+            owner.post(invites, &json!({ "uses": 2 })).await,
+        )
+        .expect(201);
+    c.saw(
+        "post",
+        invites,
+        owner.post(invites, &json!({ "uses": 0 })).await,
+    )
+    .expect_problem(422, "validation-failed");
+    c.saw("post", invites, stranger.post(invites, &json!({})).await)
+        .expect_problem(403, "not-admin");
+    c.saw("get", invites, owner.get(invites).await).expect(200);
+    c.saw("get", invites, stranger.get(invites).await)
+        .expect_problem(403, "not-admin");
+    let one_invite = "/api/invites/{id}";
+    let made_path = format!("/api/invites/{}", made["id"]);
+    c.saw("delete", one_invite, stranger.delete(&made_path).await)
+        .expect_problem(403, "not-admin");
+    c.saw("delete", one_invite, owner.delete(&made_path).await)
+        .expect(204);
+    c.saw("delete", one_invite, owner.delete(&made_path).await)
+        .expect_problem(404, "invite-not-found");
+
     // A password change (the stranger's; nothing below needs their old password).
     let password = "/api/me/password";
     let change = |client: &User, current: &str, new: &str| {

@@ -30,6 +30,7 @@ mod front_door;
 mod history;
 mod hostile_clients;
 mod idempotency;
+mod invites;
 mod logs;
 mod membership;
 mod multi_instance;

@@ -404,6 +404,11 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
         "/api/users/{id}/disabled",
         alice.delete(&bobs).await
     );
+    let made = alice.post("/api/invites", &json!({ "uses": 2 })).await;
+    let invite = format!("/api/invites/{}", made.json["id"]);
+    record!("POST", "/api/invites", made);
+    record!("GET", "/api/invites", alice.get("/api/invites").await);
+    record!("DELETE", "/api/invites/{id}", alice.delete(&invite).await);
 
     let anonymous = server.client();
     record!("GET", "/healthz", anonymous.healthz().await);

@@ -59,7 +59,7 @@ async fn world(backend: Backend) -> World {
     config.database_url = test_db.url.clone();
     let db = Db::connect(&config).await.unwrap();
     let user = async |name: &str| {
-        let u = accounts::create(&db, name, "not a hash", accounts::Grant::IfFirst)
+        let u = accounts::create(&db, name, "not a hash", accounts::Grant::IfFirst, None)
             .await
             .unwrap();
         Profile {
