@@ -36,6 +36,11 @@ curl -H "$A" -X POST $S/api/rooms/$ROOM/messages -H "$H" -H 'Idempotency-Key: hi
 curl -b jar "$S/api/rooms/$ROOM/messages"
 curl -H "$A" "$S/api/rooms/$ROOM/messages?after=0&limit=20"
 curl -b jar "$S/api/rooms/$ROOM/messages?before=4"
+# Edit a message (its author only; the same rules and Idempotency-Key as a send), then
+# delete it (its author or the room's owner): history keeps a tombstone, its text is erased.
+MSG=$(curl -b jar -X POST $S/api/rooms/$ROOM/messages -H "$H" -d '{"content":"tpyo"}' | jq .id)
+curl -b jar -X PATCH $S/api/rooms/$ROOM/messages/$MSG -H "$H" -d '{"content":"typo"}'
+curl -b jar -X DELETE $S/api/rooms/$ROOM/messages/$MSG -w '%{http_code}'
 
 # The WebSocket, receive-only: every event after seq 2 (replayed, then live), one JSON
 # object a line. -1 stops after the first; without it the stream goes on.

@@ -58,6 +58,12 @@ pub enum AppError {
     RegistrationClosed,
     #[error("{0}")]
     InviteInvalid(&'static str),
+    #[error("no such message in this room")]
+    MessageNotFound,
+    #[error("only the message's author may edit it (and delete it, besides the room's owner)")]
+    NotAuthor,
+    #[error("the message was deleted")]
+    MessageDeleted,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -144,6 +150,9 @@ impl ErrorKind {
                 (S::FORBIDDEN, "registration-closed", "Registration closed")
             }
             ErrorKind::InviteInvalid => (S::FORBIDDEN, "invite-invalid", "Invite invalid"),
+            ErrorKind::MessageNotFound => (S::NOT_FOUND, "message-not-found", "Message not found"),
+            ErrorKind::NotAuthor => (S::FORBIDDEN, "not-author", "Not the author"),
+            ErrorKind::MessageDeleted => (S::CONFLICT, "message-deleted", "Message deleted"),
             ErrorKind::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
             ErrorKind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
             ErrorKind::MethodNotAllowed => (
@@ -386,6 +395,9 @@ impl From<StoreError> for AppError {
                     AppError::InviteInvalid("the invite code is unknown, used up or expired")
                 }
                 Rejection::InviteNotFound => AppError::InviteNotFound,
+                Rejection::MessageNotFound => AppError::MessageNotFound,
+                Rejection::NotAuthor => AppError::NotAuthor,
+                Rejection::MessageDeleted => AppError::MessageDeleted,
                 Rejection::ContentRefused => {
                     AppError::validation("content", "the database cannot store this content")
                 }

@@ -84,28 +84,99 @@ pub struct MessageJson {
     #[schema(value_type = i64)]
     pub seq: Seq,
     pub author: UserRef,
-    pub content: String,
+    /// The latest text; null once the message is deleted (a tombstone: the text is erased).
+    pub content: Option<String>,
     #[schema(format = DateTime)]
     pub created_at: String,
+    /// When the content was last edited; null if never.
+    #[schema(format = DateTime)]
+    pub edited_at: Option<String>,
+    /// When the message was deleted; null if it was not.
+    #[schema(format = DateTime)]
+    pub deleted_at: Option<String>,
 }
 
-/// A stored `message.created` row without content: the store's invariant is broken.
+/// A stored `message.created` row without content that was not deleted, or an edit or a
+/// deletion without the message it changes: the store's invariant is broken.
 #[derive(Debug, thiserror::Error)]
-#[error("event {0} is a message without content")]
-pub struct MissingContent(pub i64);
+pub enum MissingContent {
+    #[error("event {0} is a message without content")]
+    Content(i64),
+    #[error("event {0} changes no message")]
+    Target(i64),
+}
 
 impl TryFrom<&EventView> for MessageJson {
     type Error = MissingContent;
 
     fn try_from(v: &EventView) -> Result<Self, MissingContent> {
-        let content = v.event.content.clone().ok_or(MissingContent(v.event.id))?;
+        let e = &v.event;
+        if e.content.is_none() && e.deleted_at.is_none() {
+            return Err(MissingContent::Content(e.id));
+        }
         Ok(MessageJson {
-            id: v.event.id,
-            room_id: v.event.room_id,
-            seq: v.event.seq,
+            id: e.id,
+            room_id: e.room_id,
+            seq: e.seq,
             author: UserRef::from(v.actor.clone()),
-            content,
-            created_at: timestamp(v.event.created_at),
+            content: e.content.clone(),
+            created_at: timestamp(e.created_at),
+            edited_at: e.edited_at.map(timestamp),
+            deleted_at: e.deleted_at.map(timestamp),
+        })
+    }
+}
+
+/// The `data` of a `message.updated` frame: the message's new content, by its author.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageUpdatedJson {
+    /// The message's `id`.
+    pub message_id: i64,
+    /// Null when the message was deleted since (the text of its edits is erased too).
+    pub content: Option<String>,
+    #[schema(format = DateTime)]
+    pub edited_at: String,
+    pub by: UserRef,
+}
+
+/// The `data` of a `message.deleted` frame.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageDeletedJson {
+    /// The message's `id`.
+    pub message_id: i64,
+    #[schema(format = DateTime)]
+    pub deleted_at: String,
+    /// The author, or the room's owner.
+    pub by: UserRef,
+}
+
+impl TryFrom<&EventView> for MessageUpdatedJson {
+    type Error = MissingContent;
+
+    fn try_from(v: &EventView) -> Result<Self, MissingContent> {
+        Ok(MessageUpdatedJson {
+            message_id: v
+                .event
+                .target_id
+                .ok_or(MissingContent::Target(v.event.id))?,
+            content: v.event.content.clone(),
+            edited_at: timestamp(v.event.created_at),
+            by: UserRef::from(v.actor.clone()),
+        })
+    }
+}
+
+impl TryFrom<&EventView> for MessageDeletedJson {
+    type Error = MissingContent;
+
+    fn try_from(v: &EventView) -> Result<Self, MissingContent> {
+        Ok(MessageDeletedJson {
+            message_id: v
+                .event
+                .target_id
+                .ok_or(MissingContent::Target(v.event.id))?,
+            deleted_at: timestamp(v.event.created_at),
+            by: UserRef::from(v.actor.clone()),
         })
     }
 }

@@ -74,6 +74,33 @@ pub fn check_idempotency_key(key: &str) -> Result<(), AppError> {
     }
 }
 
+/// The content a send or an edit stores: trimmed, 1-4000 characters, no control characters
+/// but tab, LF and CR LF.
+pub fn checked_content(raw: &str) -> Result<&str, AppError> {
+    let content = trim_blank(raw);
+    let chars = content.chars().count();
+    if chars == 0 || chars > MAX_CONTENT_CHARS {
+        return Err(AppError::validation(
+            "content",
+            format!("must be 1-{MAX_CONTENT_CHARS} characters and not only whitespace"),
+        ));
+    }
+    check_text("content", content, Lines::Multi)?;
+    Ok(content)
+}
+
+/// The `Idempotency-Key` (checked) with the digest of the request it vouches for.
+pub fn keyed(key: Option<&str>, request: &[u8]) -> Result<Option<(String, String)>, AppError> {
+    let Some(key) = key else {
+        return Ok(None);
+    };
+    check_idempotency_key(key)?;
+    Ok(Some((
+        key.to_string(),
+        hex::encode(Sha256::digest(request)),
+    )))
+}
+
 /// Stores the message (trimmed) and, once committed, hands it to the room's sockets.
 /// A retry with the same key and body returns the stored message and publishes nothing.
 pub async fn send(
@@ -84,23 +111,9 @@ pub async fn send(
     idempotency_key: Option<&str>,
 ) -> Result<Delivered, AppError> {
     let received_at = std::time::Instant::now();
-    let content = trim_blank(&input.content);
-    let chars = content.chars().count();
-    if chars == 0 || chars > MAX_CONTENT_CHARS {
-        return Err(AppError::validation(
-            "content",
-            format!("must be 1-{MAX_CONTENT_CHARS} characters and not only whitespace"),
-        ));
-    }
-    check_text("content", content, Lines::Multi)?;
-    if let Some(key) = idempotency_key {
-        check_idempotency_key(key)?;
-    }
+    let content = checked_content(&input.content)?;
     // The body is what the key vouches for: the same key with other content is refused.
-    let key = idempotency_key.map(|k| {
-        let digest = hex::encode(Sha256::digest(input.content.as_bytes()));
-        (k.to_string(), digest)
-    });
+    let key = keyed(idempotency_key, input.content.as_bytes())?;
     let sent = app
         .writer
         .send(Message {

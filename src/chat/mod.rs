@@ -7,6 +7,7 @@ pub mod bots;
 pub mod credentials;
 pub mod invites;
 pub mod membership;
+pub mod message_changes;
 pub mod messages;
 pub mod peers;
 pub mod rooms;

@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::chat::message_changes;
 use crate::chat::messages::{self, NewMessage, Page};
 use crate::error::AppError;
 use crate::http::rate_limit::{Limits, Tell};
@@ -99,6 +100,77 @@ pub async fn history(
 ) -> Result<HttpResponse, AppError> {
     let list = messages::history(&app, &who, id.into_inner(), page.into_inner()).await?;
     Ok(HttpResponse::Ok().json(MessageList { messages: list }))
+}
+
+/// 200 only after the edit is committed; `message.updated` follows the commit. A replay under
+/// the same `Idempotency-Key` answers the message as it is now, marked
+/// `Idempotent-Replayed: true`.
+#[utoipa::path(
+    patch,
+    path = "/api/rooms/{id}/messages/{message_id}",
+    tag = "messages",
+    summary = "Edit a message (its author only)",
+    params(("id" = i64, Path, description = "Room id"), ("message_id" = i64, Path, description = "The message's id"), ("Idempotency-Key" = Option<String>, Header, description = "1-255 printable ASCII characters; a retry with the same key and body answers 200 again and changes nothing", min_length = 1, max_length = 255, pattern = r"^[\x20-\x7E]{1,255}$")), request_body = NewMessage,
+    responses(
+        (status = 200, description = "Edited (or replayed: header Idempotent-Replayed: true); the message with its new content and edited_at", body = MessageJson, headers(("Idempotent-Replayed" = bool))),
+        (status = 400, description = "Malformed JSON or Idempotency-Key (`malformed-json`, `invalid-idempotency-key`)", body = Problem, content_type = "application/problem+json"),
+        Unauthorized,
+        (status = 403, description = "Not a member, or not the author (`not-a-member`, `not-author`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room, or no such message in it (`room-not-found`, `message-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message was deleted (`message-deleted`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB (`payload-too-large`)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not application/json (`unsupported-media-type`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid content, or a key reused with another request (`validation-failed`, `idempotency-key-reused`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn edit(
+    req: HttpRequest,
+    app: web::Data<App>,
+    limits: web::Data<Limits>,
+    who: Principal,
+    ids: web::Path<(RoomId, i64)>,
+    body: JsonObject<NewMessage>,
+) -> Result<HttpResponse, AppError> {
+    let key = idempotency_key(req.headers())?;
+    // An edit reaches every socket of the room like a send: it spends the same allowance.
+    limits
+        .send
+        .charge(&req, &who.user_id, Tell::Successes)
+        .await?;
+    let (room, message) = ids.into_inner();
+    let edited = message_changes::edit(&app, &who, room, message, body.into_inner(), key).await?;
+    let mut res = HttpResponse::Ok();
+    if edited.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(res.json(edited.message))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{id}/messages/{message_id}",
+    tag = "messages",
+    summary = "Delete a message (its author or the room's owner)",
+    params(("id" = i64, Path, description = "Room id"), ("message_id" = i64, Path, description = "The message's id")),
+    responses(
+        (status = 204, description = "Deleted (or deleted already): its content is erased; history keeps a tombstone; sockets get message.deleted"),
+        Unauthorized,
+        (status = 403, description = "Not a member, or neither the author nor the room's owner (`not-a-member`, `not-author`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room, or no such message in it (`room-not-found`, `message-not-found`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn delete(
+    app: web::Data<App>,
+    who: Principal,
+    ids: web::Path<(RoomId, i64)>,
+) -> Result<HttpResponse, AppError> {
+    let (room, message) = ids.into_inner();
+    message_changes::delete(&app, &who, room, message).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[cfg(test)]

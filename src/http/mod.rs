@@ -53,6 +53,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                         .get(messages::history),
                 )
                 .service(web::resource("/rooms/{id}/events").get(events::subscribe))
+                .service(
+                    web::resource("/rooms/{id}/messages/{message_id}")
+                        .patch(messages::edit)
+                        .delete(messages::delete),
+                )
                 .service(web::resource("/openapi.json").get(openapi::document))
                 .service(web::resource("/accounts").post(accounts::register))
                 .service(

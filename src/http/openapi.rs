@@ -37,6 +37,8 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         members::remove,
         messages::send,
         messages::history,
+        messages::edit,
+        messages::delete,
         events::subscribe,
         bots::create,
         bots::list,
@@ -52,7 +54,12 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         ops::healthz,
         ops::readyz,
     ),
-    components(schemas(crate::realtime::frame::EventFrame, crate::error::Problem)),
+    components(schemas(
+        crate::realtime::frame::EventFrame,
+        crate::views::MessageUpdatedJson,
+        crate::views::MessageDeletedJson,
+        crate::error::Problem
+    )),
     modifiers(&Security, &ErrorCodes, &RateLimits)
 )]
 pub struct ApiDoc;
@@ -102,13 +109,14 @@ impl Modify for ErrorCodes {
 
 /// The operations whose handler charges a rate limit (`Limit::charge`), as `(method, path)`.
 /// The contract test holds this list to the server's answers.
-pub const RATE_LIMITED: [(&str, &str); 6] = [
+pub const RATE_LIMITED: [(&str, &str); 7] = [
     ("post", "/api/accounts"),
     ("post", "/api/session"),
     ("put", "/api/me/password"),
     ("post", "/api/rooms"),
     ("post", "/api/bots"),
     ("post", "/api/rooms/{id}/messages"),
+    ("patch", "/api/rooms/{id}/messages/{message_id}"),
 ];
 
 /// Each rate-limited operation: its successes carry the `RateLimit-*` headers, and it may

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::ids::{RoomId, Seq};
 use crate::store::events::{EventKind, EventView};
-use crate::views::{MessageJson, UserRef};
+use crate::views::{MessageDeletedJson, MessageJson, MessageUpdatedJson, UserRef};
 
 #[derive(Debug)]
 pub struct Frame {
@@ -74,16 +74,22 @@ impl Frame {
     pub fn from_event(v: &EventView) -> Result<Frame, FrameError> {
         let e = &v.event;
         let kind = EventType::from(e.kind);
+        let broken = |source: crate::views::MissingContent| FrameError {
+            kind,
+            room_id: e.room_id,
+            seq: e.seq,
+            source: source.into(),
+        };
         let json = match e.kind {
-            EventKind::MessageCreated => match MessageJson::try_from(v) {
-                Ok(message) => encode(kind, e.room_id, e.seq, message),
-                Err(source) => Err(FrameError {
-                    kind,
-                    room_id: e.room_id,
-                    seq: e.seq,
-                    source: source.into(),
-                }),
-            },
+            EventKind::MessageCreated => MessageJson::try_from(v)
+                .map_err(broken)
+                .and_then(|data| encode(kind, e.room_id, e.seq, data)),
+            EventKind::MessageUpdated => MessageUpdatedJson::try_from(v)
+                .map_err(broken)
+                .and_then(|data| encode(kind, e.room_id, e.seq, data)),
+            EventKind::MessageDeleted => MessageDeletedJson::try_from(v)
+                .map_err(broken)
+                .and_then(|data| encode(kind, e.room_id, e.seq, data)),
             EventKind::MemberJoined | EventKind::MemberLeft => encode(
                 kind,
                 e.room_id,
@@ -134,7 +140,8 @@ pub struct EventFrame {
     /// The room's sequence number: 1, 2, 3, … with no gaps.
     #[schema(value_type = i64)]
     pub seq: Seq,
-    /// `message.created`: a MessageJson. Member and room events: `{"user": UserRef}`.
+    /// `message.created`: a MessageJson. `message.updated`: a MessageUpdatedJson.
+    /// `message.deleted`: a MessageDeletedJson. Member and room events: `{"user": UserRef}`.
     #[schema(value_type = Object)]
     pub data: (),
 }
@@ -150,6 +157,10 @@ pub enum EventType {
     MemberJoined,
     #[serde(rename = "member.left")]
     MemberLeft,
+    #[serde(rename = "message.updated")]
+    MessageUpdated,
+    #[serde(rename = "message.deleted")]
+    MessageDeleted,
     #[serde(rename = "room.deleted")]
     RoomDeleted,
 }
@@ -160,6 +171,8 @@ impl From<EventKind> for EventType {
             EventKind::MessageCreated => EventType::MessageCreated,
             EventKind::MemberJoined => EventType::MemberJoined,
             EventKind::MemberLeft => EventType::MemberLeft,
+            EventKind::MessageUpdated => EventType::MessageUpdated,
+            EventKind::MessageDeleted => EventType::MessageDeleted,
         }
     }
 }
@@ -171,11 +184,7 @@ mod tests {
     /// A stored kind goes out under the name it is stored by.
     #[test]
     fn every_stored_kind_is_sent_as_its_stored_name() {
-        for kind in [
-            EventKind::MessageCreated,
-            EventKind::MemberJoined,
-            EventKind::MemberLeft,
-        ] {
+        for kind in EventKind::ALL {
             assert_eq!(
                 serde_json::to_value(EventType::from(kind)).ok(),
                 Some(serde_json::Value::from(kind.as_str()))
@@ -222,6 +231,9 @@ mod tests {
                 actor_id: UserId(3),
                 content: content.map(str::to_string),
                 created_at: 0,
+                target_id: None,
+                edited_at: None,
+                deleted_at: None,
             },
             actor: Profile {
                 id: UserId(3),

@@ -22,6 +22,10 @@ pub enum EventKind {
     MessageCreated,
     MemberJoined,
     MemberLeft,
+    /// `target_id` names the message, `content` holds its new text (erased by a deletion).
+    MessageUpdated,
+    /// `target_id` names the message; `actor_id` is who deleted it.
+    MessageDeleted,
 }
 
 impl EventKind {
@@ -30,17 +34,22 @@ impl EventKind {
             EventKind::MessageCreated => "message.created",
             EventKind::MemberJoined => "member.joined",
             EventKind::MemberLeft => "member.left",
+            EventKind::MessageUpdated => "message.updated",
+            EventKind::MessageDeleted => "message.deleted",
         }
     }
 
+    /// Every kind, for parsing and for tests.
+    pub const ALL: [EventKind; 5] = [
+        EventKind::MessageCreated,
+        EventKind::MemberJoined,
+        EventKind::MemberLeft,
+        EventKind::MessageUpdated,
+        EventKind::MessageDeleted,
+    ];
+
     fn parse(s: &str) -> Option<EventKind> {
-        [
-            EventKind::MessageCreated,
-            EventKind::MemberJoined,
-            EventKind::MemberLeft,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        EventKind::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -74,6 +83,12 @@ pub struct EventRow {
     pub actor_id: UserId,
     pub content: Option<String>,
     pub created_at: i64,
+    /// For an edit or a deletion: the message (its `message.created` event's id).
+    pub target_id: Option<i64>,
+    /// For a message: when it was last edited.
+    pub edited_at: Option<i64>,
+    /// For a message: when it was deleted (its content is gone then).
+    pub deleted_at: Option<i64>,
 }
 
 /// An event with its actor, ready to be shown.
@@ -94,6 +109,7 @@ pub struct NewEvent {
     pub actor_id: UserId,
     pub content: Option<String>,
     pub created_at: i64,
+    pub target_id: Option<i64>,
 }
 
 /// Removes keys older than `cutoff`; returns how many.

@@ -53,6 +53,7 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
                     actor_id: user,
                     content: None,
                     created_at: now,
+                    target_id: None,
                 })
                 .returning(EventRow::as_returning())
                 .get_result(conn)
@@ -110,6 +111,7 @@ pub async fn leave(
                     actor_id: target,
                     content: None,
                     created_at: now,
+                    target_id: None,
                 })
                 .returning(EventRow::as_returning())
                 .get_result(conn)

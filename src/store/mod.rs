@@ -8,6 +8,7 @@ pub mod events;
 pub mod group_commit;
 pub mod invites;
 pub mod membership;
+pub mod message_changes;
 pub mod rooms;
 pub mod schema;
 pub mod secrets;
@@ -152,6 +153,12 @@ pub enum Rejection {
     /// No invite with this code that has a use left and has not expired.
     InviteInvalid,
     InviteNotFound,
+    /// No `message.created` event with that id in that room.
+    MessageNotFound,
+    /// Only the author may edit (and, besides the room's owner, delete) a message.
+    NotAuthor,
+    /// An edit of a message that was deleted.
+    MessageDeleted,
     /// The database refused a message's content (found when a batch is retried one by one).
     ContentRefused,
 }
@@ -484,7 +491,20 @@ mod tests {
                 .order((memberships::room_id, memberships::user_id))
                 .load(conn)
                 .unwrap(),
-            events::table.order(events::id).load(conn).unwrap(),
+            // The columns that predate `autoincrement` (later migrations add more).
+            events::table
+                .order(events::id)
+                .select((
+                    events::id,
+                    events::room_id,
+                    events::seq,
+                    events::kind,
+                    events::actor_id,
+                    events::content,
+                    events::created_at,
+                ))
+                .load(conn)
+                .unwrap(),
             // The columns that predate `autoincrement` (later migrations add more).
             sessions::table
                 .order(sessions::key_hash)

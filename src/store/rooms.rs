@@ -68,6 +68,7 @@ pub async fn create(
                     actor_id: owner,
                     content: None,
                     created_at: now,
+                    target_id: None,
                 })
                 .returning(EventRow::as_returning())
                 .get_result(conn)

@@ -63,6 +63,9 @@ diesel::table! {
         actor_id -> BigInt,
         content -> Nullable<Text>,
         created_at -> BigInt,
+        target_id -> Nullable<BigInt>,
+        edited_at -> Nullable<BigInt>,
+        deleted_at -> Nullable<BigInt>,
     }
 }
 

@@ -115,7 +115,9 @@ async fn the_document_is_openapi_3_1_with_both_security_schemes(b: Backend) {
 
 /// A documented path with its parameters filled in.
 fn concrete(path: &str) -> String {
-    path.replace("{id}", "1").replace("{user}", "1")
+    path.replace("{id}", "1")
+        .replace("{user}", "1")
+        .replace("{message_id}", "1")
 }
 
 async fn every_documented_operation_is_served(b: Backend) {
@@ -301,7 +303,9 @@ impl Contract {
 
     /// A WebSocket frame of `path`: the documented 101 schema (EventFrame),
     /// and its `data` as EventFrame's description says: a MessageJson for
-    /// `message.created`, `{"user": UserRef}` for member and room events.
+    /// `message.created`, a MessageUpdatedJson for `message.updated`, a
+    /// MessageDeletedJson for `message.deleted`, `{"user": UserRef}` for member
+    /// and room events.
     fn frame(&mut self, path: &str, frame: &Value) {
         let at = format!("GET {path} -> 101 frame {}", frame["type"]);
         let pointer = format!("/paths/{}/get/responses/101/content", escape(path));
@@ -320,6 +324,16 @@ impl Contract {
             Some("message.created") => {
                 self.validate(&at, "/components/schemas/MessageJson", &frame["data"])
             }
+            Some("message.updated") => self.validate(
+                &at,
+                "/components/schemas/MessageUpdatedJson",
+                &frame["data"],
+            ),
+            Some("message.deleted") => self.validate(
+                &at,
+                "/components/schemas/MessageDeletedJson",
+                &frame["data"],
+            ),
             Some(_) => {
                 let user = &frame["data"]["user"];
                 self.validate(&at, "/components/schemas/UserRef", user);
@@ -726,6 +740,120 @@ async fn real_responses_match_the_document(b: Backend) {
         .expect_problem(404, "room-not-found");
     c.saw("get", messages, anonymous.history(room, "").await)
         .expect_problem(401, "unauthenticated");
+
+    // Edits and deletions.
+    let change = "/api/rooms/{id}/messages/{message_id}";
+    let target = id(&first);
+    c.saw(
+        "patch",
+        change,
+        owner.edit_message(room, target, "hello again", None).await,
+    )
+    .expect(200);
+    c.saw(
+        "patch",
+        change,
+        owner.edit_message(room, target, "keyed", Some("e-1")).await,
+    )
+    .expect(200);
+    let replay = c.saw(
+        "patch",
+        change,
+        owner.edit_message(room, target, "keyed", Some("e-1")).await,
+    );
+    assert!(replay.replayed(), "{:?}", replay.headers);
+    c.saw(
+        "patch",
+        change,
+        owner.edit_message(room, target, "other", Some("e-1")).await,
+    )
+    .expect_problem(422, "idempotency-key-reused");
+    c.saw(
+        "patch",
+        change,
+        owner
+            .edit_message(room, target, "x", Some(&"k".repeat(300)))
+            .await,
+    )
+    .expect_problem(400, "invalid-idempotency-key");
+    c.saw(
+        "patch",
+        change,
+        owner.edit_message(room, target, " ", None).await,
+    )
+    .expect_problem(422, "validation-failed");
+    c.saw(
+        "patch",
+        change,
+        bot.edit_message(room, target, "mine", None).await,
+    )
+    .expect_problem(403, "not-author");
+    c.saw(
+        "patch",
+        change,
+        stranger.edit_message(room, target, "mine", None).await,
+    )
+    .expect_problem(403, "not-a-member");
+    c.saw(
+        "patch",
+        change,
+        owner.edit_message(room, 999_999, "x", None).await,
+    )
+    .expect_problem(404, "message-not-found");
+    c.saw(
+        "patch",
+        change,
+        owner.edit_message(999_999, target, "x", None).await,
+    )
+    .expect_problem(404, "room-not-found");
+    c.saw(
+        "patch",
+        change,
+        anonymous.edit_message(room, target, "x", None).await,
+    )
+    .expect_problem(401, "unauthenticated");
+    let request = owner
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}/messages/{target}"),
+        )
+        .header(CONTENT_TYPE, "text/plain")
+        .body("hi");
+    c.saw("patch", change, owner.send(request).await)
+        .expect_problem(415, "unsupported-media-type");
+    let request = owner
+        .request(
+            Method::PATCH,
+            &format!("/api/rooms/{room}/messages/{target}"),
+        )
+        .json(&huge);
+    c.saw("patch", change, owner.send(request).await)
+        .expect_problem(413, "payload-too-large");
+    let doomed = id(&bot.send_message(room, "doomed").await.expect(201));
+    c.saw("delete", change, member.delete_message(room, doomed).await)
+        .expect_problem(403, "not-author");
+    c.saw(
+        "delete",
+        change,
+        stranger.delete_message(room, doomed).await,
+    )
+    .expect_problem(403, "not-a-member");
+    c.saw("delete", change, owner.delete_message(room, 999_999).await)
+        .expect_problem(404, "message-not-found");
+    c.saw(
+        "delete",
+        change,
+        anonymous.delete_message(room, doomed).await,
+    )
+    .expect_problem(401, "unauthenticated");
+    c.saw("delete", change, owner.delete_message(room, doomed).await)
+        .expect(204);
+    c.saw(
+        "patch",
+        change,
+        bot.edit_message(room, doomed, "back", None).await,
+    )
+    .expect_problem(409, "message-deleted");
 
     // The WebSocket: every replayed frame of the room, through a cookie and a
     // bearer socket, then live frames of every type.

@@ -33,6 +33,7 @@ mod idempotency;
 mod invites;
 mod logs;
 mod membership;
+mod message_changes;
 mod multi_instance;
 mod observability;
 mod ordering;

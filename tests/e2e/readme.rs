@@ -352,6 +352,18 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
         "/api/rooms/{id}/messages",
         bob.send_message(room, "hello, world").await,
     );
+    let typo = id(&bob.say(room, "helo").await);
+    record!(
+        "PATCH",
+        "/api/rooms/{id}/messages/{message_id}",
+        bob.edit_message(room, typo, "hello", None).await,
+    );
+    let doomed = id(&bob.say(room, "doomed").await);
+    record!(
+        "DELETE",
+        "/api/rooms/{id}/messages/{message_id}",
+        bob.delete_message(room, doomed).await,
+    );
     record!(
         "GET",
         "/api/rooms/{id}/messages",

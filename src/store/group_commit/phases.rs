@@ -105,6 +105,7 @@ async fn insert<C: Queries>(
                 actor_id: m.author.id,
                 content: Some(m.content.clone()),
                 created_at: now,
+                target_id: None,
             })
         })
         .collect();

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::{Message, Sent};
 use crate::ids::{RoomId, Seq, UserId};
-use crate::store::events::{EventRow, EventView};
+use crate::store::events::{EventKind, EventRow, EventView};
+use crate::store::message_changes::ERASED;
 use crate::store::{Rejection, StoreError};
 
 /// What a request is told.
@@ -89,7 +90,9 @@ pub(super) fn plan(
                 if let Some((stored_hash, event)) =
                     stored_keys.get(&(m.author.id, m.room_id, key.clone()))
                 {
-                    return match (stored_hash == hash, event) {
+                    // A deleted message's keys lost their digest: any body replays the tombstone.
+                    let same = stored_hash == hash || stored_hash == ERASED;
+                    return match (same, event) {
                         (true, Some(id)) => Plan::Stored(*id),
                         _ => Plan::Refuse(Rejection::IdempotencyKeyReused),
                     };
@@ -178,8 +181,10 @@ pub(super) fn outcomes(
                     actor: m.author.clone(),
                 })
                 .ok_or(Rejection::RoomNotFound),
+            // Only a send's key replays: one an edit stored names a `message.updated` event.
             Plan::Stored(id) => replayed
                 .get(id)
+                .filter(|v| v.event.kind == EventKind::MessageCreated)
                 .cloned()
                 .ok_or(Rejection::IdempotencyKeyReused),
             Plan::SameAs(i) => views
@@ -230,6 +235,9 @@ mod tests {
             actor_id: UserId(actor),
             content: Some("hi".into()),
             created_at: 0,
+            target_id: None,
+            edited_at: None,
+            deleted_at: None,
         }
     }
 

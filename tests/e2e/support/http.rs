@@ -344,3 +344,32 @@ impl Resp {
         );
     }
 }
+
+#[allow(dead_code)] // the e2e tests of message changes; not used by tests/soak
+impl Client {
+    /// `PATCH /api/rooms/{room}/messages/{message}`, with an `Idempotency-Key` if given.
+    pub async fn edit_message(
+        &self,
+        room: i64,
+        message: i64,
+        content: &str,
+        key: Option<&str>,
+    ) -> Resp {
+        let request = self
+            .request(
+                Method::PATCH,
+                &format!("/api/rooms/{room}/messages/{message}"),
+            )
+            .json(&json!({ "content": content }));
+        let request = match key {
+            Some(key) => request.header(IDEMPOTENCY_KEY, key),
+            None => request,
+        };
+        self.send(request).await
+    }
+
+    pub async fn delete_message(&self, room: i64, message: i64) -> Resp {
+        self.delete(&format!("/api/rooms/{room}/messages/{message}"))
+            .await
+    }
+}

@@ -7,6 +7,8 @@ mod bots;
 mod cluster;
 mod http;
 mod load;
+#[allow(dead_code)] // the e2e tests of stored data; not used by tests/soak
+mod peek;
 mod proxy;
 mod server;
 #[allow(dead_code)] // the examples' tools: used by tests/e2e/examples.rs, not by tests/soak
@@ -23,6 +25,8 @@ pub use http::{Client, Resp, SESSION_COOKIE};
 pub use load::{send_until_acked, Acked, RetryPolicy};
 #[allow(unused_imports)] // used by the soak checker (tests/soak)
 pub use load::{send_until_acked_via, NotAcked};
+#[allow(unused_imports)] // not used by tests/soak
+pub use peek::texts;
 pub use proxy::DbProxy;
 pub use server::TestServer;
 #[allow(unused_imports)] // used by the soak checker (tests/soak)
