@@ -40,6 +40,8 @@ pub enum AppError {
     NotOwner,
     #[error("only an admin may do this")]
     NotAdmin,
+    #[error("you are banned from this room")]
+    Banned,
     #[error("origin {0} is not allowed here")]
     OriginNotAllowed(String),
     #[error("host {0:?} is not served here")]
@@ -135,6 +137,7 @@ impl ErrorKind {
             ErrorKind::NotAMember => (S::FORBIDDEN, "not-a-member", "Not a member"),
             ErrorKind::NotOwner => (S::FORBIDDEN, "not-owner", "Not the owner"),
             ErrorKind::NotAdmin => (S::FORBIDDEN, "not-admin", "Not an admin"),
+            ErrorKind::Banned => (S::FORBIDDEN, "banned", "Banned"),
             ErrorKind::OriginNotAllowed => {
                 (S::FORBIDDEN, "origin-not-allowed", "Origin not allowed")
             }
@@ -398,6 +401,10 @@ impl From<StoreError> for AppError {
                 Rejection::MessageNotFound => AppError::MessageNotFound,
                 Rejection::NotAuthor => AppError::NotAuthor,
                 Rejection::MessageDeleted => AppError::MessageDeleted,
+                Rejection::Banned => AppError::Banned,
+                Rejection::OwnerCannotBeBanned => {
+                    AppError::Forbidden("the room's owner cannot be banned from it")
+                }
                 Rejection::ContentRefused => {
                     AppError::validation("content", "the database cannot store this content")
                 }

@@ -1,4 +1,4 @@
-//! Join, leave, remove, list.
+//! Join, leave, remove, ban, list.
 
 use crate::app::App;
 use crate::auth::Principal;
@@ -65,6 +65,42 @@ pub async fn remove(
     app.bus
         .publish_control(Control::MemberRemoved { room, user: target });
     Ok(())
+}
+
+/// The owner (or an admin) bans `target`: removed at once if a member (`member.left`, their
+/// sockets close 4003 on every instance), and refused every later join (403 `banned`) until
+/// the ban is lifted.
+pub async fn ban(app: &App, who: &Principal, room: RoomId, target: UserId) -> Result<(), AppError> {
+    // Admin rights are only read when the owner's condition failed.
+    let left = match membership::ban(&app.db, room, target, Some(who.user_id)).await {
+        Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
+            membership::ban(&app.db, room, target, None).await?
+        }
+        left => left?,
+    };
+    if let Some(event) = left {
+        app.publish(Frame::from_event(&event));
+    }
+    // Also when no membership ended here: a join racing the ban may have just been undone.
+    app.hub.close_member(room, target, close::NOT_A_MEMBER);
+    app.bus
+        .publish_control(Control::MemberRemoved { room, user: target });
+    Ok(())
+}
+
+/// The owner (or an admin) lifts a ban; a no-op if there is none.
+pub async fn unban(
+    app: &App,
+    who: &Principal,
+    room: RoomId,
+    target: UserId,
+) -> Result<(), AppError> {
+    match membership::unban(&app.db, room, target, Some(who.user_id)).await {
+        Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
+            Ok(membership::unban(&app.db, room, target, None).await?)
+        }
+        done => Ok(done?),
+    }
 }
 
 pub async fn list(app: &App, room: RoomId) -> Result<Vec<MemberJson>, AppError> {

@@ -24,6 +24,7 @@ use crate::views::{MemberList, RoomJson};
         (status = 200, description = "Already a member; nothing changed", body = RoomJson),
         Unauthorized,
         RoomNotFound,
+        (status = 403, description = "Banned from the room (`banned`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The room is full (`room-full`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown
     ),
@@ -89,6 +90,58 @@ pub async fn remove(
     let (room, user) = path.into_inner();
     membership::remove(&app, &who, room, user).await?;
     tracing::info!(target: SECURITY, event = "member.removed", user = who.user_id.0, room = room.0, member = user.0, "member removed");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/rooms/{id}/bans/{user}",
+    tag = "members",
+    summary = "Ban a user from a room (owner or admin)",
+    params(("id" = i64, Path, description = "Room id"), ("user" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Banned (again): removed if a member (a member.left event; their sockets close with 4003); their joins are refused with 403"),
+        Unauthorized,
+        (status = 403, description = "Neither the owner nor an admin (`not-owner`), or banning the owner (`forbidden`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room (`room-not-found`) or user (`user-not-found`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn ban(
+    app: web::Data<App>,
+    who: Principal,
+    path: web::Path<(RoomId, UserId)>,
+) -> Result<HttpResponse, AppError> {
+    let (room, user) = path.into_inner();
+    membership::ban(&app, &who, room, user).await?;
+    tracing::info!(target: SECURITY, event = "member.banned", user = who.user_id.0, room = room.0, member = user.0, "member banned");
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{id}/bans/{user}",
+    tag = "members",
+    summary = "Lift a ban (owner or admin)",
+    params(("id" = i64, Path, description = "Room id"), ("user" = i64, Path, description = "User id")),
+    responses(
+        (status = 204, description = "Not banned (any more): they may join again"),
+        Unauthorized,
+        (status = 403, description = "Neither the owner nor an admin (`not-owner`)", body = Problem, content_type = "application/problem+json"),
+        RoomNotFound,
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn unban(
+    app: web::Data<App>,
+    who: Principal,
+    path: web::Path<(RoomId, UserId)>,
+) -> Result<HttpResponse, AppError> {
+    let (room, user) = path.into_inner();
+    membership::unban(&app, &who, room, user).await?;
+    tracing::info!(target: SECURITY, event = "member.unbanned", user = who.user_id.0, room = room.0, member = user.0, "ban lifted");
     Ok(HttpResponse::NoContent().finish())
 }
 

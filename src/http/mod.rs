@@ -81,6 +81,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 )
                 .service(web::resource("/rooms/{id}/members").get(members::list))
                 .service(web::resource("/rooms/{id}/members/{user}").delete(members::remove))
+                .service(
+                    web::resource("/rooms/{id}/bans/{user}")
+                        .put(members::ban)
+                        .delete(members::unban),
+                )
                 .service(web::resource("/users").get(users::list))
                 .service(
                     web::resource("/invites")

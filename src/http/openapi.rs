@@ -35,6 +35,8 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         members::leave,
         members::list,
         members::remove,
+        members::ban,
+        members::unban,
         messages::send,
         messages::history,
         messages::edit,

@@ -1,11 +1,12 @@
 //! Join and leave: each one transaction of conditional statements against the room's capacity.
 
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::accounts::Profile;
 use super::events::{room_must_exist, EventKind, EventRow, EventView, NewEvent};
-use super::schema::{events, memberships, rooms, users};
+use super::schema::{bans, events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};
 
@@ -45,6 +46,14 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
             .await
             .optional()?
             .ok_or(Rejection::RoomFull)?;
+            // After the room's row is locked by the update above: a ban committed before it is
+            // seen here, and a ban after it waits for this join and then removes the member.
+            let banned: bool = diesel::select(diesel::dsl::exists(bans::table.find((room, user))))
+                .get_result(conn)
+                .await?;
+            if banned {
+                return Err(Rejection::Banned.into());
+            }
             let event = diesel::insert_into(events::table)
                 .values(NewEvent {
                     room_id: room,
@@ -62,6 +71,50 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
         })
         .await
     })
+}
+
+/// Inside a transaction on `$conn`: deletes `$target`'s membership of `$room` and, if there
+/// was one, frees the seat and stores `member.left` with the room's next seq. Evaluates to
+/// `Ok(Some(event))`, or `Ok(None)` when `$target` was not a member. (A macro, not a function:
+/// the body is typed once per backend inside `with_conn!`.)
+macro_rules! take_out {
+    ($conn:ident, $room:expr, $target:expr, $now:expr) => {{
+        let (room, target, now) = ($room, $target, $now);
+        let conn = $conn;
+        let removed = diesel::delete(memberships::table.find((room, target)))
+            .execute(conn)
+            .await?;
+        if removed == 0 {
+            return Ok(None);
+        }
+        let seq: Seq = diesel::update(rooms::table.find(room))
+            .set((
+                rooms::member_count.eq(rooms::member_count - 1),
+                rooms::last_seq.eq(rooms::last_seq + 1),
+            ))
+            .returning(rooms::last_seq)
+            .get_result(conn)
+            .await?;
+        let event = diesel::insert_into(events::table)
+            .values(NewEvent {
+                room_id: room,
+                seq,
+                kind: EventKind::MemberLeft,
+                actor_id: target,
+                content: None,
+                created_at: now,
+                target_id: None,
+            })
+            .returning(EventRow::as_returning())
+            .get_result(conn)
+            .await?;
+        let actor = users::table
+            .find(target)
+            .select(Profile::as_select())
+            .first(conn)
+            .await?;
+        Ok(Some(EventView { event, actor }))
+    }};
 }
 
 /// Takes `target` out of `room`, on their own (`actor == Some(target)`), by the owner, or by
@@ -89,39 +142,7 @@ pub async fn leave(
             if target == owner {
                 return Err(Rejection::OwnerCannotLeave.into());
             }
-            let removed = diesel::delete(memberships::table.find((room, target)))
-                .execute(conn)
-                .await?;
-            if removed == 0 {
-                return Ok(None);
-            }
-            let seq: Seq = diesel::update(rooms::table.find(room))
-                .set((
-                    rooms::member_count.eq(rooms::member_count - 1),
-                    rooms::last_seq.eq(rooms::last_seq + 1),
-                ))
-                .returning(rooms::last_seq)
-                .get_result(conn)
-                .await?;
-            let event = diesel::insert_into(events::table)
-                .values(NewEvent {
-                    room_id: room,
-                    seq,
-                    kind: EventKind::MemberLeft,
-                    actor_id: target,
-                    content: None,
-                    created_at: now,
-                    target_id: None,
-                })
-                .returning(EventRow::as_returning())
-                .get_result(conn)
-                .await?;
-            let actor = users::table
-                .find(target)
-                .select(Profile::as_select())
-                .first(conn)
-                .await?;
-            Ok(Some(EventView { event, actor }))
+            take_out!(conn, room, target, now)
         })
         .await
     })
@@ -153,5 +174,81 @@ pub async fn list(db: &Db, room: RoomId) -> Result<Vec<MemberRow>, StoreError> {
             .select((Profile::as_select(), memberships::joined_at))
             .load(conn)
             .await?)
+    })
+}
+
+/// Bans `target` from `room` (by its owner, or by an admin: `actor` None) and takes them out
+/// if they are a member (`member.left`), in one transaction. The room's row is locked first
+/// (a no-op update), so a concurrent join either commits before and is removed here, or waits
+/// and then sees the ban. `Ok(None)` when `target` was not a member.
+pub async fn ban(
+    db: &Db,
+    room: RoomId,
+    target: UserId,
+    actor: Option<UserId>,
+) -> Result<Option<EventView>, StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let owner: UserId = diesel::update(rooms::table.find(room))
+                .set(rooms::last_seq.eq(rooms::last_seq))
+                .returning(rooms::owner_id)
+                .get_result(conn)
+                .await
+                .optional()?
+                .ok_or(Rejection::RoomNotFound)?;
+            if actor.is_some_and(|actor| actor != owner) {
+                return Err(Rejection::NotOwner.into());
+            }
+            if target == owner {
+                return Err(Rejection::OwnerCannotBeBanned.into());
+            }
+            diesel::insert_into(bans::table)
+                .values((
+                    bans::room_id.eq(room),
+                    bans::user_id.eq(target),
+                    bans::banned_by.eq(actor),
+                    bans::created_at.eq(now),
+                ))
+                .on_conflict_do_nothing()
+                .execute(conn)
+                .await
+                .map_err(|e| match e {
+                    DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                        StoreError::from(Rejection::UserNotFound)
+                    }
+                    e => StoreError::from(e),
+                })?;
+            take_out!(conn, room, target, now)
+        })
+        .await
+    })
+}
+
+/// Lifts a ban (by the room's owner, or an admin: `actor` None); a no-op if there is none.
+pub async fn unban(
+    db: &Db,
+    room: RoomId,
+    target: UserId,
+    actor: Option<UserId>,
+) -> Result<(), StoreError> {
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let owner: UserId = rooms::table
+                .find(room)
+                .select(rooms::owner_id)
+                .first(conn)
+                .await
+                .optional()?
+                .ok_or(Rejection::RoomNotFound)?;
+            if actor.is_some_and(|actor| actor != owner) {
+                return Err(Rejection::NotOwner.into());
+            }
+            diesel::delete(bans::table.find((room, target)))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
     })
 }

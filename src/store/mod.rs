@@ -159,6 +159,10 @@ pub enum Rejection {
     NotAuthor,
     /// An edit of a message that was deleted.
     MessageDeleted,
+    /// The user is banned from the room.
+    Banned,
+    /// The room's owner cannot be banned from it.
+    OwnerCannotBeBanned,
     /// The database refused a message's content (found when a batch is retried one by one).
     ContentRefused,
 }

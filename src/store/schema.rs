@@ -28,6 +28,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    bans (room_id, user_id) {
+        room_id -> BigInt,
+        user_id -> BigInt,
+        banned_by -> Nullable<BigInt>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
     admin_claim (slot) {
         slot -> Integer,
         user_id -> BigInt,
@@ -113,5 +122,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     server_secrets,
     idempotency_keys,
     admin_claim,
-    invites
+    invites,
+    bans
 );

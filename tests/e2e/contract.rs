@@ -963,6 +963,39 @@ async fn real_responses_match_the_document(b: Backend) {
     c.saw("delete", disabled, owner.delete(&member_disabled).await)
         .expect(204);
 
+    // Bans (the stranger is a member now).
+    let bans = "/api/rooms/{id}/bans/{user}";
+    let stranger_ban = format!("/api/rooms/{room}/bans/{}", stranger.id);
+    c.saw("put", bans, bot.put(&stranger_ban).await)
+        .expect_problem(403, "not-owner");
+    c.saw(
+        "put",
+        bans,
+        owner
+            .put(&format!("/api/rooms/{room}/bans/{}", owner.id))
+            .await,
+    )
+    .expect_problem(403, "forbidden");
+    c.saw(
+        "put",
+        bans,
+        owner
+            .put(&format!("/api/rooms/999999/bans/{}", stranger.id))
+            .await,
+    )
+    .expect_problem(404, "room-not-found");
+    c.saw("put", bans, anonymous.put(&stranger_ban).await)
+        .expect_problem(401, "unauthenticated");
+    c.saw("put", bans, owner.put(&stranger_ban).await)
+        .expect(204);
+    c.saw("put", me_path, stranger.join(room).await)
+        .expect_problem(403, "banned");
+    c.saw("delete", bans, bot.delete(&stranger_ban).await)
+        .expect_problem(403, "not-owner");
+    c.saw("delete", bans, owner.delete(&stranger_ban).await)
+        .expect(204);
+    stranger.join(room).await.expect(201);
+
     // Invites to register.
     let invites = "/api/invites";
     let made = c

@@ -18,6 +18,7 @@ mod support;
 
 mod accounts;
 mod bad_input;
+mod bans;
 mod bots;
 mod cli;
 mod contract;

@@ -388,6 +388,13 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
         "/api/rooms/{id}/members/{user}",
         alice.remove_member(room, bot).await,
     );
+    let ban = format!("/api/rooms/{room}/bans/{bot}");
+    record!("PUT", "/api/rooms/{id}/bans/{user}", alice.put(&ban).await);
+    record!(
+        "DELETE",
+        "/api/rooms/{id}/bans/{user}",
+        alice.delete(&ban).await
+    );
     record!("GET", "/api/bots", alice.bots().await);
     record!(
         "POST",
