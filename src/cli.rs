@@ -10,7 +10,7 @@ use crate::app::App;
 use crate::chat::accounts::{self, normalize_username, Grant, NewAccount, Via};
 use crate::chat::credentials::{self, By};
 use crate::chat::invites::{self, NewInvite};
-use crate::chat::{admin, bots, rooms};
+use crate::chat::{admin, backup, bots, rooms};
 use crate::config::Config;
 use crate::ids::{RoomId, Seq, UserId};
 use crate::telemetry::SECURITY;
@@ -30,6 +30,7 @@ pub enum UserCommand {
         admin: bool,
     },
     /// List accounts and bots.
+    #[command(after_help = "Example:\n  roomcast user list --json")]
     List {
         #[arg(long)]
         json: bool,
@@ -84,12 +85,14 @@ pub enum InviteCommand {
 #[derive(Subcommand)]
 pub enum BotCommand {
     /// Issue a new token for a bot (by name), printed once; the old token dies at once.
+    #[command(after_help = "Example:\n  roomcast bot token weatherbot")]
     Token { bot: String },
 }
 
 #[derive(Subcommand)]
 pub enum RoomCommand {
     /// List rooms with their seats and last seq.
+    #[command(after_help = "Example:\n  roomcast room list --json")]
     List {
         #[arg(long)]
         json: bool,
@@ -221,6 +224,16 @@ pub async fn invite(config: Config, cmd: InviteCommand) -> Result<(), String> {
             println!("revoked invite {id}");
         }
     }
+    Ok(())
+}
+
+pub async fn backup(config: Config, path: &std::path::Path) -> Result<(), String> {
+    let app = App::open(config).await?;
+    let target = path
+        .to_str()
+        .ok_or(format!("{} is not a UTF-8 path", path.display()))?;
+    backup::backup(&app, target).await.map_err(|e| e.report())?;
+    println!("backed up to {target}");
     Ok(())
 }
 

@@ -28,7 +28,12 @@ enum Command {
     /// Serve HTTP and WebSocket (the default).
     Serve,
     /// Run pending database migrations and exit.
+    #[command(after_help = "Example:\n  roomcast migrate")]
     Migrate,
+    /// Copy the SQLite database into a new file, online and consistent (safe while servers
+    /// run). PostgreSQL: use pg_dump.
+    #[command(after_help = "Example:\n  roomcast backup /var/backups/roomcast-2026-11-30.db")]
+    Backup { path: std::path::PathBuf },
     /// Manage accounts.
     #[command(subcommand)]
     User(cli::UserCommand),
@@ -130,6 +135,7 @@ fn main() -> ExitCode {
             Command::Bot(cmd) => cli::bot(config, cmd).await,
             Command::Room(cmd) => cli::room(config, cmd).await,
             Command::Invite(cmd) => cli::invite(config, cmd).await,
+            Command::Backup { path } => cli::backup(config, &path).await,
         }
     });
     match result {

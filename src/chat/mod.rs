@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod backup;
 pub mod bots;
 pub mod credentials;
 pub mod invites;

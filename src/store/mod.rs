@@ -31,7 +31,7 @@ use diesel_async::pooled_connection::{
 };
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{
-    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection,
 };
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
@@ -350,6 +350,26 @@ impl Db {
                 unlocked.map_err(|e| format!("cannot release the migration lock: {e}"))
             }
         }
+    }
+
+    /// An online, consistent copy of a SQLite database into the new file `path` (`VACUUM
+    /// INTO`: a read transaction on a reader, so the server keeps serving, writes included).
+    /// `Ok(false)` on PostgreSQL, which has its own tools (pg_dump).
+    pub async fn backup_sqlite(&self, path: &str) -> Result<bool, StoreError> {
+        let Pools::Sqlite { readers, .. } = &self.pools else {
+            return Ok(false);
+        };
+        let readers = readers.clone();
+        let path = path.to_owned();
+        self.run(async move {
+            let mut conn = readers.get().await.map_err(StoreError::from_pool)?;
+            diesel::sql_query("VACUUM INTO ?")
+                .bind::<diesel::sql_types::Text, _>(path)
+                .execute(&mut *conn)
+                .await?;
+            Ok(true)
+        })
+        .await
     }
 
     /// A cheap round trip, for readiness.

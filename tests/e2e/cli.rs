@@ -25,7 +25,44 @@ backend_tests!(
     a_bad_database_url_or_command_fails_with_a_message,
     an_unknown_database_scheme_is_refused,
     the_bots_variables_stop_neither_the_server_nor_the_cli,
+    every_command_has_help_with_an_example,
 );
+
+/// `roomcast <command> --help` for every command: exit 0, and an example to copy.
+async fn every_command_has_help_with_an_example(b: Backend) {
+    let db = TestDb::create_via(b, None).await;
+    let commands: [&[&str]; 15] = [
+        &["migrate"],
+        &["backup"],
+        &["user", "create"],
+        &["user", "list"],
+        &["user", "disable"],
+        &["user", "enable"],
+        &["user", "admin"],
+        &["user", "reset-password"],
+        &["invite", "create"],
+        &["invite", "list"],
+        &["invite", "revoke"],
+        &["bot", "token"],
+        &["room", "list"],
+        &["user", "create", "--admin"],
+        &["invite", "create", "--uses", "2"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let run = roomcast(&db.url, &args, "").await;
+        let out = run.ok();
+        assert!(
+            out.contains("Usage: roomcast")
+                && out
+                    .split_once("Example:\n  ")
+                    .is_some_and(|(_, example)| example.contains("roomcast ")),
+            "`roomcast {}`: {out}",
+            args.join(" ")
+        );
+    }
+}
 
 /// What one run of the command left behind.
 pub(crate) struct Run {

@@ -17,6 +17,7 @@
 mod support;
 
 mod accounts;
+mod backup;
 mod bad_input;
 mod bans;
 mod bots;
