@@ -128,6 +128,65 @@ async fn logout_on_one_instance_closes_the_sessions_sockets_and_cached_credentia
     stale.me().await.expect_problem(401, "unauthenticated");
 }
 
+/// Issue 16: a password change on A ends the other session's socket on B (and B's cached
+/// copy of it) while the changing session's own socket on B stays; a ban on A closes the
+/// banned member's socket on B (4003).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_change_and_a_ban_close_sockets_on_other_instances() {
+    // A long cache and no revocation poll: only the bus can end the session on B in time.
+    let cluster = Cluster::start(
+        2,
+        &[
+            ("ROOMCAST_AUTH_CACHE_MS", "60000"),
+            ("ROOMCAST_REVOCATION_POLL_MS", "60000"),
+            NO_POSITION_CHECK,
+        ],
+    )
+    .await;
+    let b = cluster.servers[1].url();
+    let alice = cluster.servers[0].user().await;
+    let bob = cluster.servers[0].user().await;
+    let room = alice.new_room(5).await;
+    bob.join(room).await.expect(201);
+
+    // Alice's second session, used on B (and so cached there).
+    let laptop = cluster.servers[1].client();
+    laptop
+        .login(&alice.username, &alice.password)
+        .await
+        .expect(200);
+    laptop.me().await.expect(200);
+    let mut laptops = laptop.events(room, None).await;
+    let mut own = on(&alice, &b).events(room, None).await;
+    let mut bobs = on(&bob, &b).events(room, None).await;
+
+    let body = serde_json::json!({ "current": alice.password, "new": "a brand new password" });
+    alice
+        .send(
+            alice
+                .request(reqwest::Method::PUT, "/api/me/password")
+                .json(&body),
+        )
+        .await
+        .expect(204);
+    timeout(CROSS_INSTANCE, laptops.expect_close(4001))
+        .await
+        .expect("password change on A: the other session's socket on B did not close within 1 s");
+    laptop.me().await.expect_problem(401, "unauthenticated");
+
+    alice
+        .put(&format!("/api/rooms/{room}/bans/{}", bob.id))
+        .await
+        .expect(204);
+    timeout(CROSS_INSTANCE, bobs.expect_close(4003))
+        .await
+        .expect("ban on A: the banned member's socket on B did not close within 1 s");
+    // The changing session's own socket on B saw the ban and is still open.
+    let left = own.next_event().await;
+    assert_eq!(kind(&left), "member.left", "{left}");
+    on(&alice, &b).me().await.expect(200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn leave_removal_and_room_deletion_close_sockets_on_other_instances() {
     let cluster = Cluster::start(3, &[NO_POSITION_CHECK]).await;
