@@ -53,6 +53,28 @@ curl -b bobjar -X PUT $S/api/rooms/$ROOM/members/me
 curl -b bobjar -X DELETE $S/api/rooms/$ROOM/members/me -w '%{http_code}'
 curl -b jar -X DELETE $S/api/rooms/$ROOM/members/$BOT_ID -w '%{http_code}'
 
+# Bans (the owner or an admin): a banned member is removed at once (sockets close 4003) and
+# every join is refused (403 banned) until the ban is lifted.
+BOB_ID=$(curl -b bobjar $S/api/me | jq .id)
+curl -b jar -X PUT $S/api/rooms/$ROOM/bans/$BOB_ID -w 'PUT %{http_code}'
+curl -b jar -X DELETE $S/api/rooms/$ROOM/bans/$BOB_ID -w '%{http_code}'
+
+# Admins (alice registered first on this server, so she is its admin): every account;
+# disable one (its sessions end, its sockets close 4001) and enable it again.
+curl -b jar $S/api/users
+curl -b jar -X PUT $S/api/users/$BOB_ID/disabled -w 'PUT %{http_code}'
+curl -b jar -X DELETE $S/api/users/$BOB_ID/disabled -w '%{http_code}'
+curl -c bobjar -X POST $S/api/session -H "$H" -d '{"username":"bob","password":"battery staple"}'
+# Invites to register (for registration = "invite"): the code is shown only here.
+INVITE=$(curl -b jar -X POST $S/api/invites -H "$H" -d '{"uses":5,"expires_in_secs":86400}')
+echo "$INVITE"
+curl -b jar $S/api/invites
+curl -b jar -X DELETE $S/api/invites/$(echo "$INVITE" | jq .id) -w '%{http_code}'
+
+# A password change needs the current one; every other session of bob's ends, this one stays.
+curl -b bobjar -X PUT $S/api/me/password -H "$H" \
+  -d '{"current":"battery staple","new":"battery staple 2"}' -w 'PUT %{http_code}'
+
 # Bot tokens: rotate (the old token dies at once and its sockets close 4001), revoke
 # (no token until the next rotation), then delete the bot (its messages stay).
 curl -b jar -X POST $S/api/bots/$BOT_ID/token
