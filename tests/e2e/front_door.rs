@@ -101,10 +101,25 @@ async fn every_405_names_the_allowed_methods(b: Backend) {
             .map(|m| m.to_uppercase())
             .collect();
         documented.sort();
-        let concrete = path.replace("{id}", "1").replace("{user}", "2");
-        let resp = client.send(client.request(Method::PATCH, &concrete)).await;
+        // Every path parameter, whatever its name, gets a plausible value.
+        let concrete = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "1" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        // A method the path does not have.
+        let Some(method) = [Method::PATCH, Method::PUT, Method::DELETE, Method::POST]
+            .into_iter()
+            .find(|m| !documented.contains(&m.as_str().to_string()))
+        else {
+            continue;
+        };
+        let resp = client.send(client.request(method.clone(), &concrete)).await;
         if resp.status != 405 || resp.json["type"] != "method-not-allowed" {
-            problems.push(format!("PATCH {path}: HTTP {} {}", resp.status, resp.text));
+            problems.push(format!(
+                "{method} {path}: HTTP {} {}",
+                resp.status, resp.text
+            ));
             continue;
         }
         let mut allowed: Vec<String> = header(&resp, "allow")
@@ -116,7 +131,7 @@ async fn every_405_names_the_allowed_methods(b: Backend) {
         allowed.sort();
         if allowed != documented {
             problems.push(format!(
-                "PATCH {path}: Allow {allowed:?}, documented {documented:?}"
+                "{method} {path}: Allow {allowed:?}, documented {documented:?}"
             ));
         }
     }
