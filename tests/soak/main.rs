@@ -440,8 +440,9 @@ async fn run(b: Backend, p: Params) {
     schedule.sort_by_key(|(at, _)| *at);
     let mut chaos = StdRng::seed_from_u64(p.seed ^ 0xc4a0_5000);
     let mut kills = 0;
+    // Both kinds of outage run in the background; each kind is counted on its own.
     let mut outages = Vec::new();
-    let mut redis_outages = 0;
+    let (mut db_outages, mut redis_outages) = (0, 0);
     for (at, fault) in schedule {
         sleep_until(start + at).await;
         match fault {
@@ -480,7 +481,8 @@ async fn run(b: Backend, p: Params) {
             Fault::DatabaseDown => {
                 // In the background, so a kill may fall into the outage.
                 let proxy = proxy.clone().unwrap();
-                let (n, down_for) = (outages.len() + 1, Duration::from_secs(p.db_down_secs));
+                db_outages += 1;
+                let (n, down_for) = (db_outages, Duration::from_secs(p.db_down_secs));
                 outages.push(tokio::spawn(async move {
                     println!(
                         "soak: {:.1}s database outage #{n}: down for {down_for:?}",
@@ -521,7 +523,7 @@ async fn run(b: Backend, p: Params) {
             }
         }
     }
-    let (outages, outage_tasks) = (outages.len() - redis_outages, outages);
+    let (outages, outage_tasks) = (db_outages, outages);
     sleep_until(start + run).await;
     stop.store(true, Ordering::SeqCst);
     for outage in outage_tasks {
