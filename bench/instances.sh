@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Many instances (issue 13): one instance against two on one PostgreSQL database with a Redis
-# of the bench's own as their bus, under the same latency load (same machine, same cores), and
-# the bus's recovery after Redis is killed; RUNS runs of each, in turns, then the medians.
+# of the bench's own as their bus (and one instance with that bus), under the same latency load
+# (same machine, same cores), and the bus's recovery after Redis is killed; RUNS runs of each,
+# in turns, then the medians.
 #
 #   cargo build --release -p roomcast -p roomcast-bench
 #   bench/instances.sh
 #   RUNS=1 LATENCY="latency --receivers 200 --rate 100 --seconds 5" bench/instances.sh
+#   LATENCY="latency --receivers 1000 --rate 20" RECOVERY= bench/instances.sh   # latency only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,7 +15,7 @@ SERVER=${SERVER:-target/release/roomcast}
 BENCH=${BENCH:-target/release/roomcast-bench}
 RUNS=${RUNS:-3}
 LATENCY=${LATENCY:-"latency --receivers 1000 --rate 200 --seconds 10"}
-RECOVERY=${RECOVERY:-"bus-recovery --receivers 100 --rate 50"}
+RECOVERY=${RECOVERY-"bus-recovery --receivers 100 --rate 50"}  # empty: none
 OUT=${OUT:-target/bench-results/instances-$(date +%Y%m%d-%H%M%S).jsonl}
 mkdir -p "$(dirname "$OUT")"
 
@@ -30,8 +32,11 @@ for i in $(seq 1 "$RUNS"); do
   # shellcheck disable=SC2086 # the scenario lines are split into arguments on purpose
   {
     run --instances 1 $LATENCY
+    # One instance that still publishes every event to Redis: the bus's own cost, apart
+    # from the second instance's.
+    run --instances 1 --bus redis $LATENCY
     run --instances 2 $LATENCY
-    run --instances 2 $RECOVERY
+    if [[ -n $RECOVERY ]]; then run --instances 2 $RECOVERY; fi
   }
 done
 
