@@ -100,6 +100,9 @@ pub async fn serve(config: Config) -> Result<(), String> {
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
+        // Stop accepting first: a client that saw its socket close must not get a new
+        // connection served.
+        handle.pause().await;
         hub.close_all(close::GOING_AWAY);
         if let Some(metrics) = &metrics_handle {
             metrics.stop(false).await;
