@@ -40,6 +40,10 @@ curl -b jar "$S/api/rooms/$ROOM/messages?before=4"
 # delete it (its author or the room's owner): history keeps a tombstone, its text is erased.
 MSG=$(curl -b jar -X POST $S/api/rooms/$ROOM/messages -H "$H" -d '{"content":"tpyo"}' | jq .id)
 curl -b jar -X PATCH $S/api/rooms/$ROOM/messages/$MSG -H "$H" -d '{"content":"typo"}'
+# React (one emoji, percent-encoded: here 👍; a repeat is a no-op), and take it back.
+E=%F0%9F%91%8D
+curl -H "$A" -X PUT $S/api/rooms/$ROOM/messages/$MSG/reactions/$E
+curl -H "$A" -X DELETE $S/api/rooms/$ROOM/messages/$MSG/reactions/$E -w '%{http_code}'
 curl -b jar -X DELETE $S/api/rooms/$ROOM/messages/$MSG -w '%{http_code}'
 
 # The WebSocket, receive-only: every event after seq 2 (replayed, then live), one JSON

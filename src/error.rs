@@ -66,6 +66,8 @@ pub enum AppError {
     NotAuthor,
     #[error("the message was deleted")]
     MessageDeleted,
+    #[error("this message has the most distinct reactions it may have; use one of them")]
+    TooManyReactions,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("not found")]
@@ -156,6 +158,9 @@ impl ErrorKind {
             ErrorKind::MessageNotFound => (S::NOT_FOUND, "message-not-found", "Message not found"),
             ErrorKind::NotAuthor => (S::FORBIDDEN, "not-author", "Not the author"),
             ErrorKind::MessageDeleted => (S::CONFLICT, "message-deleted", "Message deleted"),
+            ErrorKind::TooManyReactions => {
+                (S::CONFLICT, "too-many-reactions", "Too many reactions")
+            }
             ErrorKind::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
             ErrorKind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
             ErrorKind::MethodNotAllowed => (
@@ -405,6 +410,7 @@ impl From<StoreError> for AppError {
                 Rejection::OwnerCannotBeBanned => {
                     AppError::Forbidden("the room's owner cannot be banned from it")
                 }
+                Rejection::TooManyReactions => AppError::TooManyReactions,
                 Rejection::ContentRefused => {
                     AppError::validation("content", "the database cannot store this content")
                 }

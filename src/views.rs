@@ -150,6 +150,55 @@ pub struct MessageDeletedJson {
     pub by: UserRef,
 }
 
+/// The `data` of a `reaction.added` or `reaction.removed` frame.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReactionEventJson {
+    /// The message's `id`.
+    pub message_id: i64,
+    pub emoji: String,
+    pub user: UserRef,
+}
+
+impl TryFrom<&EventView> for ReactionEventJson {
+    type Error = MissingContent;
+
+    fn try_from(v: &EventView) -> Result<Self, MissingContent> {
+        Ok(ReactionEventJson {
+            message_id: v
+                .event
+                .target_id
+                .ok_or(MissingContent::Target(v.event.id))?,
+            emoji: v
+                .event
+                .content
+                .clone()
+                .ok_or(MissingContent::Content(v.event.id))?,
+            user: UserRef::from(v.actor.clone()),
+        })
+    }
+}
+
+/// One emoji's reactions to a message, as the caller sees them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReactionJson {
+    pub emoji: String,
+    pub count: i64,
+    /// Whether the caller is among them.
+    pub me: bool,
+}
+
+/// A message as history lists it: with its reactions, counted for the caller.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ListedMessageJson {
+    #[serde(flatten)]
+    pub message: MessageJson,
+    /// By count, most first, then by emoji. Absent when there are none (always for a
+    /// deleted message), so a listed message without reactions is the message as sent.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub reactions: Vec<ReactionJson>,
+}
+
 impl TryFrom<&EventView> for MessageUpdatedJson {
     type Error = MissingContent;
 
@@ -215,7 +264,7 @@ pub struct MemberList {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageList {
     /// Ascending by seq.
-    pub messages: Vec<MessageJson>,
+    pub messages: Vec<ListedMessageJson>,
 }
 
 /// The caller, as `GET /api/me` shows them.

@@ -8,7 +8,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::{RoomId, Seq};
-use crate::views::MessageJson;
+use crate::views::{ListedMessageJson, MessageJson, ReactionJson};
 use sha2::{Digest, Sha256};
 
 use crate::store::events;
@@ -143,13 +143,24 @@ pub async fn history(
     who: &Principal,
     room: RoomId,
     page: Page,
-) -> Result<Vec<MessageJson>, AppError> {
+) -> Result<Vec<ListedMessageJson>, AppError> {
     let limit = page.limit()?;
     ensure_member(app, who, room).await?;
     let (after, before) = (page.after.map(Seq), page.before.map(Seq));
     let rows = events::messages(&app.db, room, after, before, limit).await?;
+    let ids = rows.iter().map(|r| r.event.id).collect();
+    let mut counts = crate::store::reactions::counts(&app.db, ids, who.user_id).await?;
     rows.iter()
-        .map(|row| MessageJson::try_from(row).map_err(|e| AppError::internal(e)))
+        .map(|row| {
+            let message = MessageJson::try_from(row).map_err(|e| AppError::internal(e))?;
+            let reactions = counts
+                .remove(&row.event.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(emoji, count, me)| ReactionJson { emoji, count, me })
+                .collect();
+            Ok(ListedMessageJson { message, reactions })
+        })
         .collect()
 }
 

@@ -11,5 +11,6 @@ pub mod membership;
 pub mod message_changes;
 pub mod messages;
 pub mod peers;
+pub mod reactions;
 pub mod rooms;
 pub mod text;

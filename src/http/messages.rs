@@ -10,6 +10,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::message_changes;
 use crate::chat::messages::{self, NewMessage, Page};
+use crate::chat::reactions;
 use crate::error::AppError;
 use crate::http::rate_limit::{Limits, Tell};
 use crate::ids::RoomId;
@@ -170,6 +171,74 @@ pub async fn delete(
 ) -> Result<HttpResponse, AppError> {
     let (room, message) = ids.into_inner();
     message_changes::delete(&app, &who, room, message).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    put,
+    path = "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+    tag = "messages",
+    summary = "React to a message",
+    params(("id" = i64, Path, description = "Room id"), ("message_id" = i64, Path, description = "The message's id"), ("emoji" = String, Path, description = "One emoji (one grapheme of Unicode's emoji list), percent-encoded", min_length = 1, max_length = 64)),
+    responses(
+        (status = 204, description = "The caller's reaction is there (added now: reaction.added; or already: nothing sent)"),
+        Unauthorized,
+        (status = 403, description = "Not a member (`not-a-member`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room, or no such message in it (`room-not-found`, `message-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message was deleted, or has 20 distinct emoji and this is another (`message-deleted`, `too-many-reactions`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one emoji (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn react(
+    req: HttpRequest,
+    app: web::Data<App>,
+    limits: web::Data<Limits>,
+    who: Principal,
+    ids: web::Path<(RoomId, i64, String)>,
+) -> Result<HttpResponse, AppError> {
+    // A reaction reaches every socket of the room like a send: it spends the same allowance.
+    limits
+        .send
+        .charge(&req, &who.user_id, Tell::Successes)
+        .await?;
+    let (room, message, emoji) = ids.into_inner();
+    reactions::set(&app, &who, room, message, &emoji, true).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+    tag = "messages",
+    summary = "Take a reaction back",
+    params(("id" = i64, Path, description = "Room id"), ("message_id" = i64, Path, description = "The message's id"), ("emoji" = String, Path, description = "One emoji (one grapheme of Unicode's emoji list), percent-encoded", min_length = 1, max_length = 64)),
+    responses(
+        (status = 204, description = "The caller's reaction is not there (taken back now: reaction.removed; or never there: nothing sent)"),
+        Unauthorized,
+        (status = 403, description = "Not a member (`not-a-member`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room, or no such message in it (`room-not-found`, `message-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The message was deleted (`message-deleted`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Not one emoji (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn unreact(
+    req: HttpRequest,
+    app: web::Data<App>,
+    limits: web::Data<Limits>,
+    who: Principal,
+    ids: web::Path<(RoomId, i64, String)>,
+) -> Result<HttpResponse, AppError> {
+    // A reaction reaches every socket of the room like a send: it spends the same allowance.
+    limits
+        .send
+        .charge(&req, &who.user_id, Tell::Successes)
+        .await?;
+    let (room, message, emoji) = ids.into_inner();
+    reactions::set(&app, &who, room, message, &emoji, false).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -54,6 +54,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 )
                 .service(web::resource("/rooms/{id}/events").get(events::subscribe))
                 .service(
+                    web::resource("/rooms/{id}/messages/{message_id}/reactions/{emoji}")
+                        .put(messages::react)
+                        .delete(messages::unreact),
+                )
+                .service(
                     web::resource("/rooms/{id}/messages/{message_id}")
                         .patch(messages::edit)
                         .delete(messages::delete),

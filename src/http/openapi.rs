@@ -41,6 +41,8 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         messages::history,
         messages::edit,
         messages::delete,
+        messages::react,
+        messages::unreact,
         events::subscribe,
         bots::create,
         bots::list,
@@ -60,6 +62,7 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         crate::realtime::frame::EventFrame,
         crate::views::MessageUpdatedJson,
         crate::views::MessageDeletedJson,
+        crate::views::ReactionEventJson,
         crate::error::Problem
     )),
     modifiers(&Security, &ErrorCodes, &RateLimits)
@@ -111,7 +114,7 @@ impl Modify for ErrorCodes {
 
 /// The operations whose handler charges a rate limit (`Limit::charge`), as `(method, path)`.
 /// The contract test holds this list to the server's answers.
-pub const RATE_LIMITED: [(&str, &str); 7] = [
+pub const RATE_LIMITED: [(&str, &str); 9] = [
     ("post", "/api/accounts"),
     ("post", "/api/session"),
     ("put", "/api/me/password"),
@@ -119,6 +122,14 @@ pub const RATE_LIMITED: [(&str, &str); 7] = [
     ("post", "/api/bots"),
     ("post", "/api/rooms/{id}/messages"),
     ("patch", "/api/rooms/{id}/messages/{message_id}"),
+    (
+        "put",
+        "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+    ),
+    (
+        "delete",
+        "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+    ),
 ];
 
 /// Each rate-limited operation: its successes carry the `RateLimit-*` headers, and it may

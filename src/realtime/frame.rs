@@ -8,7 +8,9 @@ use serde::Serialize;
 
 use crate::ids::{RoomId, Seq};
 use crate::store::events::{EventKind, EventView};
-use crate::views::{MessageDeletedJson, MessageJson, MessageUpdatedJson, UserRef};
+use crate::views::{
+    MessageDeletedJson, MessageJson, MessageUpdatedJson, ReactionEventJson, UserRef,
+};
 
 #[derive(Debug)]
 pub struct Frame {
@@ -90,6 +92,9 @@ impl Frame {
             EventKind::MessageDeleted => MessageDeletedJson::try_from(v)
                 .map_err(broken)
                 .and_then(|data| encode(kind, e.room_id, e.seq, data)),
+            EventKind::ReactionAdded | EventKind::ReactionRemoved => ReactionEventJson::try_from(v)
+                .map_err(broken)
+                .and_then(|data| encode(kind, e.room_id, e.seq, data)),
             EventKind::MemberJoined | EventKind::MemberLeft => encode(
                 kind,
                 e.room_id,
@@ -141,7 +146,8 @@ pub struct EventFrame {
     #[schema(value_type = i64)]
     pub seq: Seq,
     /// `message.created`: a MessageJson. `message.updated`: a MessageUpdatedJson.
-    /// `message.deleted`: a MessageDeletedJson. Member and room events: `{"user": UserRef}`.
+    /// `message.deleted`: a MessageDeletedJson. `reaction.added`, `reaction.removed`: a
+    /// ReactionEventJson. Member and room events: `{"user": UserRef}`.
     #[schema(value_type = Object)]
     pub data: (),
 }
@@ -161,6 +167,10 @@ pub enum EventType {
     MessageUpdated,
     #[serde(rename = "message.deleted")]
     MessageDeleted,
+    #[serde(rename = "reaction.added")]
+    ReactionAdded,
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved,
     #[serde(rename = "room.deleted")]
     RoomDeleted,
 }
@@ -173,6 +183,8 @@ impl From<EventKind> for EventType {
             EventKind::MemberLeft => EventType::MemberLeft,
             EventKind::MessageUpdated => EventType::MessageUpdated,
             EventKind::MessageDeleted => EventType::MessageDeleted,
+            EventKind::ReactionAdded => EventType::ReactionAdded,
+            EventKind::ReactionRemoved => EventType::ReactionRemoved,
         }
     }
 }

@@ -26,6 +26,10 @@ pub enum EventKind {
     MessageUpdated,
     /// `target_id` names the message; `actor_id` is who deleted it.
     MessageDeleted,
+    /// `target_id` names the message, `content` holds the emoji, `actor_id` who reacted.
+    ReactionAdded,
+    /// As `ReactionAdded`, for taking the reaction back.
+    ReactionRemoved,
 }
 
 impl EventKind {
@@ -36,16 +40,20 @@ impl EventKind {
             EventKind::MemberLeft => "member.left",
             EventKind::MessageUpdated => "message.updated",
             EventKind::MessageDeleted => "message.deleted",
+            EventKind::ReactionAdded => "reaction.added",
+            EventKind::ReactionRemoved => "reaction.removed",
         }
     }
 
     /// Every kind, for parsing and for tests.
-    pub const ALL: [EventKind; 5] = [
+    pub const ALL: [EventKind; 7] = [
         EventKind::MessageCreated,
         EventKind::MemberJoined,
         EventKind::MemberLeft,
         EventKind::MessageUpdated,
         EventKind::MessageDeleted,
+        EventKind::ReactionAdded,
+        EventKind::ReactionRemoved,
     ];
 
     fn parse(s: &str) -> Option<EventKind> {

@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::accounts::Profile;
 use super::batch_insert::KeyInsert;
 use super::events::{EventKind, EventRow, EventView, NewEvent};
-use super::schema::{events, idempotency_keys, memberships, rooms, users};
+use super::schema::{events, idempotency_keys, memberships, reactions, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};
 
@@ -47,6 +47,8 @@ macro_rules! next_seq {
         seq
     }};
 }
+
+pub(super) use {find_message, next_seq};
 
 /// One committed change: its event (with who made it) and the message as it is now.
 pub struct Change {
@@ -224,10 +226,18 @@ pub async fn delete(
                 .returning(EventRow::as_returning())
                 .get_result(conn)
                 .await?;
-            diesel::update(events::table.filter(events::target_id.eq(message_id)))
-                .set(events::content.eq(None::<String>))
+            diesel::delete(reactions::table.filter(reactions::message_id.eq(message_id)))
                 .execute(conn)
                 .await?;
+            // The text of its edits; a reaction event's content is an emoji, not the text.
+            diesel::update(
+                events::table
+                    .filter(events::target_id.eq(message_id))
+                    .filter(events::kind.eq(EventKind::MessageUpdated)),
+            )
+            .set(events::content.eq(None::<String>))
+            .execute(conn)
+            .await?;
             let edits = events::table
                 .filter(events::target_id.eq(message_id))
                 .select(events::id.nullable());

@@ -9,6 +9,7 @@ pub mod group_commit;
 pub mod invites;
 pub mod membership;
 pub mod message_changes;
+pub mod reactions;
 pub mod rooms;
 pub mod schema;
 pub mod secrets;
@@ -157,12 +158,14 @@ pub enum Rejection {
     MessageNotFound,
     /// Only the author may edit (and, besides the room's owner, delete) a message.
     NotAuthor,
-    /// An edit of a message that was deleted.
+    /// An edit of (or a reaction to) a message that was deleted.
     MessageDeleted,
     /// The user is banned from the room.
     Banned,
     /// The room's owner cannot be banned from it.
     OwnerCannotBeBanned,
+    /// A new emoji on a message that has `MAX_DISTINCT` of them.
+    TooManyReactions,
     /// The database refused a message's content (found when a batch is retried one by one).
     ContentRefused,
 }

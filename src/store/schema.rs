@@ -107,6 +107,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reactions (message_id, emoji, user_id) {
+        message_id -> BigInt,
+        emoji -> Text,
+        user_id -> BigInt,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(rooms -> users (owner_id));
 diesel::joinable!(memberships -> rooms (room_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -123,5 +132,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     admin_claim,
     invites,
-    bans
+    bans,
+    reactions
 );

@@ -118,6 +118,7 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "1")
         .replace("{user}", "1")
         .replace("{message_id}", "1")
+        .replace("{emoji}", "%F0%9F%91%8D")
 }
 
 async fn every_documented_operation_is_served(b: Backend) {
@@ -329,6 +330,9 @@ impl Contract {
                 "/components/schemas/MessageUpdatedJson",
                 &frame["data"],
             ),
+            Some("reaction.added" | "reaction.removed") => {
+                self.validate(&at, "/components/schemas/ReactionEventJson", &frame["data"])
+            }
             Some("message.deleted") => self.validate(
                 &at,
                 "/components/schemas/MessageDeletedJson",
@@ -829,6 +833,43 @@ async fn real_responses_match_the_document(b: Backend) {
         .json(&huge);
     c.saw("patch", change, owner.send(request).await)
         .expect_problem(413, "payload-too-large");
+    let reaction = "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}";
+    c.saw("put", reaction, bot.react(room, target, "👍").await)
+        .expect(204);
+    c.saw("put", reaction, bot.react(room, target, "👍").await)
+        .expect(204);
+    c.saw("put", reaction, owner.react(room, target, "🎉").await)
+        .expect(204);
+    c.saw("put", reaction, bot.react(room, target, "nope").await)
+        .expect_problem(422, "validation-failed");
+    c.saw("put", reaction, stranger.react(room, target, "👍").await)
+        .expect_problem(403, "not-a-member");
+    c.saw("put", reaction, bot.react(room, 999_999, "👍").await)
+        .expect_problem(404, "message-not-found");
+    c.saw("put", reaction, bot.react(999_999, target, "👍").await)
+        .expect_problem(404, "room-not-found");
+    c.saw("put", reaction, anonymous.react(room, target, "👍").await)
+        .expect_problem(401, "unauthenticated");
+    c.saw("delete", reaction, bot.unreact(room, target, "👍").await)
+        .expect(204);
+    c.saw("delete", reaction, bot.unreact(room, target, "👍").await)
+        .expect(204);
+    c.saw("delete", reaction, bot.unreact(room, target, "x").await)
+        .expect_problem(422, "validation-failed");
+    c.saw(
+        "delete",
+        reaction,
+        stranger.unreact(room, target, "👍").await,
+    )
+    .expect_problem(403, "not-a-member");
+    c.saw(
+        "delete",
+        reaction,
+        anonymous.unreact(room, target, "👍").await,
+    )
+    .expect_problem(401, "unauthenticated");
+    c.saw("get", messages, owner.history(room, "").await)
+        .expect(200);
     let doomed = id(&bot.send_message(room, "doomed").await.expect(201));
     c.saw("delete", change, member.delete_message(room, doomed).await)
         .expect_problem(403, "not-author");
@@ -854,6 +895,10 @@ async fn real_responses_match_the_document(b: Backend) {
         bot.edit_message(room, doomed, "back", None).await,
     )
     .expect_problem(409, "message-deleted");
+    c.saw("put", reaction, bot.react(room, doomed, "👍").await)
+        .expect_problem(409, "message-deleted");
+    c.saw("delete", reaction, bot.unreact(room, doomed, "👍").await)
+        .expect_problem(409, "message-deleted");
 
     // The WebSocket: every replayed frame of the room, through a cookie and a
     // bearer socket, then live frames of every type.

@@ -45,6 +45,7 @@ mod passwords;
 mod poison;
 mod proxies;
 mod rate_limits;
+mod reactions;
 mod readme;
 mod restart;
 mod roles;

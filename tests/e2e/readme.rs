@@ -187,7 +187,7 @@ fn rows(readme: &str) -> Vec<Row> {
 /// "A room is `{…}`" and "a message is `{…}`" (the code may wrap across lines).
 fn named_shapes(readme: &str) -> HashMap<String, Shape> {
     let mut named = HashMap::new();
-    for name in ["room", "message"] {
+    for name in ["room", "message", "listing"] {
         let at = [format!("A {name} is `"), format!("a {name} is `")]
             .iter()
             .find_map(|marker| readme.find(marker.as_str()).map(|i| i + marker.len()))
@@ -352,12 +352,27 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
         "/api/rooms/{id}/messages",
         bob.send_message(room, "hello, world").await,
     );
-    let typo = id(&bob.say(room, "helo").await);
+    let typo = bob.say(room, "helo").await;
+    // The page the history row is checked on: this message alone, with a reaction (an empty
+    // list of reactions could not be checked).
+    let typo_page = format!("after={}&limit=1", crate::support::seq(&typo) - 1);
+    let typo = id(&typo);
     record!(
         "PATCH",
         "/api/rooms/{id}/messages/{message_id}",
         bob.edit_message(room, typo, "hello", None).await,
     );
+    record!(
+        "PUT",
+        "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+        alice.react(room, typo, "👍").await,
+    );
+    record!(
+        "DELETE",
+        "/api/rooms/{id}/messages/{message_id}/reactions/{emoji}",
+        alice.unreact(room, typo, "👍").await,
+    );
+    bob.react(room, typo, "🎉").await.expect(204);
     let doomed = id(&bob.say(room, "doomed").await);
     record!(
         "DELETE",
@@ -367,7 +382,7 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     record!(
         "GET",
         "/api/rooms/{id}/messages",
-        alice.history(room, "after=0").await,
+        alice.history(room, &typo_page).await,
     );
     record!("GET", "/api/rooms/{id}/members", alice.members(room).await);
     record!(

@@ -368,6 +368,21 @@ impl Client {
         self.send(request).await
     }
 
+    /// `PUT /api/rooms/{room}/messages/{message}/reactions/{emoji}` (the URL encodes it).
+    pub async fn react(&self, room: i64, message: i64, emoji: &str) -> Resp {
+        self.put(&format!(
+            "/api/rooms/{room}/messages/{message}/reactions/{emoji}"
+        ))
+        .await
+    }
+
+    pub async fn unreact(&self, room: i64, message: i64, emoji: &str) -> Resp {
+        self.delete(&format!(
+            "/api/rooms/{room}/messages/{message}/reactions/{emoji}"
+        ))
+        .await
+    }
+
     pub async fn delete_message(&self, room: i64, message: i64) -> Resp {
         self.delete(&format!("/api/rooms/{room}/messages/{message}"))
             .await
