@@ -106,7 +106,8 @@ impl RedisBus {
             subs.clone(),
             heard,
             Link { up, drops },
-            Duration::from_millis(config.bus_check_ms.clamp(50, 500)),
+            // A PING is cheap; a short period makes a Redis that is back heard within it.
+            Duration::from_millis(config.bus_check_ms.clamp(20, 100)),
         ));
         Ok(RedisBus {
             origin,
