@@ -105,18 +105,38 @@ def _fresh_key(length: int) -> str:
     return secrets.token_hex(32)
 
 
+# The document can only say an emoji is a string of 1-64 characters; the server accepts exactly
+# one emoji grapheme of Unicode's list (422 otherwise, tested in tests/e2e/reactions.rs). A
+# string the document allows is made a real emoji, so the positive cases reach the reaction
+# logic; out-of-range lengths stay as they are (negative cases).
+_EMOJI = ["👍", "❤️", "🎉", "😂", "👀", "🚀"]
+
+
+def _real_emoji(case):
+    params = case.path_parameters or {}
+    emoji = params.get("emoji")
+    if isinstance(emoji, str) and 1 <= len(emoji) <= 64 and emoji not in _EMOJI:
+        case.path_parameters = {**params, "emoji": _EMOJI[len(emoji) % len(_EMOJI)]}
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
+    _real_emoji(case)
     headers = case.headers or {}
     name = next((h for h in headers if h.lower() == "idempotency-key"), None)
-    if name is None or case.method.upper() != "POST":
+    # A send (POST) and an edit (PATCH) take a key.
+    if name is None or case.method.upper() not in ("POST", "PATCH"):
         return
     key = headers[name]
     # Only a well-formed key names a stored request; a malformed one is a negative case (400).
     if not isinstance(key, str) or not re.fullmatch(r"[\x20-\x7E]{1,255}", key):
         return
     body = case.body if isinstance(case.body, dict) else None
-    request = (repr(case.path_parameters), repr(body.get("content") if body else case.body))
+    request = (
+        case.method.upper(),
+        repr(case.path_parameters),
+        repr(body.get("content") if body else case.body),
+    )
     # HTTP drops a header value's surrounding blanks, so " k" and "k" are one key to the server.
     seen = _IDEMPOTENCY_SEEN.setdefault(key.strip(" "), request)
     if seen != request:

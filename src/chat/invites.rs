@@ -25,11 +25,11 @@ pub const MAX_EXPIRES_IN_SECS: i64 = 30 * 24 * 3600;
 pub struct NewInvite {
     /// How many registrations it admits (default 1).
     #[schema(minimum = 1, maximum = 1000)]
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "super::rooms::whole_number")]
     pub uses: i64,
     /// Seconds until it expires (default 7 days, at most 30 days).
     #[schema(minimum = 1, maximum = 2592000)]
-    #[serde(default = "a_week")]
+    #[serde(default = "a_week", deserialize_with = "super::rooms::whole_number")]
     pub expires_in_secs: i64,
 }
 

@@ -35,7 +35,7 @@ pub struct NewRoom {
 
 /// An integer as JSON Schema means it: `7` or `7.0` (a number with a zero fraction). A whole
 /// number too large for i64 becomes i64::MAX, which the range check then refuses with 422.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let n = serde_json::Number::deserialize(d)?;
     if let Some(i) = n.as_i64() {
         return Ok(i);
