@@ -112,16 +112,23 @@ def _fresh_key(length: int) -> str:
 _EMOJI = ["👍", "❤️", "🎉", "😂", "👀", "🚀"]
 
 
-def _real_emoji(case):
+def _real_emoji(case, kwargs):
     params = case.path_parameters or {}
     emoji = params.get("emoji")
     if isinstance(emoji, str) and 1 <= len(emoji) <= 64 and emoji not in _EMOJI:
-        case.path_parameters = {**params, "emoji": _EMOJI[len(emoji) % len(_EMOJI)]}
+        real = _EMOJI[len(emoji) % len(_EMOJI)]
+        case.path_parameters = {**params, "emoji": real}
+        # The request's URL is already built from the parameters: rebuild its last segment.
+        url = kwargs.get("url")
+        if isinstance(url, str) and "/reactions/" in url:
+            from urllib.parse import quote
+
+            kwargs["url"] = url.rsplit("/reactions/", 1)[0] + "/reactions/" + quote(real)
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    _real_emoji(case)
+    _real_emoji(case, kwargs)
     headers = case.headers or {}
     name = next((h for h in headers if h.lower() == "idempotency-key"), None)
     # A send (POST) and an edit (PATCH) take a key.
@@ -143,3 +150,21 @@ def before_call(context, case, kwargs):
         fresh = _fresh_key(len(key))
         _IDEMPOTENCY_SEEN[fresh] = request
         case.headers = {**headers, name: fresh}
+
+
+# The one false positive left by the document's limits: it can only say an emoji is a string of
+# 1-64 characters, so schemathesis counts the server's 422 for a string that is not one emoji
+# as a valid request rejected. That 422 (field "emoji") is dropped; every other failure stays.
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    if getattr(response, "status_code", None) != 422:
+        return True
+    try:
+        problem = response.json()
+    except Exception:  # not JSON: keep the failure
+        return True
+    return not (
+        isinstance(problem, dict)
+        and problem.get("type") == "validation-failed"
+        and problem.get("field") == "emoji"
+    )
