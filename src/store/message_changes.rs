@@ -36,6 +36,28 @@ macro_rules! find_message {
     }};
 }
 
+/// Locks the room (a concurrent change, send or leave waits for this commit) and checks that
+/// `$user` is a member; gives the room's owner. `RoomNotFound` or `NotAMember` otherwise.
+macro_rules! lock_room_as_member {
+    ($conn:expr, $room:expr, $user:expr) => {{
+        let owner: UserId = diesel::update(rooms::table.find($room))
+            .set(rooms::last_seq.eq(rooms::last_seq))
+            .returning(rooms::owner_id)
+            .get_result($conn)
+            .await
+            .optional()?
+            .ok_or(Rejection::RoomNotFound)?;
+        let member: bool =
+            diesel::select(diesel::dsl::exists(memberships::table.find(($room, $user))))
+                .get_result($conn)
+                .await?;
+        if !member {
+            return Err(Rejection::NotAMember.into());
+        }
+        owner
+    }};
+}
+
 /// Takes the room's next seq (the room is locked already).
 macro_rules! next_seq {
     ($conn:expr, $room:expr) => {{
@@ -48,7 +70,7 @@ macro_rules! next_seq {
     }};
 }
 
-pub(super) use {find_message, next_seq};
+pub(super) use {find_message, lock_room_as_member, next_seq};
 
 /// One committed change: its event (with who made it) and the message as it is now.
 pub struct Change {
@@ -84,22 +106,7 @@ pub async fn edit(db: &Db, edit: Edit) -> Result<Edited, StoreError> {
                 content,
                 key,
             } = &edit;
-            // Locks the room: a concurrent change, send or leave waits for this commit.
-            diesel::update(rooms::table.find(room))
-                .set(rooms::last_seq.eq(rooms::last_seq))
-                .returning(rooms::owner_id)
-                .get_result::<UserId>(conn)
-                .await
-                .optional()?
-                .ok_or(Rejection::RoomNotFound)?;
-            let member: bool = diesel::select(diesel::dsl::exists(
-                memberships::table.find((room, editor.id)),
-            ))
-            .get_result(conn)
-            .await?;
-            if !member {
-                return Err(Rejection::NotAMember.into());
-            }
+            lock_room_as_member!(conn, room, editor.id);
             if let Some((key, hash)) = key {
                 let stored: Option<(String, Option<i64>)> = idempotency_keys::table
                     .find((editor.id, room, key))
@@ -196,20 +203,7 @@ pub async fn delete(
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
-            let owner: UserId = diesel::update(rooms::table.find(room))
-                .set(rooms::last_seq.eq(rooms::last_seq))
-                .returning(rooms::owner_id)
-                .get_result(conn)
-                .await
-                .optional()?
-                .ok_or(Rejection::RoomNotFound)?;
-            let member: bool =
-                diesel::select(diesel::dsl::exists(memberships::table.find((room, by.id))))
-                    .get_result(conn)
-                    .await?;
-            if !member {
-                return Err(Rejection::NotAMember.into());
-            }
+            let owner = lock_room_as_member!(conn, room, by.id);
             let message = find_message!(conn, room, message_id);
             if message.event.actor_id != by.id && owner != by.id {
                 return Err(Rejection::NotAuthor.into());

@@ -9,7 +9,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::accounts::Profile;
 use super::events::{EventKind, EventRow, EventView, NewEvent};
-use super::message_changes::{find_message, next_seq};
+use super::message_changes::{find_message, lock_room_as_member, next_seq};
 use super::schema::{events, memberships, reactions, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};
@@ -31,20 +31,7 @@ pub async fn set(
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
-            diesel::update(rooms::table.find(room))
-                .set(rooms::last_seq.eq(rooms::last_seq))
-                .returning(rooms::owner_id)
-                .get_result::<UserId>(conn)
-                .await
-                .optional()?
-                .ok_or(Rejection::RoomNotFound)?;
-            let member: bool =
-                diesel::select(diesel::dsl::exists(memberships::table.find((room, by.id))))
-                    .get_result(conn)
-                    .await?;
-            if !member {
-                return Err(Rejection::NotAMember.into());
-            }
+            lock_room_as_member!(conn, room, by.id);
             let message = find_message!(conn, room, message_id);
             if message.event.deleted_at.is_some() {
                 return Err(Rejection::MessageDeleted.into());
