@@ -32,7 +32,7 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
             if inserted == 0 {
                 return Ok(None);
             }
-            let seq: Seq = diesel::update(
+            let seq: Option<Seq> = diesel::update(
                 rooms::table
                     .find(room)
                     .filter(rooms::member_count.lt(rooms::capacity)),
@@ -44,16 +44,17 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
             .returning(rooms::last_seq)
             .get_result(conn)
             .await
-            .optional()?
-            .ok_or(Rejection::RoomFull)?;
+            .optional()?;
             // After the room's row is locked by the update above: a ban committed before it is
             // seen here, and a ban after it waits for this join and then removes the member.
+            // A full room is checked too, so a banned user hears `banned`, not `room-full`.
             let banned: bool = diesel::select(diesel::dsl::exists(bans::table.find((room, user))))
                 .get_result(conn)
                 .await?;
             if banned {
                 return Err(Rejection::Banned.into());
             }
+            let seq = seq.ok_or(Rejection::RoomFull)?;
             let event = diesel::insert_into(events::table)
                 .values(NewEvent {
                     room_id: room,

@@ -13,6 +13,7 @@ backend_tests!(
     the_owner_bans_and_lifts_a_ban,
     only_the_owner_or_an_admin_bans,
     bans_racing_joins_leave_no_banned_member,
+    a_banned_user_hears_banned_even_when_the_room_is_full,
 );
 
 async fn ban(by: &User, room: i64, user: i64) -> crate::support::Resp {
@@ -141,4 +142,21 @@ async fn bans_racing_joins_leave_no_banned_member(b: Backend) {
     for u in &users {
         u.join(room).await.expect_problem(403, "banned");
     }
+}
+
+/// The ban is the reason that lasts: a full room must not hide it behind `room-full`, or the
+/// banned user would retry once a seat frees and be refused for a different reason.
+async fn a_banned_user_hears_banned_even_when_the_room_is_full(b: Backend) {
+    let server = TestServer::start(b).await;
+    let _admin = server.user().await;
+    let owner = server.user().await;
+    let bob = server.user().await;
+    let carol = server.user().await;
+    let room = owner.new_room(2).await;
+    ban(&owner, room, bob.id).await.expect(204);
+    carol.join(room).await.expect(201);
+    bob.join(room).await.expect_problem(403, "banned");
+    // The room is full for everyone else: the capacity rule is unchanged.
+    let dave = server.user().await;
+    dave.join(room).await.expect_problem(409, "room-full");
 }
