@@ -70,6 +70,8 @@ pub enum AppError {
     TooManyReactions,
     #[error("{0}")]
     Forbidden(&'static str),
+    #[error("{0}")]
+    DirectMessage(&'static str),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -162,6 +164,11 @@ impl ErrorKind {
                 (S::CONFLICT, "too-many-reactions", "Too many reactions")
             }
             ErrorKind::Forbidden => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            ErrorKind::DirectMessage => (
+                S::CONFLICT,
+                "direct-message",
+                "Not possible in a direct message",
+            ),
             ErrorKind::NotFound => (S::NOT_FOUND, "not-found", "Not found"),
             ErrorKind::MethodNotAllowed => (
                 S::METHOD_NOT_ALLOWED,
@@ -411,6 +418,10 @@ impl From<StoreError> for AppError {
                     AppError::Forbidden("the room's owner cannot be banned from it")
                 }
                 Rejection::TooManyReactions => AppError::TooManyReactions,
+                Rejection::DirectMessage => AppError::DirectMessage(
+                    "a direct message's two members are fixed: nobody joins, leaves, is \
+                     invited, added, removed or banned",
+                ),
                 Rejection::ContentRefused => {
                     AppError::validation("content", "the database cannot store this content")
                 }

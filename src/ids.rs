@@ -5,7 +5,7 @@
 //! use roomcast::ids::{RoomId, UserId};
 //! use roomcast::store::{membership, Db};
 //! async fn seat(db: &Db, room: RoomId, user: UserId) {
-//!     let _ = membership::join(db, room, user).await;
+//!     let _ = membership::join(db, room, user, membership::Admission::Open).await;
 //! }
 //! ```
 //!
@@ -15,7 +15,7 @@
 //! use roomcast::ids::{RoomId, UserId};
 //! use roomcast::store::{membership, Db};
 //! async fn seat(db: &Db, room: RoomId, user: UserId) {
-//!     let _ = membership::join(db, user, room).await;
+//!     let _ = membership::join(db, user, room, membership::Admission::Open).await;
 //! }
 //! ```
 //!

@@ -1,7 +1,7 @@
 //! The JSON shapes clients see, built from store rows. HTTP answers and WebSocket frames share
 //! them, so a message looks the same whichever way it arrives.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::ids::{RoomId, Seq, UserId};
@@ -59,6 +59,40 @@ pub struct RoomJson {
     pub created_at: String,
     /// Whether the caller is a member.
     pub joined: bool,
+    /// `private` rooms are shown only to their members (DMs always are).
+    pub visibility: Visibility,
+    /// `dm`: a direct message between two people (capacity 2, members fixed).
+    pub kind: RoomKind,
+    /// A DM's other member, as the caller sees it (absent for rooms, and for a DM the
+    /// caller is not in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub peer: Option<PeerJson>,
+}
+
+/// Who sees a room: everyone signed in, or only its members.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    #[default]
+    Public,
+    Private,
+}
+
+/// A room for many, or a direct message between two people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum RoomKind {
+    Room,
+    Dm,
+}
+
+/// The other member of a DM.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeerJson {
+    #[schema(value_type = i64)]
+    pub id: UserId,
+    pub username: String,
 }
 
 impl From<RoomView> for RoomJson {
@@ -72,6 +106,20 @@ impl From<RoomView> for RoomJson {
             last_seq: v.room.last_seq,
             created_at: timestamp(v.room.created_at),
             joined: v.joined,
+            visibility: if v.room.is_private {
+                Visibility::Private
+            } else {
+                Visibility::Public
+            },
+            kind: if v.room.is_dm {
+                RoomKind::Dm
+            } else {
+                RoomKind::Room
+            },
+            peer: v.peer.map(|p| PeerJson {
+                id: p.id,
+                username: p.username,
+            }),
         }
     }
 }

@@ -6,10 +6,14 @@ use crate::bus::Control;
 use crate::error::AppError;
 use crate::ids::{RoomId, UserId};
 use crate::realtime::{close, Frame};
-use crate::store::events::EventView;
+use crate::store::accounts::Profile;
+use crate::store::events::{EventRow, EventView};
+use crate::store::membership::Admission;
+use crate::store::rooms::Viewer;
 use crate::store::{membership, rooms, Rejection, StoreError};
 
 use super::admin;
+use super::rooms::{conceal, ensure_visible};
 use crate::views::{MemberJson, RoomJson};
 
 /// Whether a join seated the caller now or found them already seated.
@@ -18,16 +22,25 @@ pub enum Joined {
     Already(RoomJson),
 }
 
+/// `who` joins on their own: public rooms only (a private room they are not in is 404).
 pub async fn join(app: &App, who: &Principal, room: RoomId) -> Result<Joined, AppError> {
-    let event = membership::join(&app.db, room, who.user_id).await?;
-    let newly = event.is_some();
-    if let Some(event) = event {
-        app.publish(Frame::from_event(&EventView {
-            event,
-            actor: who.profile(),
-        }));
+    let event = membership::join(&app.db, room, who.user_id, Admission::Open).await?;
+    joined(app, who, room, event.map(|event| (event, who.profile()))).await
+}
+
+/// After a seat was taken (or found taken): publishes `member.joined` of `seated`, if any,
+/// and answers the room as `who` now sees it.
+pub(crate) async fn joined(
+    app: &App,
+    who: &Principal,
+    room: RoomId,
+    seated: Option<(EventRow, Profile)>,
+) -> Result<Joined, AppError> {
+    let newly = seated.is_some();
+    if let Some((event, actor)) = seated {
+        app.publish(Frame::from_event(&EventView { event, actor }));
     }
-    let view = rooms::views(&app.db, who.user_id, Some(room))
+    let view = rooms::views(&app.db, Viewer::User(who.user_id), Some(room))
         .await?
         .into_iter()
         .next()
@@ -53,11 +66,23 @@ pub async fn remove(
     // Admin rights are only read when the owner's condition failed.
     let left = match membership::leave(&app.db, room, target, Some(who.user_id)).await {
         Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
-            membership::leave(&app.db, room, target, None).await?
+            membership::leave(&app.db, room, target, None).await
         }
-        left => left?,
+        left => left,
     };
+    let left = conceal(
+        app,
+        who,
+        room,
+        target != who.user_id,
+        left.map_err(AppError::from),
+    )
+    .await?;
     let Some(event) = left else {
+        // Not a member: a no-op, unless the room is private and the caller not in it.
+        if target == who.user_id {
+            ensure_visible(app, who, room).await?;
+        }
         return Ok(());
     };
     app.publish(Frame::from_event(&event));
@@ -74,10 +99,11 @@ pub async fn ban(app: &App, who: &Principal, room: RoomId, target: UserId) -> Re
     // Admin rights are only read when the owner's condition failed.
     let left = match membership::ban(&app.db, room, target, Some(who.user_id)).await {
         Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
-            membership::ban(&app.db, room, target, None).await?
+            membership::ban(&app.db, room, target, None).await
         }
-        left => left?,
+        left => left,
     };
+    let left = conceal(app, who, room, true, left.map_err(AppError::from)).await?;
     if let Some(event) = left {
         app.publish(Frame::from_event(&event));
     }
@@ -95,15 +121,18 @@ pub async fn unban(
     room: RoomId,
     target: UserId,
 ) -> Result<(), AppError> {
-    match membership::unban(&app.db, room, target, Some(who.user_id)).await {
+    let done = match membership::unban(&app.db, room, target, Some(who.user_id)).await {
         Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
-            Ok(membership::unban(&app.db, room, target, None).await?)
+            membership::unban(&app.db, room, target, None).await
         }
-        done => Ok(done?),
-    }
+        done => done,
+    };
+    conceal(app, who, room, true, done.map_err(AppError::from)).await
 }
 
-pub async fn list(app: &App, room: RoomId) -> Result<Vec<MemberJson>, AppError> {
+/// Members of a room `who` may see (public, or private and a member).
+pub async fn list(app: &App, who: &Principal, room: RoomId) -> Result<Vec<MemberJson>, AppError> {
+    ensure_visible(app, who, room).await?;
     // An empty list is impossible for an existing room (the owner is always in it).
     let members = membership::list(&app.db, room).await?;
     if members.is_empty() {

@@ -10,6 +10,7 @@ use crate::store::message_changes::{self, Edit, Edited};
 use crate::views::MessageJson;
 
 use super::messages::{checked_content, keyed, Delivered, NewMessage};
+use super::rooms::conceal;
 
 /// Rewrites the content of `who`'s message. A retry with the same key and body answers the
 /// message as it is now and publishes nothing.
@@ -37,7 +38,9 @@ pub async fn edit(
             key,
         },
     )
-    .await?;
+    .await
+    .map_err(AppError::from);
+    let edited = conceal(app, who, room, false, edited).await?;
     let (view, replayed) = match edited {
         Edited::New(change) => {
             app.publish(Frame::from_event(&change.event));
@@ -59,7 +62,10 @@ pub async fn delete(
     room: RoomId,
     message_id: i64,
 ) -> Result<(), AppError> {
-    if let Some(change) = message_changes::delete(&app.db, room, message_id, who.profile()).await? {
+    let deleted = message_changes::delete(&app.db, room, message_id, who.profile())
+        .await
+        .map_err(AppError::from);
+    if let Some(change) = conceal(app, who, room, false, deleted).await? {
         app.publish(Frame::from_event(&change.event));
     }
     Ok(())

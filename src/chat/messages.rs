@@ -11,9 +11,9 @@ use crate::ids::{RoomId, Seq};
 use crate::views::{ListedMessageJson, MessageJson, ReactionJson};
 use sha2::{Digest, Sha256};
 
+use super::rooms::conceal;
 use crate::store::events;
 use crate::store::group_commit::{Message, Sent};
-use crate::store::membership;
 
 pub const MAX_CONTENT_CHARS: usize = 4000;
 pub const MAX_PAGE: i64 = 100;
@@ -123,7 +123,9 @@ pub async fn send(
             key,
             received_at,
         })
-        .await?;
+        .await
+        .map_err(AppError::from);
+    let sent = conceal(app, who, room, false, sent).await?;
     // New messages were published by the writer, in seq order, right after the commit.
     Ok(match sent {
         Sent::New(view) => Delivered {
@@ -181,14 +183,13 @@ pub async fn stream_start(
     }
 }
 
-/// 404 for a room that does not exist, 403 for one the caller is not in.
+/// 404 for a room that does not exist or a private one the caller is not in, 403 for a
+/// public one the caller is not in.
 pub async fn ensure_member(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
-    if membership::is_member(&app.db, room, who.user_id).await? {
-        return Ok(());
-    }
-    match crate::store::rooms::last_seq(&app.db, room).await? {
-        Some(_) => Err(AppError::NotAMember),
-        None => Err(AppError::RoomNotFound),
+    match crate::store::rooms::access(&app.db, room, who.user_id).await? {
+        Some(a) if a.member => Ok(()),
+        Some(a) if !a.is_private => Err(AppError::NotAMember),
+        _ => Err(AppError::RoomNotFound),
     }
 }
 

@@ -46,8 +46,9 @@ pub async fn set(
         who.profile(),
         on,
     )
-    .await?;
-    if let Some(event) = changed {
+    .await
+    .map_err(AppError::from);
+    if let Some(event) = super::rooms::conceal(app, who, room, false, changed).await? {
         app.publish(Frame::from_event(&event));
     }
     Ok(())

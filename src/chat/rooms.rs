@@ -8,13 +8,14 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::bus::Control;
 use crate::error::AppError;
-use crate::ids::{RoomId, UserId};
+use crate::ids::RoomId;
 use crate::realtime::{close, Frame};
-use crate::store::rooms::{self, RoomView};
+use crate::store::rooms::{self, RoomView, Viewer};
 use crate::store::{Rejection, StoreError};
 
 use super::admin;
-use crate::views::RoomJson;
+use crate::views::{RoomJson, UserRef};
+pub use crate::views::{RoomKind, Visibility};
 
 pub const MAX_CAPACITY: i64 = 10_000;
 
@@ -31,6 +32,11 @@ pub struct NewRoom {
     #[schema(minimum = 1, maximum = 10000)]
     #[serde(deserialize_with = "whole_number")]
     pub capacity: i64,
+    /// `private`: listed and shown only to members; anyone else gets 404 `room-not-found`
+    /// for its id, as for a room that does not exist. Members come in by invite or are
+    /// added by the owner. Default `public`.
+    #[serde(default)]
+    pub visibility: Visibility,
 }
 
 /// An integer as JSON Schema means it: `7` or `7.0` (a number with a zero fraction). A whole
@@ -66,22 +72,27 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
             ))
         }
     };
-    let (room, _owner_joined) = rooms::create(&app.db, who.user_id, name, capacity).await?;
+    let private = input.visibility == Visibility::Private;
+    let (room, _owner_joined) =
+        rooms::create(&app.db, who.user_id, name, capacity, private).await?;
     // Nobody can be subscribed to a room that did not exist, so the join event is not published.
     Ok(RoomJson::from(rooms::RoomView {
         room,
         owner: who.profile(),
         joined: true,
+        peer: None,
     }))
 }
 
+/// The public rooms and the private ones `who` is a member of.
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<RoomJson>, AppError> {
-    let rooms = rooms::views(&app.db, who.user_id, None).await?;
+    let rooms = rooms::views(&app.db, Viewer::User(who.user_id), None).await?;
     Ok(rooms.into_iter().map(RoomJson::from).collect())
 }
 
+/// 404 `room-not-found` for a private room `who` is not in, as for no room at all.
 pub async fn show(app: &App, who: &Principal, room: RoomId) -> Result<RoomJson, AppError> {
-    rooms::views(&app.db, who.user_id, Some(room))
+    rooms::views(&app.db, Viewer::User(who.user_id), Some(room))
         .await?
         .into_iter()
         .next()
@@ -89,28 +100,117 @@ pub async fn show(app: &App, who: &Principal, room: RoomId) -> Result<RoomJson, 
         .ok_or(AppError::RoomNotFound)
 }
 
-/// Every room with its owner, for operators (nobody's view: `joined` is false).
+/// Every room with its owner, private ones and DMs too, for operators (nobody's view:
+/// `joined` is false).
 pub async fn list_all(app: &App) -> Result<Vec<RoomView>, AppError> {
-    // Viewer 0 is nobody.
-    Ok(rooms::views(&app.db, UserId(0), None).await?)
+    Ok(rooms::views(&app.db, Viewer::Operator, None).await?)
+}
+
+/// One room, whatever it is, for operators.
+pub async fn show_any(app: &App, room: RoomId) -> Result<RoomView, AppError> {
+    rooms::views(&app.db, Viewer::Operator, Some(room))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(AppError::RoomNotFound)
+}
+
+/// The one rule that keeps private rooms secret: a refusal that would tell `who` the room
+/// exists (not a member, not the owner, banned, a DM, …) becomes 404 `room-not-found`, the
+/// answer for an id that names no room, when the room is private and `who` is not a member.
+/// Admins' moderation (delete, remove, ban) goes through on private rooms, so a refusal on
+/// those paths is theirs to see (`moderating`); every member path hides the room from
+/// admins too. Refusals that come before the room is looked at (validation, rate limits,
+/// database down) are left as they are: a missing room gets them too.
+pub async fn conceal<T>(
+    app: &App,
+    who: &Principal,
+    room: RoomId,
+    moderating: bool,
+    outcome: Result<T, AppError>,
+) -> Result<T, AppError> {
+    let err = match outcome {
+        Ok(done) => return Ok(done),
+        Err(err) => err,
+    };
+    let reveals = matches!(
+        err,
+        AppError::NotAMember
+            | AppError::NotOwner
+            | AppError::Banned
+            | AppError::OwnerCannotLeave
+            | AppError::Forbidden(_)
+            | AppError::DirectMessage(_)
+            | AppError::RoomFull
+            | AppError::MessageNotFound
+            | AppError::NotAuthor
+            | AppError::MessageDeleted
+            | AppError::TooManyReactions
+            | AppError::IdempotencyKeyReused
+            | AppError::UserNotFound
+            | AppError::InviteNotFound
+    );
+    if !reveals {
+        return Err(err);
+    }
+    match rooms::access(&app.db, room, who.user_id).await? {
+        None => Err(AppError::RoomNotFound),
+        Some(a) if a.is_private && !a.member => {
+            if moderating && admin::is_admin(app, who).await? {
+                Err(err)
+            } else {
+                Err(AppError::RoomNotFound)
+            }
+        }
+        Some(_) => Err(err),
+    }
+}
+
+/// 404 unless `who` may see the room (public, or a member), for paths that would otherwise
+/// answer a non-member without refusing anything.
+pub async fn ensure_visible(
+    app: &App,
+    who: &Principal,
+    room: RoomId,
+) -> Result<rooms::Access, AppError> {
+    match rooms::access(&app.db, room, who.user_id).await? {
+        Some(a) if !a.is_private || a.member => Ok(a),
+        _ => Err(AppError::RoomNotFound),
+    }
 }
 
 /// The owner or an admin. The room's sockets, on every instance, get `room.deleted` and then
 /// close with 4004.
 pub async fn delete(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
     // Admin rights are only read when the owner's condition failed.
-    let last_seq = match rooms::delete(&app.db, room, Some(who.user_id)).await {
+    let deleted = match rooms::delete(&app.db, room, Some(who.user_id)).await {
         Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
-            rooms::delete(&app.db, room, None).await?
+            rooms::delete(&app.db, room, None).await
         }
-        deleted => deleted?,
+        deleted => deleted,
     };
-    app.publish(Frame::room_deleted(room, last_seq.next(), who.user_ref()));
+    let last_seq = conceal(app, who, room, true, deleted.map_err(AppError::from)).await?;
+    announce_deleted(app, room, last_seq, who.user_ref());
+    Ok(())
+}
+
+/// Deletes any room, for an operator at the console: returns it as it was. Its sockets close
+/// 4004 on running servers (through the bus, or their position check of rooms with
+/// sockets); the `room.deleted` frame names the room's owner, there being no account behind
+/// an operator.
+pub async fn delete_by_operator(app: &App, room: RoomId) -> Result<RoomView, AppError> {
+    let view = show_any(app, room).await?;
+    let last_seq = rooms::delete(&app.db, room, None).await?;
+    announce_deleted(app, room, last_seq, UserRef::from(view.owner.clone()));
+    Ok(view)
+}
+
+fn announce_deleted(app: &App, room: RoomId, last_seq: crate::ids::Seq, by: UserRef) {
+    app.publish(Frame::room_deleted(room, last_seq.next(), by));
     app.hub.close_room(room, close::ROOM_DELETED);
     // Also as a control: the frame may be lost on the bus, and there is no stored event to
     // repair it from.
     app.bus.publish_control(Control::RoomDeleted { room });
-    Ok(())
 }
 
 #[cfg(test)]

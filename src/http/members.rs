@@ -161,9 +161,9 @@ pub async fn unban(
 )]
 pub async fn list(
     app: web::Data<App>,
-    _who: Principal,
+    who: Principal,
     id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
-    let members = membership::list(&app, id.into_inner()).await?;
+    let members = membership::list(&app, &who, id.into_inner()).await?;
     Ok(HttpResponse::Ok().json(MemberList { members }))
 }

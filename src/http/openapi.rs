@@ -267,7 +267,8 @@ pub struct NotAdmin(Problem);
 #[derive(IntoResponses)]
 #[response(
     status = 404,
-    description = "No such room (`room-not-found`)",
+    description = "No such room, or a private room you are not in (`room-not-found`): the same \
+                   answer either way",
     content_type = "application/problem+json"
 )]
 #[allow(dead_code)]

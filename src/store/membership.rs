@@ -10,27 +10,49 @@ use super::schema::{bans, events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};
 
-/// Seats `user` in `room`. `Ok(None)` when already a member (nothing changes).
-///
-/// The membership row goes in first (ON CONFLICT DO NOTHING makes a concurrent second join of
-/// the same user wait and then see the row); then one conditional UPDATE takes a seat and the
-/// room's next seq, or finds the room full and the whole transaction rolls back.
-pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow>, StoreError> {
-    let now = now_ms();
-    with_conn!(db, writer, |conn| {
-        conn.transaction(async |conn| {
-            let inserted = diesel::insert_into(memberships::table)
-                .values((
-                    memberships::room_id.eq(room),
-                    memberships::user_id.eq(user),
-                    memberships::joined_at.eq(now),
-                ))
-                .on_conflict_do_nothing()
-                .execute(conn)
-                .await
-                .map_err(room_must_exist)?;
-            if inserted == 0 {
-                return Ok(None);
+/// How a user comes to be seated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// On their own (`PUT …/members/me`): public rooms only; a private room is not found.
+    Open,
+    /// By an invite, or added by the owner (or an admin), or a DM's creation: any room but a
+    /// DM (whose members are fixed).
+    Let,
+}
+
+/// Inside a transaction on `$conn`: the body of `join` (a macro so that an invite's accept
+/// runs it in its own transaction, after taking the invite's use). Evaluates to
+/// `Ok(Some(event))`, `Ok(None)` when already a member, or a rejection.
+macro_rules! seat {
+    ($conn:ident, $room:expr, $user:expr, $how:expr) => {{
+        let (room, user, how, now): (RoomId, UserId, Admission, i64) =
+            ($room, $user, $how, now_ms());
+        let conn = $conn;
+        let inserted = diesel::insert_into(memberships::table)
+            .values((
+                memberships::room_id.eq(room),
+                memberships::user_id.eq(user),
+                memberships::joined_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .await
+            .map_err(room_must_exist)?;
+        if inserted == 0 {
+            Ok(None)
+        } else {
+            // Neither flag ever changes, so this read cannot go stale.
+            let (is_private, is_dm): (bool, bool) = rooms::table
+                .find(room)
+                .select((rooms::is_private, rooms::is_dm))
+                .first(conn)
+                .await?;
+            if is_private && how == Admission::Open {
+                // Exactly what a room that does not exist answers.
+                return Err(Rejection::RoomNotFound.into());
+            }
+            if is_dm {
+                return Err(Rejection::DirectMessage.into());
             }
             let seq: Option<Seq> = diesel::update(
                 rooms::table
@@ -69,8 +91,26 @@ pub async fn join(db: &Db, room: RoomId, user: UserId) -> Result<Option<EventRow
                 .get_result(conn)
                 .await?;
             Ok(Some(event))
-        })
-        .await
+        }
+    }};
+}
+#[allow(unused_imports)] // the room invites use it next
+pub(crate) use seat;
+
+/// Seats `user` in `room`. `Ok(None)` when already a member (nothing changes).
+///
+/// The membership row goes in first (ON CONFLICT DO NOTHING makes a concurrent second join of
+/// the same user wait and then see the row); then one conditional UPDATE takes a seat and the
+/// room's next seq, or finds the room full and the whole transaction rolls back.
+pub async fn join(
+    db: &Db,
+    room: RoomId,
+    user: UserId,
+    how: Admission,
+) -> Result<Option<EventRow>, StoreError> {
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| seat!(conn, room, user, how))
+            .await
     })
 }
 
@@ -130,15 +170,18 @@ pub async fn leave(
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
-            let owner: UserId = rooms::table
+            let (owner, is_dm): (UserId, bool) = rooms::table
                 .find(room)
-                .select(rooms::owner_id)
+                .select((rooms::owner_id, rooms::is_dm))
                 .first(conn)
                 .await
                 .optional()?
                 .ok_or(Rejection::RoomNotFound)?;
             if actor.is_some_and(|actor| actor != target && actor != owner) {
                 return Err(Rejection::NotOwner.into());
+            }
+            if is_dm {
+                return Err(Rejection::DirectMessage.into());
             }
             if target == owner {
                 return Err(Rejection::OwnerCannotLeave.into());
@@ -191,15 +234,18 @@ pub async fn ban(
     let now = now_ms();
     with_conn!(db, writer, |conn| {
         conn.transaction(async |conn| {
-            let owner: UserId = diesel::update(rooms::table.find(room))
+            let (owner, is_dm): (UserId, bool) = diesel::update(rooms::table.find(room))
                 .set(rooms::last_seq.eq(rooms::last_seq))
-                .returning(rooms::owner_id)
+                .returning((rooms::owner_id, rooms::is_dm))
                 .get_result(conn)
                 .await
                 .optional()?
                 .ok_or(Rejection::RoomNotFound)?;
             if actor.is_some_and(|actor| actor != owner) {
                 return Err(Rejection::NotOwner.into());
+            }
+            if is_dm {
+                return Err(Rejection::DirectMessage.into());
             }
             if target == owner {
                 return Err(Rejection::OwnerCannotBeBanned.into());

@@ -168,6 +168,8 @@ pub enum Rejection {
     TooManyReactions,
     /// The database refused a message's content (found when a batch is retried one by one).
     ContentRefused,
+    /// A DM's members are fixed: nobody joins, leaves, is invited, added, removed or banned.
+    DirectMessage,
 }
 
 impl From<DieselError> for StoreError {
@@ -513,7 +515,20 @@ mod tests {
                 ))
                 .load(conn)
                 .unwrap(),
-            rooms::table.order(rooms::id).load(conn).unwrap(),
+            // The columns that predate `autoincrement` (later migrations add more).
+            rooms::table
+                .order(rooms::id)
+                .select((
+                    rooms::id,
+                    rooms::name,
+                    rooms::owner_id,
+                    rooms::capacity,
+                    rooms::member_count,
+                    rooms::last_seq,
+                    rooms::created_at,
+                ))
+                .load(conn)
+                .unwrap(),
             memberships::table
                 .order((memberships::room_id, memberships::user_id))
                 .load(conn)

@@ -19,6 +19,10 @@ pub struct RoomRow {
     pub member_count: i32,
     pub last_seq: Seq,
     pub created_at: i64,
+    /// Shown only to its members (a DM always is).
+    pub is_private: bool,
+    /// A direct message: two members, fixed.
+    pub is_dm: bool,
 }
 
 /// A room as one viewer sees it.
@@ -27,6 +31,27 @@ pub struct RoomView {
     pub room: RoomRow,
     pub owner: Profile,
     pub joined: bool,
+    /// A DM's other member, from the viewer's side (None for rooms).
+    pub peer: Option<Profile>,
+}
+
+/// What the rules need to know about a room and one user, in one read.
+#[derive(Debug, Clone, Copy)]
+pub struct Access {
+    pub is_private: bool,
+    pub is_dm: bool,
+    pub owner: UserId,
+    /// Whether the user is a member.
+    pub member: bool,
+}
+
+/// Who is looking at rooms.
+#[derive(Debug, Clone, Copy)]
+pub enum Viewer {
+    /// A user: private rooms only if a member.
+    User(UserId),
+    /// An operator at the console: every room (`joined` is false).
+    Operator,
 }
 
 /// Creates the room with its owner as the first member; the owner's join is event seq 1.
@@ -35,6 +60,7 @@ pub async fn create(
     owner: UserId,
     name: &str,
     capacity: i32,
+    is_private: bool,
 ) -> Result<(RoomRow, EventRow), StoreError> {
     let now = now_ms();
     let name = name.to_owned();
@@ -48,6 +74,7 @@ pub async fn create(
                     rooms::member_count.eq(1),
                     rooms::last_seq.eq(Seq(1)),
                     rooms::created_at.eq(now),
+                    rooms::is_private.eq(is_private),
                 ))
                 .returning(RoomRow::as_returning())
                 .get_result(conn)
@@ -79,12 +106,19 @@ pub async fn create(
     })
 }
 
-/// All rooms, or one (`only`), with the owner's name and whether `viewer` is a member.
+/// All rooms `viewer` may see, or one (`only`), with the owner's name and whether `viewer` is
+/// a member. A private room is seen only by its members (and operators): for anyone else it
+/// is not there at all.
 pub async fn views(
     db: &Db,
-    viewer: UserId,
+    viewer: Viewer,
     only: Option<RoomId>,
 ) -> Result<Vec<RoomView>, StoreError> {
+    let (viewer, everything) = match viewer {
+        // Nobody has id 0.
+        Viewer::Operator => (UserId(0), true),
+        Viewer::User(id) => (id, false),
+    };
     with_conn!(db, readers, |conn| {
         let mut query = rooms::table
             .inner_join(users::table)
@@ -103,6 +137,13 @@ pub async fn views(
         if let Some(id) = only {
             query = query.filter(rooms::id.eq(id));
         }
+        if !everything {
+            query = query.filter(
+                rooms::is_private
+                    .eq(false)
+                    .or(memberships::user_id.nullable().is_not_null()),
+            );
+        }
         let rows: Vec<(RoomRow, Profile, bool)> = query.load(conn).await?;
         Ok(rows
             .into_iter()
@@ -110,6 +151,7 @@ pub async fn views(
                 room,
                 owner,
                 joined,
+                peer: None,
             })
             .collect())
     })
@@ -155,6 +197,34 @@ pub async fn delete(db: &Db, room: RoomId, owner: Option<UserId>) -> Result<Seq,
             }
         })
         .await
+    })
+}
+
+/// The room's kind and owner, and whether `user` is a member; None if there is no such room.
+pub async fn access(db: &Db, room: RoomId, user: UserId) -> Result<Option<Access>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        let row: Option<(bool, bool, UserId, bool)> = rooms::table
+            .left_join(
+                memberships::table.on(memberships::room_id
+                    .eq(rooms::id)
+                    .and(memberships::user_id.eq(user))),
+            )
+            .filter(rooms::id.eq(room))
+            .select((
+                rooms::is_private,
+                rooms::is_dm,
+                rooms::owner_id,
+                memberships::user_id.nullable().is_not_null(),
+            ))
+            .first(conn)
+            .await
+            .optional()?;
+        Ok(row.map(|(is_private, is_dm, owner, member)| Access {
+            is_private,
+            is_dm,
+            owner,
+            member,
+        }))
     })
 }
 

@@ -52,6 +52,8 @@ diesel::table! {
         member_count -> Integer,
         last_seq -> BigInt,
         created_at -> BigInt,
+        is_private -> Bool,
+        is_dm -> Bool,
     }
 }
 

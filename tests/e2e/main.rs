@@ -43,6 +43,7 @@ mod overload;
 mod password_change;
 mod passwords;
 mod poison;
+mod private_rooms;
 mod proxies;
 mod rate_limits;
 mod reactions;

@@ -69,13 +69,19 @@ async fn world(backend: Backend) -> World {
         }
     };
     let (ann, bob, cat) = (user("ann").await, user("bob").await, user("cat").await);
-    let general = rooms::create(&db, ann.id, "general", 10)
+    let general = rooms::create(&db, ann.id, "general", 10, false)
         .await
         .unwrap()
         .0
         .id;
-    let quiet = rooms::create(&db, cat.id, "quiet", 10).await.unwrap().0.id;
-    membership::join(&db, general, bob.id).await.unwrap();
+    let quiet = rooms::create(&db, cat.id, "quiet", 10, false)
+        .await
+        .unwrap()
+        .0
+        .id;
+    membership::join(&db, general, bob.id, membership::Admission::Open)
+        .await
+        .unwrap();
     World {
         db,
         ann,

@@ -1,0 +1,2 @@
+ALTER TABLE rooms DROP COLUMN is_dm;
+ALTER TABLE rooms DROP COLUMN is_private;
