@@ -9,6 +9,12 @@ const REQUEST_TIMEOUT_MS = 15_000;
 const ROOMS_POLL_MS = 10_000;
 const GROUP_WINDOW_MS = 5 * 60_000; // consecutive messages by one author within this share a header
 const NEAR_BOTTOM_PX = 80;
+const MEMBERS_REFRESH_MS = 300;
+// The reaction picker's handful, with the names screen readers announce.
+const REACTIONS = [
+  ['👍', 'thumbs up'], ['❤️', 'heart'], ['😂', 'laughing'], ['🎉', 'party'], ['😮', 'surprised'], ['👀', 'eyes'],
+];
+const NOTIFY_KEY = 'roomcast.notify-mentions';
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,6 +26,9 @@ const state = {
   roomsRefreshSoon: 0,
   deleteTimer: 0, // the delete button's "click again" window
   authMode: 'login',
+  view: null, // 'chat' | 'account' | 'admin' | null (the placeholder)
+  popup: null, // the open message menu or reaction picker: {el, trigger, msgEl}
+  membersTimer: 0,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -100,6 +109,8 @@ function newKey() {
 
 function showAuth(message = '') {
   state.me = null;
+  state.view = null;
+  state.routedHash = null;
   closeChat();
   clearInterval(state.roomsTimer);
   $('boot').hidden = true;
@@ -148,7 +159,9 @@ async function submitAuth(event) {
   try {
     // Registering does not sign in; the session cookie comes from POST /api/session.
     if (register) await api('POST', '/api/accounts', { body: { username, password } });
-    const me = await api('POST', '/api/session', { body: { username, password } });
+    await api('POST', '/api/session', { body: { username, password } });
+    // The session answer has no `admin`; /api/me says it.
+    const me = await api('GET', '/api/me');
     setAuthMode('login');
     showApp(me, { focus: true });
   } catch (err) {
@@ -181,6 +194,9 @@ function showApp(me, { focus = false } = {}) {
   $('auth-view').hidden = true;
   $('app-view').hidden = false;
   $('me-name').textContent = me.username;
+  $('nav-admin').hidden = !me.admin;
+  $('notify-name').textContent = me.username;
+  renderNotifyState();
   hideNotice();
   clearAlert();
   refreshRooms();
@@ -200,18 +216,46 @@ function skipToContent(event) {
   if (!$('app-view').hidden) {
     const chatVisible = state.chat && getComputedStyle($('chat-pane')).display !== 'none';
     target = chatVisible ? $('composer-input') : $('room-list');
+    if (state.view === 'account') target = $('pw-current');
+    if (state.view === 'admin') target = $('admin-title');
   }
   target.focus();
 }
 
-/** The open room lives in the URL (#/rooms/ID), so reload and the back button work. */
+/**
+ * The open room lives in the URL (#/rooms/ID), so reload and the back button work; so do the
+ * account page (#/account) and, for admins, the admin page (#/admin).
+ */
 function route() {
   if (!state.me) return;
-  const match = location.hash.match(/^#\/rooms\/(\d+)$/);
+  const hash = location.hash;
+  const match = hash.match(/^#\/rooms\/(\d+)$/);
+  const view = match ? 'chat' : hash === '#/account' ? 'account'
+    : hash === '#/admin' && state.me.admin ? 'admin' : null;
   const id = match ? Number(match[1]) : null;
-  if (id === (state.chat?.id ?? null)) return;
-  if (id) openChat(id);
-  else closeChat();
+  // A followed link fires both popstate and hashchange: route once.
+  if (view !== 'chat' && view === state.view && hash === state.routedHash) return;
+  state.routedHash = hash;
+  if (view === 'chat' && id === state.chat?.id) return;
+  if (view !== 'chat') closeChat();
+  showView(view);
+  if (view === 'chat') openChat(id);
+  else if (view === 'account') openAccount();
+  else if (view === 'admin') openAdmin();
+}
+
+/** One thing at a time in the main pane: the placeholder, a room, the account or admin page. */
+function showView(view) {
+  state.view = view;
+  $('chat-placeholder').hidden = view !== null;
+  $('chat').hidden = view !== 'chat';
+  $('account-view').hidden = view !== 'account';
+  $('admin-view').hidden = view !== 'admin';
+  document.body.classList.toggle('chat-open', view !== null);
+  for (const [id, v] of [['nav-account', 'account'], ['nav-admin', 'admin']]) {
+    if (view === v) $(id).setAttribute('aria-current', 'page');
+    else $(id).removeAttribute('aria-current');
+  }
 }
 
 function navigate(id, { replace = false } = {}) {
@@ -381,6 +425,9 @@ function newChat(id) {
     atStart: false, // no older history
     loadingOlder: false,
     bySeq: new Map(), // seq -> element, so no event is shown twice
+    byId: new Map(), // message id -> entry (see showMessage): what edits, deletions and reactions change
+    editing: null, // the message being edited: {entry, form, fromComposer}
+    members: null, // the last member list, while the panel is open
     pending: new Map(), // idempotency key -> {key, content, el}, sends without a known seq
     ws: null,
     attempt: 0, // reconnect attempts since the socket last opened
@@ -395,9 +442,6 @@ function openChat(id) {
   closeChat();
   const chat = newChat(id);
   state.chat = chat;
-  $('chat-placeholder').hidden = true;
-  $('chat').hidden = false;
-  document.body.classList.add('chat-open');
   $('chat-title').textContent = state.rooms.get(id)?.name ?? 'Loading…';
   $('chat-meta').textContent = '';
   $('chat-leave').hidden = true; // until the room says who owns it
@@ -420,11 +464,11 @@ function closeChat() {
     chat.ws.onmessage = null;
     chat.ws.close(1000);
   }
+  closePopup({ focus: false });
   $('messages').replaceChildren();
-  $('chat').hidden = true;
-  $('chat-placeholder').hidden = false;
+  $('new-pill').hidden = true;
+  closeMembers();
   resetDeleteButton();
-  document.body.classList.remove('chat-open');
   highlightActiveRoom();
 }
 
@@ -565,15 +609,35 @@ function reconnectNow() {
 
 function onEvent(chat, event) {
   if (isStale(chat)) return;
-  chat.lastSeq = Math.max(chat.lastSeq, event.seq);
+  // Frames without a seq (typing, presence) are not in the room's stream: never resume by them.
+  if (Number.isSafeInteger(event.seq)) chat.lastSeq = Math.max(chat.lastSeq, event.seq);
   switch (event.type) {
-    case 'message.created':
+    case 'message.created': {
+      const fresh = !chat.bySeq.has(event.data.seq);
+      const stick = isNearBottom();
       showMessage(chat, event.data, findPendingFor(chat, event.data));
+      if (fresh && event.data.author.id !== state.me.id) {
+        if (!stick) $('new-pill').hidden = false;
+        notifyMention(chat, event.data);
+      }
+      break;
+    }
+    case 'message.updated':
+      applyEdit(chat, event.data.message_id, event.data.content, event.data.edited_at);
+      break;
+    case 'message.deleted':
+      applyDelete(chat, event.data.message_id);
+      break;
+    case 'reaction.added':
+    case 'reaction.removed':
+      applyReaction(chat, event.data.message_id, event.data.emoji, event.data.user.id,
+        event.type === 'reaction.added');
       break;
     case 'member.joined':
     case 'member.left':
       showMemberNotice(chat, event);
       refreshRoomsSoon();
+      refreshMembersSoon(chat);
       break;
     case 'room.deleted':
       if (!chat.leaving) exitRoom(chat, `“${chat.room?.name ?? 'The room'}” was deleted by ${event.data.user.username}.`);
@@ -586,8 +650,21 @@ function onEvent(chat, event) {
 // ---------------------------------------------------------------------------------------
 // History
 
+/**
+ * The newest page, as of a known seq: the socket resumes after the room's seq read before the
+ * page, so an event between the two would be replayed on top of a page that already counts it
+ * (harmless for messages, seen by seq, but a reaction would count twice). A room that moved
+ * meanwhile is read again, a few times at most.
+ */
 async function loadLatest(chat, roomLastSeq) {
-  const { messages } = await api('GET', `/api/rooms/${chat.id}/messages?limit=${PAGE}`);
+  let messages;
+  for (let attempt = 0; ; attempt += 1) {
+    ({ messages } = await api('GET', `/api/rooms/${chat.id}/messages?limit=${PAGE}`));
+    if (isStale(chat) || attempt === 2) break;
+    const now = (await api('GET', `/api/rooms/${chat.id}`)).last_seq;
+    if (isStale(chat) || now === roomLastSeq) break;
+    roomLastSeq = now;
+  }
   if (isStale(chat)) return;
   // Resume from the room's seq read before this page: later events come from the socket.
   chat.lastSeq = Math.max(roomLastSeq, ...messages.map((m) => m.seq));
@@ -631,6 +708,7 @@ function fillViewport(chat) {
 
 function onScroll() {
   if (state.chat && $('scroller').scrollTop < 120) loadOlder(state.chat);
+  if (isNearBottom()) $('new-pill').hidden = true;
 }
 
 /** Prepending older messages must not move what the reader is looking at. */
@@ -649,6 +727,13 @@ function isNearBottom() {
 function scrollToBottom() {
   const s = $('scroller');
   s.scrollTop = s.scrollHeight;
+  $('new-pill').hidden = true;
+}
+
+/** The "new messages" pill: down to the newest, and on to the composer. */
+function onPill() {
+  scrollToBottom();
+  $('composer-input').focus({ preventScroll: true });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -676,8 +761,45 @@ function createMessageEl(author, content) {
   avatar.textContent = author.username.charAt(0).toUpperCase();
   avatar.style.setProperty('--hue', hueOf(author.username));
   el.querySelector('.author').textContent = author.username;
-  el.querySelector('.content').textContent = content;
+  setContent(el.querySelector('.content'), content);
   return el;
+}
+
+const URL_IN_TEXT = /https?:\/\/[^\s<>"]+/gi;
+
+/** Only http(s) links become anchors; anything else (javascript:, data:) stays text. */
+function safeHref(text) {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
+const countOf = (text, ch) => text.split(ch).length - 1;
+
+/** Message text with its links as <a> nodes: built from text nodes and elements, never markup. */
+function setContent(box, text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_IN_TEXT)) {
+    // Sentence punctuation after a link is not part of it; nor is a ")" the link did not open.
+    let url = match[0].replace(/[.,!?;:'*]+$/, '');
+    while (url.endsWith(')') && countOf(url, '(') < countOf(url, ')')) url = url.slice(0, -1).replace(/[.,!?;:'*]+$/, '');
+    const href = safeHref(url);
+    if (!href || match.index < last) continue;
+    parts.push(text.slice(last, match.index));
+    const a = document.createElement('a');
+    a.href = href;
+    a.rel = 'noopener noreferrer';
+    a.target = '_blank';
+    a.textContent = url;
+    parts.push(a);
+    last = match.index + url.length;
+  }
+  parts.push(text.slice(last));
+  box.replaceChildren(...parts.filter((p) => p !== ''));
 }
 
 function setTimestamp(el, iso) {
@@ -722,14 +844,394 @@ function showMessage(chat, msg, pending) {
     return;
   }
   const stick = isNearBottom();
-  const el = pending?.el ?? createMessageEl(msg.author, msg.content);
+  const el = pending?.el ?? createMessageEl(msg.author, msg.content ?? '');
   el.classList.remove('pending', 'failed');
   el.querySelector('.msg-state').hidden = true;
   el.dataset.id = msg.id;
   setTimestamp(el, msg.created_at);
+  const entry = {
+    id: msg.id,
+    author: msg.author,
+    content: msg.content,
+    editedAt: msg.edited_at ?? null,
+    deleted: msg.content == null || msg.deleted_at != null,
+    reactions: new Map(), // emojiKey -> {emoji, count, me}
+    el,
+  };
+  for (const r of msg.reactions ?? []) entry.reactions.set(emojiKey(r.emoji), { ...r });
+  chat.byId.set(msg.id, entry);
+  wireMessageActions(chat, entry);
+  renderEntry(chat, entry);
   chat.bySeq.set(msg.seq, el);
   placeBySeq(el, msg.seq);
   if (stick && chat.loaded) scrollToBottom();
+}
+
+/** An emoji with and without its variation selector is one reaction (as on the server). */
+const emojiKey = (emoji) => emoji.replace(/\uFE0F/g, '');
+
+/** What a message shows besides its text: "(edited)", its reactions, its actions, or a tombstone. */
+function renderEntry(chat, entry) {
+  const { el } = entry;
+  el.classList.toggle('deleted', entry.deleted);
+  if (entry.deleted) {
+    el.querySelector('.content').textContent = 'This message was deleted.';
+    entry.reactions.clear();
+    el.querySelector('.confirm-bar')?.remove();
+    if (chat.editing?.entry === entry) endEdit(chat);
+  }
+  el.querySelector('.edited').hidden = entry.deleted || !entry.editedAt;
+  const mine = entry.author.id === state.me.id;
+  const canDelete = mine || chat.room?.owner.id === state.me.id;
+  el.querySelector('.msg-actions').hidden = entry.deleted;
+  el.querySelector('.menu-open').hidden = !mine && !canDelete;
+  renderReactions(chat, entry);
+}
+
+function applyEdit(chat, id, content, editedAt) {
+  const entry = chat.byId.get(id);
+  // The edits of a deleted message come with null content: the tombstone stays.
+  if (!entry || entry.deleted || content == null) return;
+  // An older edit's answer arriving after a newer edit's frame must not undo it.
+  if (entry.editedAt && editedAt && Date.parse(editedAt) < Date.parse(entry.editedAt)) return;
+  const stick = isNearBottom();
+  entry.content = content;
+  entry.editedAt = editedAt;
+  setContent(entry.el.querySelector('.content'), content);
+  renderEntry(chat, entry);
+  if (stick) scrollToBottom();
+}
+
+function applyDelete(chat, id) {
+  const entry = chat.byId.get(id);
+  if (!entry || entry.deleted) return;
+  const hadFocus = entry.el.contains(document.activeElement);
+  entry.deleted = true;
+  entry.content = null;
+  renderEntry(chat, entry);
+  if (hadFocus) $('composer-input').focus({ preventScroll: true });
+}
+
+/**
+ * One user's reaction came or went. Our own are a yes/no (a frame and our request's answer
+ * both report the same change); others' are counted.
+ */
+function applyReaction(chat, id, emoji, userId, added) {
+  const entry = chat.byId.get(id);
+  if (!entry || entry.deleted) return;
+  const key = emojiKey(emoji);
+  const r = entry.reactions.get(key) ?? { emoji, count: 0, me: false };
+  if (userId === state.me.id) {
+    if (r.me === added) return;
+    r.me = added;
+  }
+  r.count += added ? 1 : -1;
+  if (r.count > 0) entry.reactions.set(key, r);
+  else entry.reactions.delete(key);
+  renderReactions(chat, entry);
+}
+
+/** Chips updated in place, so the one a keyboard user just toggled keeps focus. */
+function renderReactions(chat, entry) {
+  const box = entry.el.querySelector('.reactions');
+  const old = new Map([...box.children].map((b) => [b.dataset.key, b]));
+  const chips = [];
+  for (const [key, r] of entry.reactions) {
+    let chip = old.get(key);
+    if (!chip) {
+      chip = document.createElement('button');
+      chip.type = 'button';
+      chip.className = 'reaction';
+      chip.dataset.key = key;
+      const face = document.createElement('span');
+      face.className = 'reaction-emoji';
+      const count = document.createElement('span');
+      count.className = 'reaction-count';
+      chip.append(face, count);
+      chip.addEventListener('click', () => {
+        const now = entry.reactions.get(key);
+        react(chat, entry, now?.emoji ?? r.emoji, !now?.me);
+      });
+    }
+    chip.querySelector('.reaction-emoji').textContent = r.emoji;
+    chip.querySelector('.reaction-count').textContent = r.count;
+    chip.classList.toggle('mine', r.me);
+    chip.setAttribute('aria-pressed', String(r.me));
+    const name = REACTIONS.find(([e]) => emojiKey(e) === key)?.[1] ?? r.emoji;
+    chip.setAttribute('aria-label', `${name}: ${r.count} ${r.count === 1 ? 'reaction' : 'reactions'}${r.me ? ', including yours' : ''}`);
+    chip.title = r.me ? 'You reacted with this. Click to take it back.' : 'Click to react with this too.';
+    chips.push(chip);
+  }
+  const focused = box.contains(document.activeElement);
+  box.replaceChildren(...chips);
+  box.hidden = chips.length === 0;
+  if (focused && !box.contains(document.activeElement)) entry.el.querySelector('.react-open')?.focus();
+}
+
+async function react(chat, entry, emoji, on) {
+  clearAlert();
+  const path = `/api/rooms/${chat.id}/messages/${entry.id}/reactions/${encodeURIComponent(emoji)}`;
+  try {
+    await api(on ? 'PUT' : 'DELETE', path);
+    if (!isStale(chat)) applyReaction(chat, entry.id, emoji, state.me.id, on);
+  } catch (err) {
+    if (!isStale(chat) && err.type !== 'unauthenticated') {
+      showAlert(`Could not ${on ? 'add' : 'take back'} the reaction: ${describe(err)}`);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Per-message actions: a reaction picker and a menu (edit, delete), both small popups
+// driven by arrow keys, closed by Escape (focus back on their button) or a click elsewhere.
+
+function wireMessageActions(chat, entry) {
+  const { el } = entry;
+  if (el.dataset.wired) return;
+  el.dataset.wired = '1';
+  const picker = el.querySelector('.react-open');
+  picker.addEventListener('click', () => {
+    if (state.popup?.trigger === picker) return closePopup();
+    openPopup(picker, el, 'Pick a reaction', REACTIONS.map(([emoji, name]) => ({
+      text: emoji,
+      label: `React with ${name}`,
+      action: () => react(chat, entry, emoji, !entry.reactions.get(emojiKey(emoji))?.me),
+    })), 'picker');
+  });
+  const menu = el.querySelector('.menu-open');
+  menu.addEventListener('click', () => {
+    if (state.popup?.trigger === menu) return closePopup();
+    const items = [];
+    if (entry.author.id === state.me.id) items.push({ text: 'Edit', action: () => startEdit(chat, entry) });
+    items.push({ text: 'Delete', action: () => confirmDelete(chat, entry), cls: 'danger' });
+    openPopup(menu, el, 'Message actions', items, 'menu');
+  });
+}
+
+function openPopup(trigger, msgEl, label, items, kind) {
+  closePopup({ focus: false });
+  const box = document.createElement('div');
+  box.className = `popup ${kind}`;
+  box.setAttribute('role', 'menu');
+  box.setAttribute('aria-label', label);
+  if (kind === 'picker') box.setAttribute('aria-orientation', 'horizontal');
+  for (const item of items) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'popup-item';
+    b.setAttribute('role', 'menuitem');
+    b.tabIndex = -1;
+    b.textContent = item.text;
+    if (item.cls) b.classList.add(item.cls);
+    if (item.label) b.setAttribute('aria-label', item.label);
+    b.addEventListener('click', () => {
+      closePopup({ focus: false });
+      item.action();
+    });
+    box.append(b);
+  }
+  box.addEventListener('keydown', onPopupKey);
+  box.addEventListener('focusout', (e) => {
+    if (state.popup?.el === box && !box.contains(e.relatedTarget) && e.relatedTarget !== trigger) closePopup({ focus: false });
+  });
+  trigger.after(box);
+  trigger.setAttribute('aria-expanded', 'true');
+  msgEl.classList.add('popup-open');
+  state.popup = { el: box, trigger, msgEl };
+  box.firstElementChild.focus();
+}
+
+function closePopup({ focus = true } = {}) {
+  const p = state.popup;
+  if (!p) return;
+  state.popup = null;
+  p.el.remove();
+  p.trigger.setAttribute('aria-expanded', 'false');
+  p.msgEl.classList.remove('popup-open');
+  if (focus) p.trigger.focus();
+}
+
+function onPopupKey(event) {
+  const items = [...event.currentTarget.children];
+  const i = items.indexOf(document.activeElement);
+  const move = { ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1 }[event.key];
+  if (move) {
+    event.preventDefault();
+    items[(i + move + items.length) % items.length].focus();
+  } else if (event.key === 'Home' || event.key === 'End') {
+    event.preventDefault();
+    items[event.key === 'Home' ? 0 : items.length - 1].focus();
+  } else if (event.key === 'Escape') {
+    event.preventDefault();
+    closePopup();
+  } else if (event.key === 'Tab') {
+    closePopup({ focus: false });
+  }
+}
+
+function onDocumentPointer(event) {
+  const p = state.popup;
+  if (p && !p.el.contains(event.target) && !p.trigger.contains(event.target)) closePopup({ focus: false });
+}
+
+// ---------------------------------------------------------------------------------------
+// Editing and deleting a message
+
+/** The newest confirmed message of ours that is not deleted: what ArrowUp edits. */
+function lastOwnEntry(chat) {
+  const els = $('messages').querySelectorAll(`li.msg[data-seq][data-author="${state.me.id}"]:not(.deleted)`);
+  const el = els[els.length - 1];
+  return el ? chat.byId.get(Number(el.dataset.id)) : undefined;
+}
+
+function startEdit(chat, entry, { fromComposer = false } = {}) {
+  if (chat.editing) endEdit(chat, { focus: false });
+  const { el } = entry;
+  const id = `edit-${entry.id}`;
+  const form = document.createElement('form');
+  form.className = 'edit-form';
+  form.noValidate = true;
+  const label = document.createElement('label');
+  label.htmlFor = id;
+  label.className = 'visually-hidden';
+  label.textContent = 'Edit message';
+  const input = document.createElement('textarea');
+  input.id = id;
+  input.maxLength = 4000;
+  input.value = entry.content;
+  input.rows = Math.min(8, entry.content.split('\n').length);
+  input.setAttribute('aria-describedby', `${id}-hint`);
+  const row = document.createElement('div');
+  row.className = 'edit-row';
+  const save = document.createElement('button');
+  save.type = 'submit';
+  save.className = 'primary small';
+  save.textContent = 'Save';
+  const cancel = document.createElement('button');
+  cancel.type = 'button';
+  cancel.className = 'ghost small';
+  cancel.textContent = 'Cancel';
+  const hint = document.createElement('small');
+  hint.id = `${id}-hint`;
+  hint.className = 'hint';
+  hint.textContent = 'Enter to save · Esc to cancel';
+  row.append(save, cancel, hint);
+  const error = document.createElement('p');
+  error.className = 'form-error';
+  error.setAttribute('role', 'alert');
+  form.append(label, input, row, error);
+  const editing = { entry, form, input, save, error, fromComposer };
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    saveEdit(chat, editing);
+  });
+  input.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) {
+      e.preventDefault();
+      saveEdit(chat, editing);
+    } else if (e.key === 'Escape') {
+      e.preventDefault();
+      endEdit(chat);
+    }
+  });
+  input.addEventListener('input', () => { error.textContent = ''; });
+  cancel.addEventListener('click', () => endEdit(chat));
+  el.querySelector('.msg-body').hidden = true;
+  el.querySelector('.msg-body').after(form);
+  el.classList.add('editing');
+  chat.editing = editing;
+  input.focus();
+  input.setSelectionRange(input.value.length, input.value.length);
+  input.scrollIntoView({ block: 'nearest' });
+}
+
+/** Focus goes back where the edit started: the composer (ArrowUp) or the message's menu. */
+function endEdit(chat, { focus = true } = {}) {
+  const editing = chat.editing;
+  if (!editing) return;
+  chat.editing = null;
+  const { entry, form } = editing;
+  const hadFocus = form.contains(document.activeElement);
+  form.remove();
+  entry.el.querySelector('.msg-body').hidden = false;
+  entry.el.classList.remove('editing');
+  if (!focus || (!hadFocus && document.activeElement !== document.body)) return;
+  const menu = entry.el.querySelector('.menu-open');
+  if (editing.fromComposer || entry.deleted || menu.hidden) $('composer-input').focus({ preventScroll: true });
+  else menu.focus();
+}
+
+async function saveEdit(chat, editing) {
+  const content = editing.input.value.trim();
+  if (!content) {
+    editing.error.textContent = 'A message cannot be empty. To remove it, delete it.';
+    return;
+  }
+  if (content === editing.entry.content) return endEdit(chat);
+  editing.save.disabled = true;
+  try {
+    const msg = await api('PATCH', `/api/rooms/${chat.id}/messages/${editing.entry.id}`,
+      { body: { content }, headers: { 'Idempotency-Key': newKey() } });
+    if (isStale(chat)) return;
+    applyEdit(chat, msg.id, msg.content, msg.edited_at);
+    if (chat.editing === editing) endEdit(chat);
+  } catch (err) {
+    if (isStale(chat) || chat.editing !== editing) return;
+    editing.error.textContent = `Not saved: ${describe(err)}`;
+  } finally {
+    editing.save.disabled = false;
+  }
+}
+
+/** A confirmation in the message itself (no blocking dialog); Cancel has the focus. */
+function confirmDelete(chat, entry) {
+  const { el } = entry;
+  const existing = el.querySelector('.confirm-bar');
+  if (existing) return existing.querySelector('.cancel').focus();
+  const bar = document.createElement('div');
+  bar.className = 'confirm-bar';
+  bar.setAttribute('role', 'group');
+  bar.setAttribute('aria-label', 'Confirm deletion');
+  const text = document.createElement('span');
+  text.className = 'confirm-text';
+  text.textContent = 'Delete this message for everyone?';
+  const yes = document.createElement('button');
+  yes.type = 'button';
+  yes.className = 'danger-solid small';
+  yes.textContent = 'Delete message';
+  const no = document.createElement('button');
+  no.type = 'button';
+  no.className = 'ghost small cancel';
+  no.textContent = 'Cancel';
+  bar.append(text, yes, no);
+  const close = () => {
+    bar.remove();
+    const menu = el.querySelector('.menu-open');
+    if (!entry.deleted && !menu.hidden) menu.focus();
+    else $('composer-input').focus({ preventScroll: true });
+  };
+  no.addEventListener('click', close);
+  bar.addEventListener('keydown', (e) => {
+    if (e.key === 'Escape') {
+      e.preventDefault();
+      close();
+    }
+  });
+  yes.addEventListener('click', async () => {
+    clearAlert();
+    yes.disabled = true;
+    try {
+      await api('DELETE', `/api/rooms/${chat.id}/messages/${entry.id}`);
+      if (!isStale(chat)) applyDelete(chat, entry.id);
+      bar.remove();
+      if (!isStale(chat)) $('composer-input').focus({ preventScroll: true });
+    } catch (err) {
+      yes.disabled = false;
+      if (!isStale(chat) && err.type !== 'unauthenticated') showAlert(`Could not delete the message: ${describe(err)}`);
+    }
+  });
+  el.querySelector('.msg-state').before(bar);
+  no.focus();
 }
 
 /** The socket copy of our own message: the oldest pending send with the same text. */
@@ -806,15 +1308,399 @@ function discard(chat, p) {
   p.el.remove();
 }
 
-/** Enter sends, Shift+Enter adds a line; an IME composition's Enter is not a send. */
+/**
+ * Enter sends, Shift+Enter adds a line; an IME composition's Enter is not a send. ArrowUp in
+ * the empty composer edits our last message.
+ */
 function onComposerKey(event) {
   if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) sendFromComposer(event);
+  const plain = !event.shiftKey && !event.altKey && !event.ctrlKey && !event.metaKey && !event.isComposing;
+  if (event.key === 'ArrowUp' && plain && event.target.value === '' && state.chat) {
+    const entry = lastOwnEntry(state.chat);
+    if (!entry) return;
+    event.preventDefault();
+    startEdit(state.chat, entry, { fromComposer: true });
+  }
 }
 
 function autoGrow() {
   const input = $('composer-input');
   input.style.height = 'auto';
   input.style.height = `${Math.min(input.scrollHeight, 160)}px`;
+}
+
+// ---------------------------------------------------------------------------------------
+// Mention notifications: off until the user turns them on (which asks the browser's
+// permission); then a message naming @you in the open room notifies while the tab is hidden.
+
+const notifySupported = () => 'Notification' in window;
+
+function notifyOn() {
+  return notifySupported() && Notification.permission === 'granted' && localStorage.getItem(NOTIFY_KEY) === '1';
+}
+
+async function toggleNotify() {
+  if (notifyOn()) {
+    localStorage.removeItem(NOTIFY_KEY);
+  } else if (notifySupported()) {
+    let permission = Notification.permission;
+    if (permission !== 'granted') permission = await Notification.requestPermission();
+    if (permission === 'granted') localStorage.setItem(NOTIFY_KEY, '1');
+  }
+  renderNotifyState();
+}
+
+function renderNotifyState() {
+  const button = $('notify-toggle');
+  const status = $('notify-state');
+  if (!notifySupported()) {
+    button.hidden = true;
+    status.textContent = 'This browser cannot show notifications.';
+    return;
+  }
+  if (Notification.permission === 'denied') {
+    button.hidden = true;
+    status.textContent = 'Notifications are blocked for this site in the browser\'s settings.';
+    return;
+  }
+  const on = notifyOn();
+  button.hidden = false;
+  button.textContent = on ? 'Turn off mention notifications' : 'Turn on mention notifications';
+  status.textContent = on ? 'On: a mention notifies you while this tab is in the background.' : 'Off.';
+}
+
+/** "@name" as a word: not inside an e-mail address or a longer name. */
+function mentions(text, username) {
+  const name = username.replace(/[.*+?^${}()|[\]\\-]/g, '\\$&');
+  return new RegExp(`(^|[^\\w@.-])@${name}(?![\\w-]|\\.\\w)`, 'i').test(text);
+}
+
+function notifyMention(chat, msg) {
+  if (!notifyOn() || document.visibilityState !== 'hidden' || !msg.content) return;
+  if (!mentions(msg.content, state.me.username)) return;
+  try {
+    const n = new Notification(`${msg.author.username} mentioned you in ${chat.room?.name ?? 'a room'}`, {
+      body: msg.content.slice(0, 200),
+      tag: `roomcast-message-${msg.id}`,
+    });
+    n.onclick = () => {
+      window.focus();
+      if (state.chat?.id !== chat.id) navigate(chat.id);
+      n.close();
+    };
+  } catch {
+    // Some browsers only notify from a service worker; the message is on the page anyway.
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Members of the open room; the owner (and admins) can ban from here.
+
+function toggleMembers() {
+  if ($('members-panel').hidden) openMembers();
+  else closeMembers({ focus: true });
+}
+
+function openMembers() {
+  const chat = state.chat;
+  if (!chat) return;
+  $('members-panel').hidden = false;
+  $('chat-members').setAttribute('aria-expanded', 'true');
+  $('members-status').replaceChildren();
+  loadMembers(chat);
+}
+
+function closeMembers({ focus = false } = {}) {
+  clearTimeout(state.membersTimer);
+  $('members-panel').hidden = true;
+  $('chat-members').setAttribute('aria-expanded', 'false');
+  $('members-list').replaceChildren();
+  $('members-status').replaceChildren();
+  if (focus) $('chat-members').focus();
+}
+
+function refreshMembersSoon(chat) {
+  if ($('members-panel').hidden) return;
+  clearTimeout(state.membersTimer);
+  state.membersTimer = setTimeout(() => {
+    if (!isStale(chat) && !$('members-panel').hidden) loadMembers(chat);
+  }, MEMBERS_REFRESH_MS);
+}
+
+async function loadMembers(chat) {
+  try {
+    const { members } = await api('GET', `/api/rooms/${chat.id}/members`);
+    if (isStale(chat) || $('members-panel').hidden) return;
+    renderMembers(chat, members);
+  } catch (err) {
+    if (!isStale(chat) && err.type !== 'unauthenticated') setMembersStatus(`Could not load the members: ${describe(err)}`);
+  }
+}
+
+function setMembersStatus(text, action) {
+  const parts = [text];
+  if (action) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'link';
+    b.textContent = action.text;
+    b.addEventListener('click', action.run);
+    parts.push(' ', b);
+  }
+  $('members-status').replaceChildren(...parts);
+}
+
+function tag(text) {
+  const t = document.createElement('span');
+  t.className = 'tag';
+  t.textContent = text;
+  return t;
+}
+
+function renderMembers(chat, members) {
+  const ownerId = chat.room?.owner.id;
+  const canBan = ownerId === state.me.id || Boolean(state.me.admin);
+  const focusedId = document.activeElement?.closest?.('#members-list li')?.dataset.id;
+  const items = members.map((m) => {
+    const li = document.createElement('li');
+    li.dataset.id = m.id;
+    const name = document.createElement('span');
+    name.className = 'member-name';
+    name.textContent = m.username;
+    li.append(name);
+    if (m.id === ownerId) li.append(tag('owner'));
+    if (m.id === state.me.id) li.append(tag('you'));
+    if (m.bot) li.append(tag('bot'));
+    if (canBan && m.id !== state.me.id && m.id !== ownerId) {
+      const ban = document.createElement('button');
+      ban.type = 'button';
+      ban.className = 'danger small ban';
+      ban.textContent = 'Ban';
+      ban.setAttribute('aria-label', `Ban ${m.username}`);
+      ban.addEventListener('click', () => banMember(chat, m, ban));
+      li.append(ban);
+    }
+    return li;
+  });
+  $('members-list').replaceChildren(...items);
+  if (focusedId) ($('members-list').querySelector(`li[data-id="${focusedId}"] button`) ?? $('members-close')).focus();
+}
+
+/** Two clicks, like deleting a room: the first one asks. */
+async function banMember(chat, member, button) {
+  if (!button.classList.contains('confirming')) {
+    button.classList.add('confirming');
+    button.textContent = 'Click again to ban';
+    setTimeout(() => {
+      button.classList.remove('confirming');
+      button.textContent = 'Ban';
+    }, 4000);
+    return;
+  }
+  button.disabled = true;
+  try {
+    await api('PUT', `/api/rooms/${chat.id}/bans/${member.id}`);
+    if (isStale(chat)) return;
+    setMembersStatus(`${member.username} is banned from this room.`, {
+      text: 'Lift the ban',
+      run: () => liftBan(chat, member),
+    });
+    $('members-status').querySelector('button')?.focus();
+    loadMembers(chat);
+  } catch (err) {
+    button.disabled = false;
+    if (!isStale(chat) && err.type !== 'unauthenticated') setMembersStatus(`Could not ban ${member.username}: ${describe(err)}`);
+  }
+}
+
+async function liftBan(chat, member) {
+  try {
+    await api('DELETE', `/api/rooms/${chat.id}/bans/${member.id}`);
+    if (!isStale(chat)) setMembersStatus(`The ban on ${member.username} is lifted; they may join again.`);
+  } catch (err) {
+    if (!isStale(chat) && err.type !== 'unauthenticated') setMembersStatus(`Could not lift the ban: ${describe(err)}`);
+  }
+  if (!isStale(chat)) $('chat-members').focus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Account page: password change, notifications
+
+function openAccount() {
+  $('password-form').reset();
+  $('pw-error').textContent = '';
+  $('pw-done').textContent = '';
+  renderNotifyState();
+}
+
+async function changePassword(event) {
+  event.preventDefault();
+  const current = $('pw-current').value;
+  const next = $('pw-new').value;
+  const problem = !current ? 'Enter your current password.'
+    : new TextEncoder().encode(next).length < 8 ? 'The new password needs at least 8 characters.'
+      : next !== $('pw-repeat').value ? 'The new passwords do not match.' : '';
+  $('pw-error').textContent = problem;
+  $('pw-done').textContent = '';
+  if (problem) return;
+  const button = $('password-form').querySelector('button[type=submit]');
+  button.disabled = true;
+  try {
+    await api('PUT', '/api/me/password', { body: { current, new: next } });
+    $('password-form').reset();
+    $('pw-done').textContent = 'Password changed. Your other sessions were logged out.';
+  } catch (err) {
+    if (err.type === 'wrong-password') $('pw-error').textContent = 'The current password is wrong.';
+    else if (err.type !== 'unauthenticated') $('pw-error').textContent = `Could not change the password: ${describe(err)}`;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Admin page: accounts (disable / enable), registration invites (create / list / revoke)
+
+const adminState = { users: new Map() };
+
+function openAdmin() {
+  $('admin-error').textContent = '';
+  $('invite-error').textContent = '';
+  $('invite-new').hidden = true;
+  $('invite-code').value = '';
+  loadUsers().then(loadInvites);
+}
+
+function adminFailed(what, err) {
+  if (err.type !== 'unauthenticated') $('admin-error').textContent = `${what}: ${describe(err)}`;
+}
+
+async function loadUsers() {
+  try {
+    const { users } = await api('GET', '/api/users');
+    adminState.users = new Map(users.map((u) => [u.id, u]));
+    renderUsers(users);
+  } catch (err) {
+    adminFailed('Could not load the users', err);
+  }
+}
+
+function renderUsers(users) {
+  const focusedId = document.activeElement?.closest?.('#users-list li')?.dataset.id;
+  const items = users.map((u) => {
+    const li = document.createElement('li');
+    li.dataset.id = u.id;
+    li.classList.toggle('disabled', u.disabled);
+    const name = document.createElement('span');
+    name.className = 'member-name';
+    name.textContent = u.username;
+    li.append(name);
+    if (u.admin) li.append(tag('admin'));
+    if (u.bot) li.append(tag('bot'));
+    if (u.disabled) li.append(tag('disabled'));
+    if (u.id === state.me.id) li.append(tag('you'));
+    if (u.id !== state.me.id) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = u.disabled ? 'small' : 'danger small';
+      b.textContent = u.disabled ? 'Enable' : 'Disable';
+      b.setAttribute('aria-label', `${u.disabled ? 'Enable' : 'Disable'} ${u.username}`);
+      b.addEventListener('click', () => setDisabled(u, !u.disabled));
+      li.append(b);
+    }
+    return li;
+  });
+  $('users-list').replaceChildren(...items);
+  if (focusedId) $('users-list').querySelector(`li[data-id="${focusedId}"] button`)?.focus();
+}
+
+async function setDisabled(user, disabled) {
+  $('admin-error').textContent = '';
+  try {
+    await api(disabled ? 'PUT' : 'DELETE', `/api/users/${user.id}/disabled`);
+  } catch (err) {
+    adminFailed(`Could not ${disabled ? 'disable' : 'enable'} ${user.username}`, err);
+  }
+  await loadUsers();
+}
+
+async function loadInvites() {
+  try {
+    const { invites } = await api('GET', '/api/invites');
+    renderInvites(invites);
+  } catch (err) {
+    adminFailed('Could not load the invites', err);
+  }
+}
+
+function renderInvites(invites) {
+  const items = invites.map((inv) => {
+    const li = document.createElement('li');
+    li.dataset.id = inv.id;
+    const text = document.createElement('span');
+    text.className = 'invite-text';
+    const by = adminState.users.get(inv.created_by)?.username;
+    text.textContent = [
+      `Invite ${inv.id}`,
+      `${inv.uses_left} ${inv.uses_left === 1 ? 'use' : 'uses'} left`,
+      `expires ${new Date(inv.expires_at).toLocaleString()}`,
+      by ? `by ${by}` : '',
+    ].filter(Boolean).join(' · ');
+    const revoke = document.createElement('button');
+    revoke.type = 'button';
+    revoke.className = 'danger small';
+    revoke.textContent = 'Revoke';
+    revoke.setAttribute('aria-label', `Revoke invite ${inv.id}`);
+    revoke.addEventListener('click', () => revokeInvite(inv));
+    li.append(text, revoke);
+    return li;
+  });
+  $('invites-list').replaceChildren(...items);
+  $('invites-empty').hidden = invites.length > 0;
+}
+
+async function createInvite(event) {
+  event.preventDefault();
+  const uses = Number($('invite-uses').value);
+  const days = Number($('invite-days').value);
+  const problem = !Number.isInteger(uses) || uses < 1 || uses > 1000 ? 'Uses must be a whole number from 1 to 1,000.'
+    : !Number.isInteger(days) || days < 1 || days > 30 ? 'The expiry must be a whole number of days from 1 to 30.' : '';
+  $('invite-error').textContent = problem;
+  if (problem) return;
+  try {
+    const invite = await api('POST', '/api/invites', { body: { uses, expires_in_secs: days * 86_400 } });
+    $('invite-new').hidden = false;
+    $('invite-code').value = invite.code;
+    $('invite-copy').textContent = 'Copy';
+    $('invite-code').focus();
+    $('invite-code').select();
+    await loadInvites();
+  } catch (err) {
+    if (err.type !== 'unauthenticated') $('invite-error').textContent = `Could not create the invite: ${describe(err)}`;
+  }
+}
+
+async function copyInvite() {
+  const input = $('invite-code');
+  try {
+    await navigator.clipboard.writeText(input.value);
+    $('invite-copy').textContent = 'Copied';
+  } catch {
+    // No clipboard API (a plain-http page): select it for Ctrl+C.
+    input.focus();
+    input.select();
+    $('invite-copy').textContent = 'Selected: press Ctrl+C';
+  }
+}
+
+async function revokeInvite(invite) {
+  $('admin-error').textContent = '';
+  try {
+    await api('DELETE', `/api/invites/${invite.id}`);
+  } catch (err) {
+    adminFailed(`Could not revoke invite ${invite.id}`, err);
+  }
+  await loadInvites();
+  $('invites-list').querySelector('button')?.focus() ?? $('invite-uses').focus();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -834,6 +1720,7 @@ function wire() {
   // An error about what was typed goes once the user changes it.
   $('create-form').addEventListener('input', () => { $('create-error').textContent = ''; });
   $('chat-back').addEventListener('click', () => navigate(null));
+  for (const back of document.querySelectorAll('.page-back')) back.addEventListener('click', () => navigate(null));
   $('chat-leave').addEventListener('click', leaveRoom);
   $('chat-delete').addEventListener('click', deleteRoom);
   $('load-older').addEventListener('click', () => state.chat && loadOlder(state.chat));
@@ -841,7 +1728,17 @@ function wire() {
   $('composer').addEventListener('submit', sendFromComposer);
   $('composer-input').addEventListener('keydown', onComposerKey);
   $('composer-input').addEventListener('input', autoGrow);
+  $('new-pill').addEventListener('click', onPill);
+  $('chat-members').addEventListener('click', toggleMembers);
+  $('members-close').addEventListener('click', () => closeMembers({ focus: true }));
+  $('password-form').addEventListener('submit', changePassword);
+  $('notify-toggle').addEventListener('click', toggleNotify);
+  $('users-refresh').addEventListener('click', () => loadUsers().then(loadInvites));
+  $('invite-form').addEventListener('submit', createInvite);
+  $('invite-copy').addEventListener('click', copyInvite);
+  document.addEventListener('pointerdown', onDocumentPointer);
   window.addEventListener('popstate', route);
+  window.addEventListener('hashchange', route);
   window.addEventListener('online', reconnectNow);
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.me) refreshRooms();

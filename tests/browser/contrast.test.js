@@ -13,11 +13,11 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 import { RoomcastServer, freePort, serverBinary } from './support/server.js';
+import { CHROMIUM_ARGS, serveWebFromDisk } from './support/users.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const AA = 4.5;
 const STEP_TIMEOUT_MS = 60_000;
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'];
 
 let server;
 let browser;
@@ -74,6 +74,9 @@ function measure() {
     if (!drawsText(el) || el.closest(':disabled') || el.closest('template')) continue;
     const rect = el.getBoundingClientRect();
     if (!el.checkVisibility({ visibilityProperty: true }) || rect.width === 0 || rect.height === 0) continue;
+    // Fully transparent text is not drawn (a message's actions until hover or focus): it is
+    // measured in the states that show it.
+    if (opacity(el) === 0) continue;
     const bg = background(el);
     const fg = parse(getComputedStyle(el).color);
     const shown = over({ ...fg, a: fg.a * opacity(el) }, bg);
@@ -111,7 +114,12 @@ const roomSeats = (page, name) => page.locator('li.room')
 describe('colour contrast', { timeout: 170_000 }, () => {
   test('the server and the browser start', { timeout: STEP_TIMEOUT_MS }, async () => {
     workdir = mkdtempSync(path.join(tmpdir(), 'roomcast-contrast-'));
-    server = new RoomcastServer({ bin: serverBinary(REPO), port: await freePort(), dbPath: path.join(workdir, 'rc.db') });
+    server = new RoomcastServer({
+      bin: serverBinary(REPO),
+      port: await freePort(),
+      dbPath: path.join(workdir, 'rc.db'),
+      env: { ROOMCAST_RATE_SEND_BURST: '1000' },
+    });
     await server.start();
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, timeout: 30_000 });
   });
@@ -126,12 +134,14 @@ describe('colour contrast', { timeout: 170_000 }, () => {
     test(`every text colour pair reaches ${AA}:1 (${scheme})`, { timeout: STEP_TIMEOUT_MS }, async () => {
       const context = await browser.newContext({ colorScheme: scheme, baseURL: server.url, viewport: { width: 1280, height: 800 } });
       context.setDefaultTimeout(10_000);
+      await serveWebFromDisk(context);
       const page = await context.newPage();
       const seen = [];
       const check = async (state) => {
         // Buttons fade their colours in 0.12 s: measure what settles, not a frame mid-fade
         // (CI once caught "Click again to delete" half-way, at 4.2:1; settled it is 5.4:1).
-        await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished)));
+        // A transition cut short (the element changed again) rejects its `finished`: that is settled too.
+        await page.evaluate(() => Promise.all(document.getAnimations().map((a) => a.finished.catch(() => {}))));
         for (const m of await page.evaluate(measure)) seen.push({ ...m, state });
       };
 
@@ -192,9 +202,88 @@ describe('colour contrast', { timeout: 170_000 }, () => {
       await check('notice');
       assert.ok(shared.id > 0);
 
+      // The open room's message features: a link, reactions (one ours), "(edited)", a tombstone,
+      // the delete confirmation, the message menu, the reaction picker, the pill, the members.
+      await page.locator('li.room .room-open', { hasText: `mine-${scheme}` }).click();
+      await page.locator('#conn').waitFor({ state: 'hidden' });
+      const mineId = Number(new URL(page.url()).hash.split('/').pop());
+      await other.request.put(`/api/rooms/${mineId}/members/me`);
+      const say = async (content) => (await other.request.post(`/api/rooms/${mineId}/messages`, { data: { content } })).json();
+      const theirs = await say('The notes are at https://example.com/notes.');
+      for (let n = 1; n <= 25; n += 1) await say(`filler ${n}`);
+      const last = await say('Last one.');
+      await other.request.put(`/api/rooms/${mineId}/messages/${last.id}/reactions/${encodeURIComponent('👍')}`);
+      const lastEl = page.locator('#messages li.msg[data-seq]').filter({ hasText: 'Last one.' });
+      await lastEl.locator('.reaction').waitFor();
+      await lastEl.getByRole('button', { name: 'Add a reaction' }).click();
+      await page.getByRole('menuitem', { name: 'React with party' }).click();
+      await lastEl.locator('.reaction.mine').waitFor();
+      await page.getByLabel('Message', { exact: true }).fill('To be deleted.');
+      await page.getByLabel('Message', { exact: true }).press('Enter');
+      const doomed = page.locator('#messages li.msg[data-seq]').filter({ hasText: 'To be deleted.' });
+      await doomed.getByRole('button', { name: 'Message actions' }).click();
+      await page.getByRole('menuitem', { name: 'Delete' }).click();
+      await page.getByRole('button', { name: 'Delete message' }).click();
+      await page.locator('#messages li.msg.deleted').waitFor();
+      await page.getByLabel('Message', { exact: true }).fill('Edit me.');
+      await page.getByLabel('Message', { exact: true }).press('Enter');
+      await page.locator('#messages li.msg[data-seq]').filter({ hasText: 'Edit me.' }).waitFor();
+      await page.getByLabel('Message', { exact: true }).press('ArrowUp');
+      await page.getByLabel('Edit message').fill('Edited.');
+      await page.getByLabel('Edit message').press('Enter');
+      await page.locator('#messages .edited').filter({ visible: true }).first().waitFor();
+      await lastEl.getByRole('button', { name: 'Add a reaction' }).focus();
+      await check('reactions, edited, tombstone, focused actions');
+      await lastEl.getByRole('button', { name: 'Add a reaction' }).click();
+      await check('reaction picker');
+      await page.keyboard.press('Escape');
+      const own = page.locator('#messages li.msg[data-seq]').filter({ hasText: 'Edited.' });
+      await own.getByRole('button', { name: 'Message actions' }).click();
+      await check('message menu');
+      await page.getByRole('menuitem', { name: 'Delete' }).click();
+      await own.getByRole('group', { name: 'Confirm deletion' }).waitFor();
+      await check('delete confirmation');
+      await own.getByRole('button', { name: 'Cancel' }).click();
+      await page.locator('#scroller').evaluate((el) => { el.scrollTop = 0; });
+      await say('A new one while scrolled up.');
+      await page.getByRole('button', { name: 'New messages' }).waitFor();
+      await page.getByRole('button', { name: 'Members' }).click();
+      await page.locator('#members-list li').nth(1).waitFor();
+      await check('pill, members with a ban button');
+      await page.locator('#scroller').evaluate((el) => { el.scrollTop = el.scrollHeight; });
+      const link = page.locator('#messages a', { hasText: 'https://example.com/notes' });
+      await link.scrollIntoViewIfNeeded();
+      await check('a link');
+      assert.ok(theirs.id > 0);
+
+      // The account page, with an error and with the notification switch.
+      await page.getByRole('link', { name: 'Account' }).click();
+      await page.getByLabel('Current password', { exact: true }).fill('wrong password');
+      await page.getByLabel('New password', { exact: true }).fill('a new long password');
+      await page.getByLabel('Repeat the new password', { exact: true }).fill('a new long password');
+      await page.getByRole('button', { name: 'Change password' }).click();
+      await page.locator('#pw-error').filter({ hasText: 'wrong' }).waitFor();
+      await check('account page with an error');
+
+      // The admin page, as the server's first account (contrast_light, an admin).
+      const admin = await browser.newContext({ colorScheme: scheme, baseURL: server.url, viewport: { width: 1280, height: 800 } });
+      admin.setDefaultTimeout(10_000);
+      await serveWebFromDisk(admin);
+      await admin.request.post('/api/session', { data: { username: 'contrast_light', password: 'a long enough password' } });
+      const adminPage = await admin.newPage();
+      await adminPage.goto('/#/admin');
+      await adminPage.getByRole('button', { name: 'Disable contrast_light_other' }).click();
+      await adminPage.getByRole('button', { name: 'Enable contrast_light_other' }).waitFor();
+      await adminPage.getByRole('button', { name: 'Create invite' }).click();
+      await adminPage.locator('#invites-list li').first().waitFor();
+      for (const m of await adminPage.evaluate(measure)) seen.push({ ...m, state: 'admin page' });
+      await adminPage.getByRole('button', { name: 'Enable contrast_light_other' }).click();
+      await admin.close();
+
       const failing = seen.filter((m) => m.ratio < AA);
       assert.ok(seen.length > 30, `only ${seen.length} text elements measured`);
-      for (const expected of ['avatar', 'alert-text', 'seats', 'skip-link', 'form-error', 'notice']) {
+      for (const expected of ['avatar', 'alert-text', 'seats', 'skip-link', 'form-error', 'notice', 'reaction',
+        'edited', 'pill', 'confirm-text', 'popup-item', 'tag', 'navlink', 'invite-text']) {
         assert.ok(seen.some((m) => m.name.includes(expected)), `${expected} was not measured`);
       }
       assert.deepEqual(failing, [], `below ${AA}:1 in the ${scheme} scheme`);

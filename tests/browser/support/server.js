@@ -27,7 +27,8 @@ export function serverBinary(repoRoot) {
 }
 
 export class RoomcastServer {
-  constructor({ bin, port, dbPath }) {
+  /** `env`: more settings (ROOMCAST_*), over the defaults below. */
+  constructor({ bin, port, dbPath, env = {} }) {
     this.bin = bin;
     this.port = port;
     this.url = `http://127.0.0.1:${port}`;
@@ -41,6 +42,7 @@ export class RoomcastServer {
       ROOMCAST_LOG: 'warn',
       // Several users log in from one address during the run; keep the per-IP limit out of the way.
       ROOMCAST_RATE_AUTH_BURST: '1000',
+      ...env,
     };
     this.child = null;
     this.output = []; // the last lines of stdout and stderr, for failure messages
