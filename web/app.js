@@ -353,15 +353,24 @@ function createRoomItem(id) {
   return li;
 }
 
+/** A DM is named after the other person; a room by its name. */
+const roomTitle = (room) => (room.kind === 'dm' && room.peer ? room.peer.username : room.name);
+
+/** What kind of room, in words: "private", "direct message", or nothing for a public room. */
+const roomKind = (room) => (room.kind === 'dm' ? 'direct message' : room.visibility === 'private' ? 'private' : '');
+
 function fillRoomItem(li, room) {
   const full = room.member_count >= room.capacity;
   const mine = room.owner.id === state.me.id;
+  const dm = room.kind === 'dm';
   li.classList.toggle('joined', room.joined);
   li.classList.toggle('active', state.chat?.id === room.id);
-  li.querySelector('.room-name').textContent = room.name;
-  li.querySelector('.room-info').textContent =
-    [mine ? 'your room' : `by ${room.owner.username}`, room.joined && !mine ? 'joined' : '']
-      .filter(Boolean).join(' · ');
+  li.querySelector('.room-name').textContent = roomTitle(room);
+  li.querySelector('.room-info').textContent = [
+    roomKind(room),
+    dm ? '' : mine ? 'your room' : `by ${room.owner.username}`,
+    room.joined && !mine && !dm ? 'joined' : '',
+  ].filter(Boolean).join(' · ');
   const seats = li.querySelector('.seats');
   seats.textContent = `${room.member_count}/${room.capacity}`;
   seats.classList.toggle('full', full);
@@ -401,7 +410,8 @@ async function createRoom(event) {
   if (problem) return;
   clearAlert();
   try {
-    const room = await api('POST', '/api/rooms', { body: { name, capacity } });
+    const visibility = $('create-private').checked ? 'private' : 'public';
+    const room = await api('POST', '/api/rooms', { body: { name, capacity, visibility } });
     $('create-form').reset();
     await refreshRooms();
     navigate(room.id);
@@ -442,7 +452,8 @@ function openChat(id) {
   closeChat();
   const chat = newChat(id);
   state.chat = chat;
-  $('chat-title').textContent = state.rooms.get(id)?.name ?? 'Loading…';
+  const known = state.rooms.get(id);
+  $('chat-title').textContent = known ? roomTitle(known) : 'Loading…';
   $('chat-meta').textContent = '';
   $('chat-leave').hidden = true; // until the room says who owns it
   $('chat-delete').hidden = true;
@@ -481,10 +492,15 @@ function highlightActiveRoom() {
 function setChatRoom(chat, room) {
   chat.room = room;
   const mine = room.owner.id === state.me.id;
-  $('chat-title').textContent = room.name;
-  $('chat-meta').textContent =
-    `${room.member_count}/${room.capacity} seats · ${mine ? 'your room' : `owner ${room.owner.username}`}`;
-  $('chat-leave').hidden = mine;
+  const dm = room.kind === 'dm';
+  $('chat-title').textContent = roomTitle(room);
+  $('chat-meta').textContent = [
+    roomKind(room),
+    dm ? '' : `${room.member_count}/${room.capacity} seats`,
+    dm ? '' : mine ? 'your room' : `owner ${room.owner.username}`,
+  ].filter(Boolean).join(' · ');
+  // A DM's two members are fixed: nobody leaves it (409 direct-message).
+  $('chat-leave').hidden = mine || dm;
   $('chat-delete').hidden = !mine;
 }
 
@@ -1459,7 +1475,7 @@ function tag(text) {
 
 function renderMembers(chat, members) {
   const ownerId = chat.room?.owner.id;
-  const canBan = ownerId === state.me.id || Boolean(state.me.admin);
+  const canBan = chat.room?.kind !== 'dm' && (ownerId === state.me.id || Boolean(state.me.admin));
   const focusedId = document.activeElement?.closest?.('#members-list li')?.dataset.id;
   const items = members.map((m) => {
     const li = document.createElement('li');

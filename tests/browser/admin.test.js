@@ -185,6 +185,33 @@ describe('members, bans, passwords and the admin page in the browser', { timeout
     assert.deepEqual(listed.invites, []);
   });
 
+  test('a private room: made with the checkbox, marked private, invisible to others', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const a = people.alice.page;
+    const b = people.bob.page;
+    await openRoom(a, room);
+    await a.getByLabel('Name', { exact: true }).fill('secret-plans');
+    const check = a.getByRole('checkbox', { name: 'Private' });
+    await check.focus();
+    await a.keyboard.press('Space');
+    assert.equal(await check.isChecked(), true);
+    await a.getByRole('button', { name: 'Create room' }).click();
+    await a.locator('#chat-title').filter({ hasText: 'secret-plans' }).waitFor();
+    await a.locator('#chat-meta').filter({ hasText: /^private · 1\/50 seats · your room$/ }).waitFor();
+    const item = a.locator('li.room').filter({ hasText: 'secret-plans' });
+    await item.locator('.room-info').filter({ hasText: 'private · your room' }).waitFor();
+    assert.equal(await check.isChecked(), false, 'the form is reset');
+    const id = Number(new URL(a.url()).hash.split('/').pop());
+    const shown = await people.alice.context.request.get(`/api/rooms/${id}`);
+    assert.equal((await shown.json()).visibility, 'private');
+
+    await b.getByRole('button', { name: 'Refresh the room list' }).click();
+    await b.locator('li.room').filter({ hasText: 'moderated' }).waitFor();
+    assert.equal(await b.locator('li.room').filter({ hasText: 'secret-plans' }).count(), 0);
+    // A public room says nothing about its kind.
+    await b.locator('li.room').filter({ hasText: 'moderated' }).locator('.room-info')
+      .filter({ hasText: /^by alice · joined$/ }).waitFor();
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
