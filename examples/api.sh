@@ -49,6 +49,8 @@ curl -b jar -X DELETE $S/api/rooms/$ROOM/messages/$MSG -w '%{http_code}'
 # The WebSocket, receive-only: every event after seq 2 (replayed, then live), one JSON
 # object a line. -1 stops after the first; without it the stream goes on.
 websocat -1 -t -U -n -H="$A" "ws://${S#http://}/api/rooms/$ROOM/events?after=2"
+# The same events over plain HTTP (no Upgrade): a page, each event exactly its frame.
+curl -H "$A" "$S/api/rooms/$ROOM/events?after=0&limit=100"
 
 # A second person joins and leaves; the owner removes the bot (its sockets close 4003).
 curl -X POST $S/api/accounts -H "$H" -d '{"username":"bob","password":"battery staple"}'

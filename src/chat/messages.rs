@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::error::AppError;
 use crate::ids::{RoomId, Seq};
+use crate::realtime::frame::Frame;
 use crate::views::{ListedMessageJson, MessageJson, ReactionJson};
 use sha2::{Digest, Sha256};
 
@@ -18,6 +19,9 @@ use crate::store::group_commit::{Message, Sent};
 pub const MAX_CONTENT_CHARS: usize = 4000;
 pub const MAX_PAGE: i64 = 100;
 pub const DEFAULT_PAGE: i64 = 50;
+/// The largest page of `GET /api/rooms/{id}/events` (events are smaller than messages with
+/// their reactions, and a reload wants few round trips).
+pub const MAX_EVENT_PAGE: i64 = 200;
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct NewMessage {
@@ -164,6 +168,64 @@ pub async fn history(
             Ok(ListedMessageJson { message, reactions })
         })
         .collect()
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsPage {
+    /// Listing: the oldest page after this seq. WebSocket: the last seq the client has
+    /// (omitted, the socket starts from now).
+    #[param(minimum = 0)]
+    pub after: Option<i64>,
+    /// The last `limit` events with a smaller seq (still listed ascending).
+    #[param(minimum = 0)]
+    pub before: Option<i64>,
+    /// 1-200, default 50.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+/// A page of a room's events as frames, with the cursors of the pages beside it.
+pub struct EventListing {
+    pub frames: Vec<Frame>,
+    pub next_after: Option<Seq>,
+    pub prev_before: Option<Seq>,
+}
+
+/// A page of the room's whole event log (messages as they are now, joins, leaves, edits,
+/// deletions, reactions), each event as the socket sends it. Members only.
+pub async fn events_page(
+    app: &App,
+    who: &Principal,
+    room: RoomId,
+    page: EventsPage,
+) -> Result<EventListing, AppError> {
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_EVENT_PAGE).contains(&limit) {
+        return Err(AppError::validation(
+            "limit",
+            format!("must be between 1 and {MAX_EVENT_PAGE}"),
+        ));
+    }
+    for (field, value) in [("after", page.after), ("before", page.before)] {
+        if value.is_some_and(|v| v < 0) {
+            return Err(AppError::validation(field, "must be 0 or more".to_string()));
+        }
+    }
+    ensure_member(app, who, room).await?;
+    let (after, before) = (page.after.map(Seq), page.before.map(Seq));
+    let listed = events::page(&app.db, room, false, after, before, limit).await?;
+    let frames = listed
+        .events
+        .iter()
+        .map(Frame::from_event)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| AppError::internal(e))?;
+    Ok(EventListing {
+        next_after: frames.last().filter(|_| listed.newer).map(|f| f.seq),
+        prev_before: frames.first().filter(|_| listed.older).map(|f| f.seq),
+        frames,
+    })
 }
 
 /// Where a new socket of `who` in `room` starts: at `after` when the client resumes, else at

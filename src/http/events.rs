@@ -1,10 +1,12 @@
-//! GET /api/rooms/{id}/events: the receive-only WebSocket. Everything is checked before the
-//! upgrade, so a refusal is a plain HTTP problem response.
+//! GET /api/rooms/{id}/events: with `Upgrade`, the receive-only WebSocket; without, the same
+//! events as a JSON page (docs/design-notes.md, "The whole history"). Everything is checked
+//! before the upgrade, so a refusal is a plain HTTP problem response.
 
 use crate::error::Problem;
 use crate::http::openapi::{DatabaseDown, RoomNotFound, Unauthorized};
 use std::time::Duration;
 
+use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
@@ -12,15 +14,15 @@ use crate::app::App;
 use crate::auth::origin::check_same_origin;
 use crate::auth::Principal;
 use crate::chat::messages;
+use crate::chat::messages::EventsPage;
 use crate::error::AppError;
 use crate::http::client_ip;
 use crate::ids::{RoomId, Seq};
-use crate::realtime::frame::EventFrame;
+use crate::realtime::frame::{event_list_json, EventFrame, EventList};
 use crate::realtime::slots::Full;
 use crate::realtime::socket::{Socket, SocketSettings};
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub struct Resume {
     /// The last seq the client has; omitted, the socket starts from now.
     pub after: Option<i64>,
@@ -30,34 +32,72 @@ pub struct Resume {
     get,
     path = "/api/rooms/{id}/events",
     tag = "events",
-    summary = "Receive a room's events (WebSocket)",
+    summary = "Receive a room's events (WebSocket), or list them (JSON)",
+    description = "With an `Upgrade` header: the WebSocket handshake, and `after` alone is read \
+        (resume after that seq). Without one: a page of the room's stored events, each exactly \
+        the frame a socket sends, ascending by seq; `after` gives the oldest page after it, \
+        `before` the page before it, neither the newest page.",
     params(
         ("id" = i64, Path, description = "Room id"),
-        Resume,
-        // The handshake (RFC 6455): without it the answer is 400.
-        ("Upgrade" = String, Header, pattern = "^websocket$", description = "websocket"),
-        ("Connection" = String, Header, pattern = "^Upgrade$", description = "Upgrade"),
-        ("Sec-WebSocket-Version" = String, Header, pattern = "^13$", description = "13"),
-        ("Sec-WebSocket-Key" = String, Header, pattern = "^[A-Za-z0-9+/]{21}[AQgw]==$", description = "16 random bytes, base64")
+        EventsPage,
+        // The handshake (RFC 6455): with Upgrade but without the rest the answer is 400.
+        ("Upgrade" = Option<String>, Header, pattern = "^websocket$", description = "websocket: open the socket; absent: list the events"),
+        ("Connection" = Option<String>, Header, pattern = "^Upgrade$", description = "Upgrade"),
+        ("Sec-WebSocket-Version" = Option<String>, Header, pattern = "^13$", description = "13"),
+        ("Sec-WebSocket-Key" = Option<String>, Header, pattern = "^[A-Za-z0-9+/]{21}[AQgw]==$", description = "16 random bytes, base64")
     ),
     responses(
         (status = 101, description = "WebSocket: text frames, each one EventFrame; close codes in the README", body = EventFrame),
-        (status = 400, description = "Not a WebSocket upgrade (`bad-request`)", body = Problem, content_type = "application/problem+json"),
+        (status = 200, description = "No Upgrade header: a page of the room's events, ascending by seq", body = EventList),
+        (status = 400, description = "An Upgrade header without a valid handshake, or a query parameter that does not parse (`bad-request`)", body = Problem, content_type = "application/problem+json"),
         Unauthorized,
-        (status = 403, description = "Not a member, or a foreign Origin (`not-a-member`, `origin-not-allowed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a member, or a foreign Origin on a WebSocket (`not-a-member`, `origin-not-allowed`)", body = Problem, content_type = "application/problem+json"),
         RoomNotFound,
+        (status = 422, description = "The listing's limit out of 1-200, or a negative after or before (`validation-failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many open sockets for this user or client IP (`too-many-sockets`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
 )]
-pub async fn subscribe(
+pub async fn events(
     req: HttpRequest,
     body: web::Payload,
     app: web::Data<App>,
     who: Principal,
     id: web::Path<RoomId>,
-    resume: web::Query<Resume>,
+) -> Result<HttpResponse, AppError> {
+    // Any Upgrade header means a socket is wanted: the handshake then decides (400 if it is
+    // not a valid one), exactly as before the listing existed.
+    if req.headers().contains_key(header::UPGRADE) {
+        let resume = query::<Resume>(&req)?;
+        subscribe(req, body, app, who, id.into_inner(), resume).await
+    } else {
+        let page = query::<EventsPage>(&req)?;
+        let listed = messages::events_page(&app, &who, id.into_inner(), page).await?;
+        Ok(HttpResponse::Ok()
+            .content_type(ContentType::json())
+            .body(event_list_json(
+                &listed.frames,
+                listed.next_after,
+                listed.prev_before,
+            )))
+    }
+}
+
+/// The query string as `T`, refused as the `Query` extractor refuses it (400 `bad-request`).
+fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, AppError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| AppError::BadRequest(e.to_string()))
+}
+
+async fn subscribe(
+    req: HttpRequest,
+    body: web::Payload,
+    app: web::Data<App>,
+    who: Principal,
+    room: RoomId,
+    resume: Resume,
 ) -> Result<HttpResponse, AppError> {
     // Browsers always send Origin on a WebSocket; a page from elsewhere must not ride the
     // user's cookie (nor a token it holds). No Origin at all is a bot or a script.
@@ -71,7 +111,6 @@ pub async fn subscribe(
                 Full::Ip => "client address",
             })
         })?;
-    let room = id.into_inner();
     // Subscribe before checking membership and reading the start point: a leave that commits
     // after the check finds this socket registered and closes it, and no event is missed.
     let sub = app.hub.subscribe(room, who.user_id, who.session_id.clone());

@@ -52,7 +52,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                         .post(messages::send)
                         .get(messages::history),
                 )
-                .service(web::resource("/rooms/{id}/events").get(events::subscribe))
+                .service(web::resource("/rooms/{id}/events").get(events::events))
                 .service(
                     web::resource("/rooms/{id}/messages/{message_id}/reactions/{emoji}")
                         .put(messages::react)

@@ -43,7 +43,7 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         messages::delete,
         messages::react,
         messages::unreact,
-        events::subscribe,
+        events::events,
         bots::create,
         bots::list,
         bots::rotate,

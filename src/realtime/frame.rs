@@ -152,6 +152,44 @@ pub struct EventFrame {
     pub data: (),
 }
 
+/// A page of a room's events over HTTP (`GET /api/rooms/{id}/events` without an upgrade): each
+/// event exactly as the socket sends it (the same bytes, from `Frame`).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema, never constructed
+pub struct EventList {
+    /// Ascending by seq.
+    pub events: Vec<EventFrame>,
+    /// Pass as `after` for the next newer page; null when no newer event exists (yet).
+    pub next_after: Option<i64>,
+    /// Pass as `before` for the next older page; null when no older event exists.
+    pub prev_before: Option<i64>,
+}
+
+/// The `EventList` JSON of these frames: their bytes as they are, so a listed event is
+/// byte for byte the frame a socket got.
+pub fn event_list_json(
+    frames: &[Frame],
+    next_after: Option<Seq>,
+    prev_before: Option<Seq>,
+) -> String {
+    let number = |n: Option<Seq>| n.map_or_else(|| "null".to_string(), |s| s.0.to_string());
+    let size: usize = frames.iter().map(|f| f.json.len() + 1).sum();
+    let mut out = String::with_capacity(size + 64);
+    out.push_str("{\"events\":[");
+    for (i, frame) in frames.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&frame.json);
+    }
+    out.push_str("],\"next_after\":");
+    out.push_str(&number(next_after));
+    out.push_str(",\"prev_before\":");
+    out.push_str(&number(prev_before));
+    out.push('}');
+    out
+}
+
 // A frame's `type`: the stored event kinds, and `room.deleted`, which is never stored. The
 // wire and the OpenAPI document both come from this enum, so they cannot disagree. (A plain
 // comment: a doc comment would become the schema's description.)

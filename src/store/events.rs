@@ -174,14 +174,42 @@ pub async fn messages(
     before: Option<Seq>,
     limit: i64,
 ) -> Result<Vec<EventView>, StoreError> {
+    Ok(page(db, room, true, after, before, limit).await?.events)
+}
+
+/// A page of the room's events, ascending by seq, with whether the room holds events on
+/// either side of it.
+#[derive(Debug)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// An event with a smaller seq than the page's first exists.
+    pub older: bool,
+    /// An event with a greater seq than the page's last exists.
+    pub newer: bool,
+}
+
+/// A page in seq order, of every event or (`only_messages`) of `message.created` ones: the
+/// first `limit` after `after`, or else the last `limit` before `before` (the newest when
+/// neither is given). `older`/`newer` look at every event of the room, never past the page's
+/// own bounds: an empty page has neither.
+pub async fn page(
+    db: &Db,
+    room: RoomId,
+    only_messages: bool,
+    after: Option<Seq>,
+    before: Option<Seq>,
+    limit: i64,
+) -> Result<EventPage, StoreError> {
     with_conn!(db, readers, |conn| {
         let mut query = events::table
             .inner_join(users::table)
             .filter(events::room_id.eq(room))
-            .filter(events::kind.eq(EventKind::MessageCreated))
             .select((EventRow::as_select(), Profile::as_select()))
             .limit(limit)
             .into_boxed();
+        if only_messages {
+            query = query.filter(events::kind.eq(EventKind::MessageCreated));
+        }
         if let Some(before) = before {
             query = query.filter(events::seq.lt(before));
         }
@@ -200,7 +228,35 @@ pub async fn messages(
                 rows
             }
         };
-        Ok(into_views(rows))
+        let bounds = <[_]>::first(&rows)
+            .zip(<[_]>::last(&rows))
+            .map(|(f, l)| (f.0.seq, l.0.seq));
+        let (older, newer) = match bounds {
+            // Two probes of the (room_id, seq) index; messages-only pages do not need them.
+            Some((first, last)) if !only_messages => {
+                let older: bool = diesel::select(diesel::dsl::exists(
+                    events::table
+                        .filter(events::room_id.eq(room))
+                        .filter(events::seq.lt(first)),
+                ))
+                .get_result(conn)
+                .await?;
+                let newer: bool = diesel::select(diesel::dsl::exists(
+                    events::table
+                        .filter(events::room_id.eq(room))
+                        .filter(events::seq.gt(last)),
+                ))
+                .get_result(conn)
+                .await?;
+                (older, newer)
+            }
+            _ => (false, false),
+        };
+        Ok(EventPage {
+            events: into_views(rows),
+            older,
+            newer,
+        })
     })
 }
 

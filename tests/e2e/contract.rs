@@ -941,8 +941,32 @@ async fn real_responses_match_the_document(b: Backend) {
         handshake(&owner, "/api/rooms/999999/events", &[]).await,
     )
     .expect_problem(404, "room-not-found");
-    c.saw("get", events, owner.get(&ws).await)
+    // Without an upgrade: the listing, checked as a whole against EventList.
+    let listed = c
+        .saw(
+            "get",
+            events,
+            owner.get(&format!("{ws}?after=0&limit=200")).await,
+        )
+        .expect(200);
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        usize::try_from(last).ok()
+    );
+    c.saw("get", events, owner.get(&format!("{ws}?limit=2")).await)
+        .expect(200);
+    c.saw("get", events, owner.get(&format!("{ws}?limit=0")).await)
+        .expect_problem(422, "validation-failed");
+    c.saw("get", events, owner.get(&format!("{ws}?after=x")).await)
         .expect_problem(400, "bad-request");
+    c.saw(
+        "get",
+        events,
+        owner
+            .send(owner.request(Method::GET, &ws).header(UPGRADE, "websocket"))
+            .await,
+    )
+    .expect_problem(400, "bad-request");
 
     // Leaving and removal: member.left frames.
     let remove = "/api/rooms/{id}/members/{user}";

@@ -26,6 +26,7 @@ mod contract;
 mod csrf;
 mod deployment;
 mod dropped_requests;
+mod event_history;
 mod examples;
 mod faults;
 mod front_door;
