@@ -126,9 +126,55 @@ def _real_emoji(case, kwargs):
             kwargs["url"] = url.rsplit("/reactions/", 1)[0] + "/reactions/" + quote(real)
 
 
+# GET /api/rooms/{id}/events is a WebSocket handshake when it has an Upgrade header (400 if the
+# handshake is not whole and valid) and the JSON listing of the events when it has none. The
+# document can only list the four handshake headers as optional, each with its pattern; it
+# cannot say they go together. So a case whose handshake headers all match their patterns is
+# completed into a whole handshake (a positive case reaches the socket code, 101), and a case
+# with one that does not match gets an Upgrade header if it lacks one (a negative case stays a
+# handshake, which the server refuses with 400). Without any of them it is the listing, fuzzed
+# as it is. Schemathesis' stateful phase sends an optional header it has no value for as None
+# or the text "null"; such a header is taken as absent.
+_HANDSHAKE = {
+    "upgrade": ("Upgrade", r"websocket", lambda: "websocket"),
+    "connection": ("Connection", r"Upgrade", lambda: "Upgrade"),
+    "sec-websocket-version": ("Sec-WebSocket-Version", r"13", lambda: "13"),
+    "sec-websocket-key": (
+        "Sec-WebSocket-Key",
+        r"[A-Za-z0-9+/]{21}[AQgw]==",
+        lambda: __import__("base64").b64encode(os.urandom(16)).decode(),
+    ),
+}
+
+
+def _one_handshake(case, kwargs):
+    if case.method.upper() != "GET" or not str(case.path).endswith("/events"):
+        return
+    headers = {
+        k: v
+        for k, v in (case.headers or {}).items()
+        if not (k.lower() in _HANDSHAKE and (v is None or v == "null"))
+    }
+    present = {k.lower(): v for k, v in headers.items() if k.lower() in _HANDSHAKE}
+    if present:
+        valid = all(
+            isinstance(v, str) and re.fullmatch(_HANDSHAKE[k][1], v) for k, v in present.items()
+        )
+        for lower, (name, _, value) in _HANDSHAKE.items():
+            if lower not in present and (valid or lower == "upgrade"):
+                headers[name] = value()
+    case.headers = headers
+    sent = kwargs.get("headers")
+    if isinstance(sent, dict):
+        for k in [k for k in sent if k.lower() in _HANDSHAKE]:
+            del sent[k]
+        sent.update({k: v for k, v in headers.items() if k.lower() in _HANDSHAKE})
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     _real_emoji(case, kwargs)
+    _one_handshake(case, kwargs)
     headers = case.headers or {}
     name = next((h for h in headers if h.lower() == "idempotency-key"), None)
     # A send (POST) and an edit (PATCH) take a key.

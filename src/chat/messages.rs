@@ -185,6 +185,26 @@ pub struct EventsPage {
     pub limit: Option<i64>,
 }
 
+impl EventsPage {
+    /// The page size (`limit` 1-200, default 50), with `after` and `before` not negative. The
+    /// socket checks the same (one operation, one set of parameters) and reads `after` only.
+    pub fn checked_limit(&self) -> Result<i64, AppError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_EVENT_PAGE).contains(&limit) {
+            return Err(AppError::validation(
+                "limit",
+                format!("must be between 1 and {MAX_EVENT_PAGE}"),
+            ));
+        }
+        for (field, value) in [("after", self.after), ("before", self.before)] {
+            if value.is_some_and(|v| v < 0) {
+                return Err(AppError::validation(field, "must be 0 or more".to_string()));
+            }
+        }
+        Ok(limit)
+    }
+}
+
 /// A page of a room's events as frames, with the cursors of the pages beside it.
 pub struct EventListing {
     pub frames: Vec<Frame>,
@@ -200,18 +220,7 @@ pub async fn events_page(
     room: RoomId,
     page: EventsPage,
 ) -> Result<EventListing, AppError> {
-    let limit = page.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_EVENT_PAGE).contains(&limit) {
-        return Err(AppError::validation(
-            "limit",
-            format!("must be between 1 and {MAX_EVENT_PAGE}"),
-        ));
-    }
-    for (field, value) in [("after", page.after), ("before", page.before)] {
-        if value.is_some_and(|v| v < 0) {
-            return Err(AppError::validation(field, "must be 0 or more".to_string()));
-        }
-    }
+    let limit = page.checked_limit()?;
     ensure_member(app, who, room).await?;
     let (after, before) = (page.after.map(Seq), page.before.map(Seq));
     let listed = events::page(&app.db, room, false, after, before, limit).await?;

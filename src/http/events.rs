@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
 
 use crate::app::App;
 use crate::auth::origin::check_same_origin;
@@ -22,19 +21,13 @@ use crate::realtime::frame::{event_list_json, EventFrame, EventList};
 use crate::realtime::slots::Full;
 use crate::realtime::socket::{Socket, SocketSettings};
 
-#[derive(Debug, Deserialize)]
-pub struct Resume {
-    /// The last seq the client has; omitted, the socket starts from now.
-    pub after: Option<i64>,
-}
-
 #[utoipa::path(
     get,
     path = "/api/rooms/{id}/events",
     tag = "events",
     summary = "Receive a room's events (WebSocket), or list them (JSON)",
-    description = "With an `Upgrade` header: the WebSocket handshake, and `after` alone is read \
-        (resume after that seq). Without one: a page of the room's stored events, each exactly \
+    description = "With an `Upgrade` header: the WebSocket handshake (all four handshake headers \
+        together, else 400), and `after` alone is read (resume after that seq). Without one: a page of the room's stored events, each exactly \
         the frame a socket sends, ascending by seq; `after` gives the oldest page after it, \
         `before` the page before it, neither the newest page.",
     params(
@@ -66,13 +59,14 @@ pub async fn events(
     who: Principal,
     id: web::Path<RoomId>,
 ) -> Result<HttpResponse, AppError> {
-    // Any Upgrade header means a socket is wanted: the handshake then decides (400 if it is
+    // An Upgrade header means a socket is wanted: the handshake then decides (400 if it is
     // not a valid one), exactly as before the listing existed.
-    if req.headers().contains_key(header::UPGRADE) {
-        let resume = query::<Resume>(&req)?;
-        subscribe(req, body, app, who, id.into_inner(), resume).await
+    let page = query::<EventsPage>(&req)?;
+    if wants_websocket(&req) {
+        // The same parameters as the listing, checked the same way; the socket reads `after`.
+        page.checked_limit()?;
+        subscribe(req, body, app, who, id.into_inner(), page.after).await
     } else {
-        let page = query::<EventsPage>(&req)?;
         let listed = messages::events_page(&app, &who, id.into_inner(), page).await?;
         Ok(HttpResponse::Ok()
             .content_type(ContentType::json())
@@ -82,6 +76,12 @@ pub async fn events(
                 listed.prev_before,
             )))
     }
+}
+
+/// Whether the request asks for a protocol switch at all: any `Upgrade` header. Such a request
+/// is a WebSocket handshake or refused as one (400), exactly as before the listing existed.
+fn wants_websocket(req: &HttpRequest) -> bool {
+    req.headers().contains_key(header::UPGRADE)
 }
 
 /// The query string as `T`, refused as the `Query` extractor refuses it (400 `bad-request`).
@@ -97,7 +97,7 @@ async fn subscribe(
     app: web::Data<App>,
     who: Principal,
     room: RoomId,
-    resume: Resume,
+    after: Option<i64>,
 ) -> Result<HttpResponse, AppError> {
     // Browsers always send Origin on a WebSocket; a page from elsewhere must not ride the
     // user's cookie (nor a token it holds). No Origin at all is a bot or a script.
@@ -117,8 +117,8 @@ async fn subscribe(
     // With many instances, also wait until the bus carries the room's events here: what is
     // committed elsewhere after the start point is read then reaches this socket.
     sub.watched().await;
-    let last = messages::stream_start(&app, &who, room, resume.after.map(Seq)).await?;
-    if resume.after.is_none() {
+    let last = messages::stream_start(&app, &who, room, after.map(Seq)).await?;
+    if after.is_none() {
         // Read from the store (never a client's number): where the room's stream stands.
         app.hub.seed(room, last);
     }

@@ -295,6 +295,18 @@ async fn members_only_and_parameters_are_checked(b: Backend) {
     // Limits at the edges are fine.
     assert_eq!(page(&owner, room, "limit=1").await.0.len(), 1);
     assert_eq!(page(&owner, room, "limit=200").await.0.len(), 4);
+    // Any Upgrade header is a handshake, refused as before when it is not a valid one.
+    let upgrade = |protocol: &'static str| {
+        owner.send(
+            owner
+                .request(reqwest::Method::GET, &path)
+                .header("upgrade", protocol),
+        )
+    };
+    upgrade("h2c").await.expect_problem(400, "bad-request");
+    upgrade("WebSocket")
+        .await
+        .expect_problem(400, "bad-request");
     // The socket still takes its `after` and ignores the listing's parameters.
     let mut socket = owner.events(room, Some(1)).await;
     assert_eq!(kind(&socket.next_event().await), "message.created");
