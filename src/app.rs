@@ -9,7 +9,9 @@ use crate::bus::{Bus, Heard};
 use crate::config::Config;
 use crate::realtime::frame::FrameError;
 use crate::realtime::hub::Backfill;
+use crate::realtime::presence::Presence;
 use crate::realtime::slots::Slots;
+use crate::realtime::typing::Throttle;
 use crate::realtime::{Frame, Hub};
 use crate::store::group_commit::Writer;
 use crate::store::{events, Db};
@@ -38,6 +40,10 @@ pub struct App {
     pub auth: AuthCache,
     /// Open WebSockets per user and per client IP, against their caps.
     pub slots: Slots,
+    /// Who has a socket open on which room, here and (through the bus) on every instance.
+    pub presence: Presence,
+    /// The last typing frame per user and room: one per 3 s.
+    pub typing: Arc<Throttle>,
     /// The settings this process started with.
     pub config: Arc<Config>,
 }
@@ -80,6 +86,7 @@ impl App {
                 }
             }),
         );
+        let presence = Presence::new(hub.clone(), bus.clone());
         Ok(App {
             db,
             hub,
@@ -93,6 +100,8 @@ impl App {
             )?,
             auth: AuthCache::new(config.auth_cache_ms),
             slots: Slots::new(config.ws_max_per_user, config.ws_max_per_ip),
+            typing: Arc::default(),
+            presence,
             config: Arc::new(config),
         })
     }

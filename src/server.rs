@@ -110,6 +110,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         handle.stop(true).await;
     });
     tokio::spawn(peers::follow(app.clone(), heard));
+    tokio::spawn(app.presence.clone().run());
     tokio::spawn(watch_revocations(app.clone()));
     tokio::spawn(janitor(app.clone(), limits.into_inner()));
 

@@ -309,6 +309,12 @@ pub struct MemberList {
     pub members: Vec<MemberJson>,
 }
 
+/// The members with a socket open on the room now, on any instance, by id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PresenceList {
+    pub members: Vec<UserRef>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessageList {
     /// Ascending by seq.

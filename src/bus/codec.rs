@@ -4,6 +4,8 @@
 //! E <origin> <room> <seq> <terminal 0|1>\n<frame bytes>   an event with its frame
 //! M <origin> <room> <seq> <terminal 0|1>\n                  an event too large to carry
 //! C <origin>\n<control as JSON>                             a credential or room end
+//! T <origin> <room> <skip user|->\n<frame bytes>             an ephemeral frame (typing)
+//! P <origin>\n<presence message as JSON>                     who is online where
 //! ```
 //!
 //! The frame bytes are the ones sockets send, so no instance serializes an event twice. The
@@ -11,8 +13,8 @@
 
 use bytestring::ByteString;
 
-use super::{Control, Heard, RoomEvent};
-use crate::ids::{RoomId, Seq};
+use super::{Control, Heard, PresenceMsg, RoomEphemeral, RoomEvent};
+use crate::ids::{RoomId, Seq, UserId};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -43,6 +45,19 @@ pub fn encode_event(origin: u64, e: &RoomEvent) -> Vec<u8> {
 pub fn encode_control(origin: u64, c: &Control) -> Result<Vec<u8>, serde_json::Error> {
     let mut out = format!("C {origin}\n").into_bytes();
     serde_json::to_writer(&mut out, c)?;
+    Ok(out)
+}
+
+pub fn encode_ephemeral(origin: u64, e: &RoomEphemeral) -> Vec<u8> {
+    let skip = e.skip.map_or_else(|| "-".to_string(), |u| u.0.to_string());
+    let mut out = format!("T {origin} {} {skip}\n", e.room.0).into_bytes();
+    out.extend_from_slice(e.frame.as_bytes());
+    out
+}
+
+pub fn encode_presence(origin: u64, p: &PresenceMsg) -> Result<Vec<u8>, serde_json::Error> {
+    let mut out = format!("P {origin}\n").into_bytes();
+    serde_json::to_writer(&mut out, p)?;
     Ok(out)
 }
 
@@ -79,6 +94,22 @@ pub fn decode(payload: &[u8], me: u64) -> Result<Option<Heard>, DecodeError> {
             })))
         }
         "C" => Ok(Some(Heard::Control(serde_json::from_slice(body)?))),
+        "P" => Ok(Some(Heard::Presence {
+            origin,
+            msg: serde_json::from_slice(body)?,
+        })),
+        "T" => {
+            let room = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+            let skip = match words.next().ok_or_else(bad)? {
+                "-" => None,
+                w => Some(UserId(w.parse().map_err(|_not_a_number| bad())?)),
+            };
+            Ok(Some(Heard::Ephemeral(RoomEphemeral {
+                room: RoomId(room),
+                skip,
+                frame: ByteString::from(std::str::from_utf8(body)?),
+            })))
+        }
         _ => Err(bad()),
     }
 }
@@ -132,6 +163,56 @@ mod tests {
     }
 
     #[test]
+    fn ephemeral_frames_round_trip() {
+        for skip in [Some(UserId(4)), None] {
+            let e = RoomEphemeral {
+                room: RoomId(7),
+                skip,
+                frame: ByteString::from_static("{\"type\":\"typing\"}"),
+            };
+            match decode(&encode_ephemeral(9, &e), 1).expect("decodes") {
+                Some(Heard::Ephemeral(got)) => assert_eq!(got, e),
+                other => panic!("not ephemeral: {other:?}"),
+            }
+            assert!(decode(&encode_ephemeral(9, &e), 9)
+                .expect("decodes")
+                .is_none());
+        }
+    }
+
+    #[test]
+    fn presence_messages_round_trip_with_their_origin() {
+        use crate::bus::Present;
+        let bob = Present {
+            id: UserId(2),
+            username: "bob".into(),
+            bot: false,
+        };
+        for msg in [
+            PresenceMsg::Delta {
+                version: 3,
+                room: RoomId(1),
+                user: bob.clone(),
+                online: true,
+            },
+            PresenceMsg::Beat { version: 3 },
+            PresenceMsg::Want { from: 9 },
+            PresenceMsg::Snapshot {
+                version: 3,
+                members: vec![(RoomId(1), bob.clone())],
+            },
+        ] {
+            let wire = encode_presence(9, &msg).expect("encodes");
+            match decode(&wire, 1).expect("decodes") {
+                Some(Heard::Presence { origin, msg: got }) => {
+                    assert_eq!((origin, got), (9, msg));
+                }
+                other => panic!("not presence: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             &b""[..],
@@ -142,6 +223,10 @@ mod tests {
             b"C 2\nnot json",
             b"E 2 1 2 0\n\xff\xfe",
             b"\xff 2\n",
+            b"T 2 1\n{}",
+            b"T 2 1 x\n{}",
+            b"T 2 x -\n{}",
+            b"P 2\n{\"kind\":\"nope\"}",
         ] {
             assert!(decode(bad, 1).is_err(), "{bad:?}");
         }

@@ -35,6 +35,49 @@ pub struct RoomEvent {
     pub frame: Option<ByteString>,
 }
 
+/// A typing (or other ephemeral) frame of a room: fire and forget, never stored, never
+/// repaired; a lost one is simply not seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomEphemeral {
+    pub room: RoomId,
+    /// Sent to every socket of the room but this user's.
+    pub skip: Option<UserId>,
+    pub frame: ByteString,
+}
+
+/// Who has a socket open on which room, between instances: each instance announces its own
+/// (room, user) pairs as numbered deltas and a heartbeat; a receiver that misses a number asks
+/// for a snapshot, and forgets an instance it has not heard for a few beats (one killed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PresenceMsg {
+    Delta {
+        version: u64,
+        room: RoomId,
+        user: Present,
+        online: bool,
+    },
+    Beat {
+        version: u64,
+    },
+    /// Asks instance `from` for a snapshot.
+    Want {
+        from: u64,
+    },
+    Snapshot {
+        version: u64,
+        members: Vec<(RoomId, Present)>,
+    },
+}
+
+/// A user as presence frames show them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Present {
+    pub id: UserId,
+    pub username: String,
+    pub bot: bool,
+}
+
 /// Something that ends sockets or cached credentials on every instance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -55,6 +98,11 @@ pub enum Control {
 pub enum Heard {
     Event(RoomEvent),
     Control(Control),
+    Ephemeral(RoomEphemeral),
+    Presence {
+        origin: u64,
+        msg: PresenceMsg,
+    },
     /// The connection to the bus dropped: anything published meanwhile may be lost.
     Down,
     /// Back, and subscribed again to every room this instance watches: time to repair every
@@ -68,6 +116,12 @@ pub enum Heard {
 pub trait Transport: Send + Sync + 'static {
     fn publish_event(&self, event: &RoomEvent);
     fn publish_control(&self, control: &Control);
+    /// To the instances watching the room, like its events.
+    fn publish_ephemeral(&self, ephemeral: &RoomEphemeral);
+    /// To every instance.
+    fn publish_presence(&self, msg: &PresenceMsg);
+    /// This process's id on the bus.
+    fn origin(&self) -> u64;
     /// Starts receiving `room`'s events. Resolves once subscribed, or once it failed (a
     /// failure is repaired like any other loss: from the database).
     fn watch(&self, room: RoomId) -> BoxFuture<'static, ()>;
@@ -83,6 +137,11 @@ struct Alone;
 impl Transport for Alone {
     fn publish_event(&self, _: &RoomEvent) {}
     fn publish_control(&self, _: &Control) {}
+    fn publish_ephemeral(&self, _: &RoomEphemeral) {}
+    fn publish_presence(&self, _: &PresenceMsg) {}
+    fn origin(&self) -> u64 {
+        0
+    }
     fn watch(&self, _: RoomId) -> BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
@@ -160,6 +219,29 @@ impl Bus {
         if self.shared {
             self.transport.publish_control(&control);
         }
+    }
+
+    /// Tells the instances watching `room` about a typing frame (dropped if over
+    /// `bus_frame_max`: it is only a hint).
+    pub fn publish_ephemeral(&self, room: RoomId, skip: Option<UserId>, frame: &ByteString) {
+        if self.shared && frame.len() <= self.frame_max {
+            self.transport.publish_ephemeral(&RoomEphemeral {
+                room,
+                skip,
+                frame: frame.clone(),
+            });
+        }
+    }
+
+    pub fn publish_presence(&self, msg: &PresenceMsg) {
+        if self.shared {
+            self.transport.publish_presence(msg);
+        }
+    }
+
+    /// This process's id on the bus (what `PresenceMsg::Want` names).
+    pub fn origin(&self) -> u64 {
+        self.transport.origin()
     }
 
     pub fn watch(&self, room: RoomId) -> BoxFuture<'static, ()> {

@@ -19,8 +19,8 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{decode, encode_control, encode_event};
-use super::{Control, Heard, RoomEvent, Transport};
+use super::codec::{decode, encode_control, encode_ephemeral, encode_event, encode_presence};
+use super::{Control, Heard, PresenceMsg, RoomEphemeral, RoomEvent, Transport};
 use crate::config::Config;
 use crate::ids::RoomId;
 
@@ -137,6 +137,21 @@ impl Transport for RedisBus {
             Ok(payload) => self.enqueue(CONTROL_CHANNEL.into(), payload),
             Err(e) => tracing::error!(error = %e, "control message not published"),
         }
+    }
+
+    fn publish_ephemeral(&self, e: &RoomEphemeral) {
+        self.enqueue(room_channel(e.room), encode_ephemeral(self.origin, e));
+    }
+
+    fn publish_presence(&self, msg: &PresenceMsg) {
+        match encode_presence(self.origin, msg) {
+            Ok(payload) => self.enqueue(CONTROL_CHANNEL.into(), payload),
+            Err(e) => tracing::error!(error = %e, "presence message not published"),
+        }
+    }
+
+    fn origin(&self) -> u64 {
+        self.origin
     }
 
     fn watch(&self, room: RoomId) -> BoxFuture<'static, ()> {

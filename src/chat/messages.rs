@@ -183,6 +183,10 @@ pub struct EventsPage {
     /// 1-200, default 50.
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// WebSocket: `true` also sends `presence` frames (EphemeralFrame) when a member comes
+    /// online or goes offline on the room. Off by default, so clients that count frames see
+    /// only events and `typing`. The listing ignores it.
+    pub presence: Option<bool>,
 }
 
 impl EventsPage {

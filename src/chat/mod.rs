@@ -7,6 +7,7 @@ pub mod backup;
 pub mod bots;
 pub mod credentials;
 pub mod invites;
+pub mod live;
 pub mod membership;
 pub mod message_changes;
 pub mod messages;

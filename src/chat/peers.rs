@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use crate::app::App;
 use crate::bus::{Control, Heard, RoomEvent};
 use crate::chat::credentials;
+use crate::realtime::frame::Audience;
 use crate::realtime::{close, Frame};
 use crate::store::rooms;
 
@@ -28,6 +29,12 @@ pub async fn follow(app: App, mut heard: mpsc::UnboundedReceiver<Heard>) {
             what = heard.recv() => match what {
                 Some(Heard::Event(event)) => deliver(&app, event),
                 Some(Heard::Control(control)) => apply(&app, control),
+                Some(Heard::Presence { origin, msg }) => app.presence.heard(origin, msg),
+                Some(Heard::Ephemeral(e)) => app.hub.ephemeral(Arc::new(Frame::ephemeral_json(
+                    e.room,
+                    e.skip.map_or(Audience::All, Audience::AllBut),
+                    e.frame,
+                ))),
                 // Logged and counted by the bus; the position check goes on meanwhile.
                 Some(Heard::Down) => {}
                 Some(Heard::Up) => check_positions(&app).await,
@@ -45,6 +52,7 @@ fn deliver(app: &App, event: RoomEvent) {
             seq: event.seq,
             sent_at: None,
             terminal: event.terminal,
+            ephemeral: None,
             json,
         })),
         // Too large for the bus: the hub reads it from the store.

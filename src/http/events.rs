@@ -12,6 +12,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use crate::app::App;
 use crate::auth::origin::check_same_origin;
 use crate::auth::Principal;
+use crate::bus::Present;
 use crate::chat::messages;
 use crate::chat::messages::EventsPage;
 use crate::error::AppError;
@@ -20,6 +21,15 @@ use crate::ids::{RoomId, Seq};
 use crate::realtime::frame::{event_list_json, EventFrame, EventList};
 use crate::realtime::slots::Full;
 use crate::realtime::socket::{Socket, SocketSettings};
+
+/// The caller as presence shows them.
+pub fn present(who: &Principal) -> Present {
+    Present {
+        id: who.user_id,
+        username: who.username.clone(),
+        bot: who.is_bot,
+    }
+}
 
 #[utoipa::path(
     get,
@@ -65,7 +75,16 @@ pub async fn events(
     if wants_websocket(&req) {
         // The same parameters as the listing, checked the same way; the socket reads `after`.
         page.checked_limit()?;
-        subscribe(req, body, app, who, id.into_inner(), page.after).await
+        subscribe(
+            req,
+            body,
+            app,
+            who,
+            id.into_inner(),
+            page.after,
+            page.presence,
+        )
+        .await
     } else {
         let listed = messages::events_page(&app, &who, id.into_inner(), page).await?;
         Ok(HttpResponse::Ok()
@@ -98,6 +117,7 @@ async fn subscribe(
     who: Principal,
     room: RoomId,
     after: Option<i64>,
+    presence_frames: Option<bool>,
 ) -> Result<HttpResponse, AppError> {
     // Browsers always send Origin on a WebSocket; a page from elsewhere must not ride the
     // user's cookie (nor a token it holds). No Origin at all is a bot or a script.
@@ -124,6 +144,8 @@ async fn subscribe(
     }
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| AppError::BadRequest(format!("WebSocket upgrade required: {e}")))?;
+    // Only now, with membership checked and the upgrade accepted: the user is online here.
+    let presence = app.presence.open(room, present(&who));
     let cfg = &app.config;
     let socket = Socket {
         db: app.db.clone(),
@@ -131,6 +153,8 @@ async fn subscribe(
         stream,
         sub,
         slot,
+        presence,
+        presence_frames: presence_frames.unwrap_or(false),
         room_id: room,
         last,
         settings: SocketSettings {

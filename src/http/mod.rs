@@ -7,6 +7,7 @@ pub mod bots;
 pub mod events;
 pub mod front;
 pub mod invites;
+pub mod live;
 pub mod members;
 pub mod messages;
 pub mod openapi;
@@ -53,6 +54,8 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                         .get(messages::history),
                 )
                 .service(web::resource("/rooms/{id}/events").get(events::events))
+                .service(web::resource("/rooms/{id}/typing").post(live::typing))
+                .service(web::resource("/rooms/{id}/presence").get(live::presence))
                 .service(
                     web::resource("/rooms/{id}/messages/{message_id}/reactions/{emoji}")
                         .put(messages::react)

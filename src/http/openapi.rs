@@ -11,7 +11,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 
 use crate::error::{AppError, ErrorKind, Problem};
 
-use super::{accounts, bots, events, invites, members, messages, ops, rooms, session, users};
+use super::{accounts, bots, events, invites, live, members, messages, ops, rooms, session, users};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -44,6 +44,8 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
         messages::react,
         messages::unreact,
         events::events,
+        live::typing,
+        live::presence,
         bots::create,
         bots::list,
         bots::rotate,
@@ -60,6 +62,7 @@ use super::{accounts, bots, events, invites, members, messages, ops, rooms, sess
     ),
     components(schemas(
         crate::realtime::frame::EventFrame,
+        crate::realtime::frame::EphemeralFrame,
         crate::views::MessageUpdatedJson,
         crate::views::MessageDeletedJson,
         crate::views::ReactionEventJson,

@@ -6,7 +6,7 @@ use std::time::Instant;
 use bytestring::ByteString;
 use serde::Serialize;
 
-use crate::ids::{RoomId, Seq};
+use crate::ids::{RoomId, Seq, UserId};
 use crate::store::events::{EventKind, EventView};
 use crate::views::{
     MessageDeletedJson, MessageJson, MessageUpdatedJson, ReactionEventJson, UserRef,
@@ -20,7 +20,44 @@ pub struct Frame {
     pub sent_at: Option<Instant>,
     /// `room.deleted` is not stored (the room's log goes with it), so it skips gap repair.
     pub terminal: bool,
+    /// Typing and presence: never stored and without a seq, so they bypass the sequencer, gap
+    /// repair and the socket's seq checks; `None` for every stored event.
+    pub ephemeral: Option<Audience>,
     pub json: ByteString,
+}
+
+/// Which of a room's sockets an ephemeral frame is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    All,
+    /// Every socket but this user's (a typist does not see their own typing).
+    AllBut(UserId),
+    /// The sockets that asked for presence frames (`presence=true`).
+    PresenceListeners,
+}
+
+/// The wire form of an ephemeral frame: no `seq` (clients must not count it).
+#[derive(Serialize)]
+struct EphemeralWire<D: Serialize> {
+    #[serde(rename = "type")]
+    kind: EphemeralType,
+    room_id: RoomId,
+    data: D,
+}
+
+/// `typing`: `{"user": UserRef}`. `presence`: `{"user": UserRef, "online": bool}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub enum EphemeralType {
+    #[serde(rename = "typing")]
+    Typing,
+    #[serde(rename = "presence")]
+    Presence,
+}
+
+#[derive(Serialize)]
+struct PresenceData {
+    user: UserRef,
+    online: bool,
 }
 
 #[derive(Serialize)]
@@ -109,8 +146,66 @@ impl Frame {
             seq: e.seq,
             sent_at: None,
             terminal: false,
+            ephemeral: None,
             json,
         })
+    }
+
+    /// `{"type":"typing","room_id":R,"data":{"user":…}}` for every socket of the room but
+    /// the typist's.
+    pub fn typing(room_id: RoomId, user: UserRef) -> Result<Frame, serde_json::Error> {
+        let skip = user.id;
+        Frame::ephemeral(
+            EphemeralType::Typing,
+            room_id,
+            MemberData { user },
+            Audience::AllBut(skip),
+        )
+    }
+
+    /// `{"type":"presence","room_id":R,"data":{"user":…,"online":…}}` for the sockets that
+    /// asked for presence.
+    pub fn presence(
+        room_id: RoomId,
+        user: UserRef,
+        online: bool,
+    ) -> Result<Frame, serde_json::Error> {
+        Frame::ephemeral(
+            EphemeralType::Presence,
+            room_id,
+            PresenceData { user, online },
+            Audience::PresenceListeners,
+        )
+    }
+
+    fn ephemeral<D: Serialize>(
+        kind: EphemeralType,
+        room_id: RoomId,
+        data: D,
+        audience: Audience,
+    ) -> Result<Frame, serde_json::Error> {
+        let json = serde_json::to_string(&EphemeralWire {
+            kind,
+            room_id,
+            data,
+        })?;
+        Ok(Frame::ephemeral_json(
+            room_id,
+            audience,
+            ByteString::from(json),
+        ))
+    }
+
+    /// An ephemeral frame as another instance serialized it.
+    pub fn ephemeral_json(room_id: RoomId, audience: Audience, json: ByteString) -> Frame {
+        Frame {
+            room_id,
+            seq: Seq(0),
+            sent_at: None,
+            terminal: false,
+            ephemeral: Some(audience),
+            json,
+        }
     }
 
     pub fn sent_at(mut self, at: Instant) -> Frame {
@@ -124,6 +219,7 @@ impl Frame {
             seq,
             sent_at: None,
             terminal: true,
+            ephemeral: None,
             json: encode(
                 EventType::RoomDeleted,
                 room_id,
@@ -188,6 +284,21 @@ pub fn event_list_json(
     out.push_str(&number(prev_before));
     out.push('}');
     out
+}
+
+/// A typing or presence frame (WebSocket): never stored, so no `seq`; never replayed by
+/// `after`; a lost one is not repaired.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // a schema, never constructed
+pub struct EphemeralFrame {
+    #[schema(rename = "type", inline)]
+    pub kind: EphemeralType,
+    #[schema(value_type = i64)]
+    pub room_id: RoomId,
+    /// `typing`: `{"user": UserRef}` (clients show it for about 5 s). `presence`:
+    /// `{"user": UserRef, "online": bool}`.
+    #[schema(value_type = Object)]
+    pub data: (),
 }
 
 // A frame's `type`: the stored event kinds, and `room.deleted`, which is never stored. The

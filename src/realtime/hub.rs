@@ -135,6 +135,8 @@ pub struct Subscription {
     watched: Shared<BoxFuture<'static, ()>>,
     id: u64,
     room_id: RoomId,
+    /// Whose socket this is: an ephemeral frame may be for everyone but them.
+    pub user_id: UserId,
     hub: Hub,
 }
 
@@ -199,6 +201,7 @@ impl Hub {
             watched,
             id,
             room_id,
+            user_id,
             hub: self.clone(),
         }
     }
@@ -215,8 +218,20 @@ impl Hub {
 
     /// A frame from this instance's commits or from the bus.
     pub fn offer(&self, frame: Arc<Frame>) {
+        if frame.ephemeral.is_some() {
+            return self.ephemeral(frame);
+        }
         let room_id = frame.room_id;
         self.step(room_id, |r, out| r.seq.offer(frame, out));
+    }
+
+    /// Hands a typing or presence frame to the room's sockets here, around the sequencer: it
+    /// has no seq, is never stored, and a lost one is never repaired.
+    pub fn ephemeral(&self, frame: Arc<Frame>) {
+        if let Some(r) = lock(&self.inner.rooms).get(&frame.room_id) {
+            // An error only means nobody listens right now.
+            let _ = r.tx.send(frame);
+        }
     }
 
     /// Every event of `room` through `seq` is committed (the position check, or an event the
@@ -401,6 +416,7 @@ mod tests {
             seq: Seq(seq),
             sent_at: None,
             terminal: false,
+            ephemeral: None,
             json: format!("{seq}").into(),
         }
     }

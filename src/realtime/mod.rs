@@ -3,9 +3,11 @@
 
 pub mod frame;
 pub mod hub;
+pub mod presence;
 pub mod sequencer;
 pub mod slots;
 pub mod socket;
+pub mod typing;
 
 pub use frame::Frame;
 pub use hub::Hub;

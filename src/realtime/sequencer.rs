@@ -190,6 +190,7 @@ mod tests {
             seq: Seq(seq),
             sent_at: None,
             terminal: false,
+            ephemeral: None,
             json: format!("{seq}").into(),
         })
     }
@@ -306,6 +307,7 @@ mod tests {
             seq: Seq(9),
             sent_at: None,
             terminal: true,
+            ephemeral: None,
             json: "x".into(),
         };
         end.terminal = true;

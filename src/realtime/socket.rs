@@ -9,7 +9,9 @@ use futures_util::{FutureExt, StreamExt};
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::close;
+use super::frame::Audience;
 use super::hub::Subscription;
+use super::presence::PresenceGuard;
 use super::slots::Slot;
 use super::Frame;
 use crate::ids::{RoomId, Seq};
@@ -31,6 +33,10 @@ pub struct Socket {
     pub sub: Subscription,
     /// Held while the socket lives: its place under the per-user and per-IP caps.
     pub slot: Slot,
+    /// Held while the socket lives: its user counts as online on the room.
+    pub presence: PresenceGuard,
+    /// Whether the client asked for `presence` frames (`presence=true`).
+    pub presence_frames: bool,
     pub room_id: RoomId,
     /// The last seq the client has; everything after it is delivered exactly once.
     pub last: Seq,
@@ -131,6 +137,18 @@ impl Socket {
     }
 
     async fn deliver(&mut self, frame: &Frame, tally: &Tally) -> Result<(), End> {
+        if let Some(audience) = frame.ephemeral {
+            // Typing and presence: no seq, so `last` and gap repair never see them.
+            let wanted = match audience {
+                Audience::All => true,
+                Audience::AllBut(user) => user != self.sub.user_id,
+                Audience::PresenceListeners => self.presence_frames,
+            };
+            if wanted {
+                self.send(frame.json.clone()).await?;
+            }
+            return Ok(());
+        }
         if frame.terminal {
             self.send(frame.json.clone()).await?;
             return Err(End::Close(close::ROOM_DELETED, "room deleted"));

@@ -673,6 +673,35 @@ async fn real_responses_match_the_document(b: Backend) {
     c.saw("get", members, anonymous.members(room).await)
         .expect_problem(401, "unauthenticated");
 
+    // Presence (nobody online yet: the list is empty, checked against the schema anyway).
+    let presence = "/api/rooms/{id}/presence";
+    let path = format!("/api/rooms/{room}/presence");
+    c.saw("get", presence, member.get(&path).await).expect(200);
+    c.saw("get", presence, stranger.get(&path).await)
+        .expect_problem(403, "not-a-member");
+    c.saw(
+        "get",
+        presence,
+        member.get("/api/rooms/999999/presence").await,
+    )
+    .expect_problem(404, "room-not-found");
+    c.saw("get", presence, anonymous.get(&path).await)
+        .expect_problem(401, "unauthenticated");
+
+    // Typing (no socket is open yet: the frame itself is checked in typing.rs).
+    let typing = "/api/rooms/{id}/typing";
+    use crate::typing::type_in;
+    c.saw("post", typing, type_in(&member, room).await)
+        .expect(204);
+    c.saw("post", typing, type_in(&member, room).await)
+        .expect(204);
+    c.saw("post", typing, type_in(&stranger, room).await)
+        .expect_problem(403, "not-a-member");
+    c.saw("post", typing, type_in(&member, 999_999).await)
+        .expect_problem(404, "room-not-found");
+    c.saw("post", typing, type_in(&anonymous, room).await)
+        .expect_problem(401, "unauthenticated");
+
     // Messages.
     let messages = "/api/rooms/{id}/messages";
     let first = c.saw("post", messages, owner.send_message(room, "hello").await);

@@ -343,7 +343,11 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     record!("POST", "/api/rooms", created);
     record!("GET", "/api/rooms", alice.rooms().await);
     record!("GET", "/api/rooms/{id}", alice.room(room).await);
-    let mut socket = alice.events(room, Some(0)).await;
+    // With presence frames, so that the example of one is checked too.
+    let url = format!("{}&presence=true", alice.events_url(room, Some(0)));
+    let mut socket = crate::support::connect(&url, &[("cookie", alice.cookie_header().unwrap())])
+        .await
+        .unwrap();
     answers
         .entry(route_key("GET", "/api/rooms/{id}/events"))
         .or_default()
@@ -352,6 +356,17 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     // Another person joins, speaks and leaves; a bot joins and is removed.
     let bob = server.user().await;
     record!("PUT", "/api/rooms/{id}/members/me", bob.join(room).await);
+    record!(
+        "GET",
+        "/api/rooms/{id}/presence",
+        bob.get(&format!("/api/rooms/{room}/presence")).await
+    );
+    record!(
+        "POST",
+        "/api/rooms/{id}/typing",
+        bob.send(bob.request(reqwest::Method::POST, &format!("/api/rooms/{room}/typing")))
+            .await,
+    );
     record!(
         "POST",
         "/api/rooms/{id}/messages",
