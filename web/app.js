@@ -687,7 +687,34 @@ async function loadLatest(chat, roomLastSeq) {
   chat.loaded = true;
   addHistory(chat, messages);
   scrollToBottom();
+  await loadNotices(chat, chat.atStart ? 0 : messages[0]?.seq ?? chat.lastSeq, chat.lastSeq);
+  if (isStale(chat)) return;
+  scrollToBottom();
   fillViewport(chat);
+}
+
+/**
+ * Joins and leaves between two seqs of the history shown, from the room's event log (GET
+ * …/events without an Upgrade answers the frames a socket would have sent), so a reload
+ * shows what a socket open all along showed. Messages keep coming from …/messages, which
+ * counts reactions.
+ */
+async function loadNotices(chat, fromSeq, toSeq) {
+  let after = Math.max(0, fromSeq - 1);
+  try {
+    for (let pages = 0; pages < 5 && after < toSeq; pages += 1) {
+      const page = await api('GET', `/api/rooms/${chat.id}/events?after=${after}&limit=200`);
+      if (isStale(chat)) return;
+      const notices = page.events.filter((e) => e.seq <= toSeq
+        && (e.type === 'member.joined' || e.type === 'member.left'));
+      keepScrollAnchor(() => { for (const e of notices) showMemberNotice(chat, e, { scroll: false }); });
+      if (page.next_after == null) return;
+      after = page.next_after;
+    }
+  } catch (err) {
+    // The messages are shown; only the join/leave lines are missing. Not worth an alert.
+    if (err.type !== 'unauthenticated') console.warn('roomcast: no join/leave history:', describe(err));
+  }
 }
 
 async function loadOlder(chat) {
@@ -695,10 +722,13 @@ async function loadOlder(chat) {
   chat.loadingOlder = true;
   $('load-older').disabled = true;
   try {
+    const before = chat.oldestSeq;
     const { messages } = await api('GET',
-      `/api/rooms/${chat.id}/messages?before=${chat.oldestSeq}&limit=${PAGE}`);
+      `/api/rooms/${chat.id}/messages?before=${before}&limit=${PAGE}`);
     if (isStale(chat)) return;
     keepScrollAnchor(() => addHistory(chat, messages));
+    await loadNotices(chat, chat.atStart ? 0 : messages[0]?.seq ?? before, before - 1);
+    if (isStale(chat)) return;
     fillViewport(chat);
   } catch (err) {
     if (!isStale(chat)) showAlert(`Could not load older messages: ${describe(err)}`);
@@ -1257,9 +1287,9 @@ function findPendingFor(chat, msg) {
   return undefined;
 }
 
-function showMemberNotice(chat, event) {
+function showMemberNotice(chat, event, { scroll = true } = {}) {
   if (chat.bySeq.has(event.seq)) return;
-  const stick = isNearBottom();
+  const stick = scroll && isNearBottom();
   const el = document.createElement('li');
   el.className = 'notice-item';
   const verb = event.type === 'member.joined' ? 'joined' : 'left';

@@ -336,6 +336,27 @@ describe('message features in the browser', { timeout: WHOLE_RUN_MS }, () => {
     await bob.context.close();
   });
 
+  test('after a reload, joins and leaves are in the timeline, in their places', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const alice = people.alice;
+    const b = people.bob.page;
+    const carol = await person(browser, server.url, { username: 'carol', password: 'carol password 1' });
+    await post(alice.context, room, 'Before carol');
+    assert.equal((await carol.context.request.put(`/api/rooms/${room}/members/me`)).status(), 201);
+    await post(alice.context, room, 'While carol was here');
+    assert.equal((await carol.context.request.delete(`/api/rooms/${room}/members/me`)).status(), 204);
+    await post(alice.context, room, 'After carol');
+    await carol.context.close();
+    await b.reload();
+    await waitForMessage(b, 'After carol');
+    const order = await b.locator('#messages > li').evaluateAll((els) => els.slice(-5).map((e) => e.textContent.trim()
+      .replace(/\s+/g, ' ')));
+    assert.match(order[0], /Before carol/);
+    assert.equal(order[1], 'carol joined the room');
+    assert.match(order[2], /While carol was here/);
+    assert.equal(order[3], 'carol left the room');
+    assert.match(order[4], /After carol/);
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
