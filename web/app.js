@@ -15,6 +15,8 @@ const REACTIONS = [
   ['👍', 'thumbs up'], ['❤️', 'heart'], ['😂', 'laughing'], ['🎉', 'party'], ['😮', 'surprised'], ['👀', 'eyes'],
 ];
 const NOTIFY_KEY = 'roomcast.notify-mentions';
+const TYPING_SEND_MS = 3_000; // the server takes one typing call per 3 s per user and room
+const TYPING_SHOW_MS = 5_000; // how long a typing frame is shown without a newer one
 
 const $ = (id) => document.getElementById(id);
 
@@ -438,6 +440,9 @@ function newChat(id) {
     byId: new Map(), // message id -> entry (see showMessage): what edits, deletions and reactions change
     editing: null, // the message being edited: {entry, form, fromComposer}
     members: null, // the last member list, while the panel is open
+    typing: new Map(), // user id -> {username, timer}: who is typing, from typing frames
+    typingSentAt: 0, // when we last said we are typing
+    online: new Set(), // ids of members with a socket on the room (presence)
     pending: new Map(), // idempotency key -> {key, content, el}, sends without a known seq
     ws: null,
     attempt: 0, // reconnect attempts since the socket last opened
@@ -476,6 +481,8 @@ function closeChat() {
     chat.ws.close(1000);
   }
   closePopup({ focus: false });
+  for (const t of chat.typing.values()) clearTimeout(t.timer);
+  $('typing').textContent = '';
   $('messages').replaceChildren();
   $('new-pill').hidden = true;
   closeMembers();
@@ -580,11 +587,12 @@ async function connect(chat) {
 
 function openSocket(chat) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  const ws = new WebSocket(`${scheme}//${location.host}/api/rooms/${chat.id}/events?after=${chat.lastSeq}`);
+  const ws = new WebSocket(`${scheme}//${location.host}/api/rooms/${chat.id}/events?after=${chat.lastSeq}&presence=true`);
   chat.ws = ws;
   ws.onopen = () => {
     chat.attempt = 0;
     setConn('');
+    loadPresence(chat);
   };
   ws.onmessage = (e) => onEvent(chat, JSON.parse(e.data));
   ws.onclose = (e) => onSocketClosed(chat, e.code);
@@ -630,6 +638,7 @@ function onEvent(chat, event) {
   switch (event.type) {
     case 'message.created': {
       const fresh = !chat.bySeq.has(event.data.seq);
+      stopTyping(chat, event.data.author.id);
       const stick = isNearBottom();
       showMessage(chat, event.data, findPendingFor(chat, event.data));
       if (fresh && event.data.author.id !== state.me.id) {
@@ -654,6 +663,14 @@ function onEvent(chat, event) {
       showMemberNotice(chat, event);
       refreshRoomsSoon();
       refreshMembersSoon(chat);
+      break;
+    case 'typing':
+      if (event.data.user.id !== state.me.id) showTyping(chat, event.data.user);
+      break;
+    case 'presence':
+      if (event.data.online) chat.online.add(event.data.user.id);
+      else chat.online.delete(event.data.user.id);
+      renderPresence(chat);
       break;
     case 'room.deleted':
       if (!chat.leaving) exitRoom(chat, `“${chat.room?.name ?? 'The room'}” was deleted by ${event.data.user.username}.`);
@@ -1376,6 +1393,62 @@ function autoGrow() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Typing and presence: frames without a seq, never part of the resume logic.
+
+function showTyping(chat, user) {
+  clearTimeout(chat.typing.get(user.id)?.timer);
+  const timer = setTimeout(() => stopTyping(chat, user.id), TYPING_SHOW_MS);
+  chat.typing.set(user.id, { username: user.username, timer });
+  renderTyping(chat);
+}
+
+function stopTyping(chat, userId) {
+  const t = chat.typing.get(userId);
+  if (!t) return;
+  clearTimeout(t.timer);
+  chat.typing.delete(userId);
+  renderTyping(chat);
+}
+
+function renderTyping(chat) {
+  if (isStale(chat)) return;
+  const names = [...chat.typing.values()].map((t) => t.username);
+  $('typing').textContent = names.length === 0 ? ''
+    : names.length === 1 ? `${names[0]} is typing…`
+      : names.length === 2 ? `${names[0]} and ${names[1]} are typing…`
+        : 'Several people are typing…';
+}
+
+/** Typing in the composer says so, at most once per 3 s (the server's own rate). */
+function sayTyping() {
+  const chat = state.chat;
+  if (!chat || !$('composer-input').value.trim() || Date.now() - chat.typingSentAt < TYPING_SEND_MS) return;
+  chat.typingSentAt = Date.now();
+  api('POST', `/api/rooms/${chat.id}/typing`).catch(() => {}); // a lost one only hides a hint
+}
+
+async function loadPresence(chat) {
+  try {
+    const { members } = await api('GET', `/api/rooms/${chat.id}/presence`);
+    if (isStale(chat)) return;
+    chat.online = new Set(members.map((m) => m.id));
+    renderPresence(chat);
+  } catch {
+    // Presence is a hint; the member list works without it.
+  }
+}
+
+function renderPresence(chat) {
+  if (isStale(chat)) return;
+  for (const li of $('members-list').children) {
+    const online = chat.online.has(Number(li.dataset.id));
+    li.querySelector('.presence')?.classList.toggle('online', online);
+    const text = li.querySelector('.presence-text');
+    if (text) text.textContent = online ? 'online' : 'offline';
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Mention notifications: off until the user turns them on (which asks the browser's
 // permission); then a message naming @you in the open room notifies while the tab is hidden.
 
@@ -1510,6 +1583,12 @@ function renderMembers(chat, members) {
   const items = members.map((m) => {
     const li = document.createElement('li');
     li.dataset.id = m.id;
+    const dot = document.createElement('span');
+    dot.className = 'presence';
+    dot.setAttribute('aria-hidden', 'true');
+    const status = document.createElement('span');
+    status.className = 'presence-text visually-hidden';
+    li.append(dot, status);
     const name = document.createElement('span');
     name.className = 'member-name';
     name.textContent = m.username;
@@ -1529,6 +1608,7 @@ function renderMembers(chat, members) {
     return li;
   });
   $('members-list').replaceChildren(...items);
+  renderPresence(chat);
   if (focusedId) ($('members-list').querySelector(`li[data-id="${focusedId}"] button`) ?? $('members-close')).focus();
 }
 
@@ -1774,6 +1854,7 @@ function wire() {
   $('composer').addEventListener('submit', sendFromComposer);
   $('composer-input').addEventListener('keydown', onComposerKey);
   $('composer-input').addEventListener('input', autoGrow);
+  $('composer-input').addEventListener('input', sayTyping);
   $('new-pill').addEventListener('click', onPill);
   $('chat-members').addEventListener('click', toggleMembers);
   $('members-close').addEventListener('click', () => closeMembers({ focus: true }));

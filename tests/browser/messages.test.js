@@ -357,6 +357,35 @@ describe('message features in the browser', { timeout: WHOLE_RUN_MS }, () => {
     assert.match(order[4], /After carol/);
   });
 
+  test('typing shows at the others until the message comes; presence dots in the member list', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const a = people.alice.page;
+    const b = people.bob.page;
+    await openRoom(a, room);
+    await openRoom(b, room);
+    const calls = [];
+    a.on('request', (r) => { if (r.url().endsWith('/typing')) calls.push(r.method()); });
+    const input = a.getByLabel('Message', { exact: true });
+    await input.pressSequentially('Typing a longer message', { delay: 20 });
+    await b.locator('#typing').filter({ hasText: /^alice is typing…$/ }).waitFor();
+    assert.equal(await a.locator('#typing').textContent(), '', 'nobody is told they are typing themselves');
+    await input.press('Enter');
+    await waitForMessage(b, 'Typing a longer message');
+    await b.locator('#typing').filter({ hasText: /^$/ }).waitFor({ state: 'attached' });
+    assert.equal(await b.locator('#typing').textContent(), '');
+    assert.deepEqual(calls, ['POST'], 'one typing call for a burst of keys');
+
+    await b.getByRole('button', { name: 'Members' }).click();
+    const aliceRow = b.locator('#members-list li').filter({ hasText: 'alice' });
+    await aliceRow.locator('.presence.online').waitFor();
+    assert.equal(await aliceRow.locator('.presence-text').textContent(), 'online');
+    await a.goto('/#/account'); // alice's socket on the room closes
+    await aliceRow.locator('.presence:not(.online)').waitFor({ timeout: 15_000 });
+    assert.equal(await aliceRow.locator('.presence-text').textContent(), 'offline');
+    await openRoom(a, room);
+    await aliceRow.locator('.presence.online').waitFor();
+    await b.getByRole('button', { name: 'Close the member list' }).click();
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
