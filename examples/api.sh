@@ -65,6 +65,17 @@ BOB_ID=$(curl -b bobjar $S/api/me | jq .id)
 curl -b jar -X PUT $S/api/rooms/$ROOM/bans/$BOB_ID -w 'PUT %{http_code}'
 curl -b jar -X DELETE $S/api/rooms/$ROOM/bans/$BOB_ID -w '%{http_code}'
 
+# A private room: listed and shown only to its members (404 for anyone else). The owner (or
+# an admin) invites (the code is shown only here; the page's link is `url`) or adds a member.
+PRIV=$(curl -b jar -X POST $S/api/rooms -H "$H" -d '{"name":"core","capacity":9,"visibility":"private"}' | jq .id)
+INV=$(curl -b jar -X POST $S/api/rooms/$PRIV/invites -H "$H" -d '{"uses":1,"expires_in_s":3600}')
+echo "$INV"
+curl -b bobjar -X POST $S/api/room-invites/accept -H "$H" -d "{\"code\":$(jq .code <<<"$INV")}"
+curl -b jar $S/api/rooms/$PRIV/invites
+curl -b jar -X DELETE $S/api/rooms/$PRIV/invites/$(jq .id <<<"$INV") -w '%{http_code}'
+curl -b jar -X PUT $S/api/rooms/$PRIV/members/$BOT_ID
+curl -b jar -X DELETE $S/api/rooms/$PRIV -w '%{http_code}'
+
 # Admins (alice registered first on this server, so she is its admin): every account;
 # disable one (its sessions end, its sockets close 4001) and enable it again.
 curl -b jar $S/api/users

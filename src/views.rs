@@ -391,3 +391,36 @@ pub struct NewInviteJson {
 pub struct InviteList {
     pub invites: Vec<InviteJson>,
 }
+
+/// An invite to a room, as its owner (or an admin) sees it (never its code).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomInviteJson {
+    pub id: i64,
+    #[schema(value_type = i64)]
+    pub room_id: RoomId,
+    /// Joins it still admits.
+    pub uses_left: i32,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    /// Who made it (the owner, or an admin).
+    #[schema(value_type = Option<i64>)]
+    pub created_by: Option<UserId>,
+}
+
+/// A new invite to a room: the code, shown this once, and the page's link to it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewRoomInviteJson {
+    /// Give it to the person: `POST /api/room-invites/accept` takes it.
+    pub code: String,
+    /// The browser page's link that accepts it: `/#/invite/<code>`.
+    pub url: String,
+    #[serde(flatten)]
+    pub invite: RoomInviteJson,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomInviteList {
+    pub invites: Vec<RoomInviteJson>,
+}

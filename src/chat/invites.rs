@@ -9,6 +9,7 @@ use crate::app::App;
 use crate::auth::tokens::{hash_key, random_token};
 use crate::auth::Principal;
 use crate::error::AppError;
+use crate::ids::{RoomId, UserId};
 use crate::store::invites::{self, InviteRow};
 use crate::store::now_ms;
 use crate::views::{InviteJson, NewInviteJson};
@@ -61,7 +62,24 @@ async fn create_by(
     who: Option<&Principal>,
     input: NewInvite,
 ) -> Result<NewInviteJson, AppError> {
-    let uses = match i32::try_from(input.uses) {
+    let (uses, expires_at) = terms(input.uses, input.expires_in_secs, "expires_in_secs", 1)?;
+    let (code, row) = issue(app, who.map(|w| w.user_id), uses, expires_at, None).await?;
+    Ok(NewInviteJson {
+        code,
+        invite: InviteJson::from(row),
+    })
+}
+
+/// The one rule for an invite's terms, of both kinds: 1 to `MAX_USES` uses, a lifetime of
+/// `min_secs` to `MAX_EXPIRES_IN_SECS` (`field` names it in a 422). Returns the uses and the
+/// expiry time.
+pub(crate) fn terms(
+    uses: i64,
+    expires_in_secs: i64,
+    field: &'static str,
+    min_secs: i64,
+) -> Result<(i32, i64), AppError> {
+    let uses = match i32::try_from(uses) {
         Ok(n) if (1..=MAX_USES).contains(&i64::from(n)) => n,
         _ => {
             return Err(AppError::validation(
@@ -70,26 +88,30 @@ async fn create_by(
             ))
         }
     };
-    if !(1..=MAX_EXPIRES_IN_SECS).contains(&input.expires_in_secs) {
+    if !(min_secs..=MAX_EXPIRES_IN_SECS).contains(&expires_in_secs) {
         return Err(AppError::validation(
-            "expires_in_secs",
-            format!("must be between 1 and {MAX_EXPIRES_IN_SECS}"),
+            field,
+            format!("must be between {min_secs} and {MAX_EXPIRES_IN_SECS}"),
         ));
     }
-    let code = format!("{CODE_PREFIX}{}", random_token());
-    let expires_at = now_ms().saturating_add(input.expires_in_secs.saturating_mul(1000));
-    let row = invites::create(
-        &app.db,
-        &hash_key(&code),
-        who.map(|w| w.user_id),
+    Ok((
         uses,
-        expires_at,
-    )
-    .await?;
-    Ok(NewInviteJson {
-        code,
-        invite: InviteJson::from(row),
-    })
+        now_ms().saturating_add(expires_in_secs.saturating_mul(1000)),
+    ))
+}
+
+/// Stores a new invite (to register: `room` None; else to that room) and returns its code,
+/// which exists nowhere else: only its hash is stored.
+pub(crate) async fn issue(
+    app: &App,
+    by: Option<UserId>,
+    uses: i32,
+    expires_at: i64,
+    room: Option<RoomId>,
+) -> Result<(String, InviteRow), AppError> {
+    let code = format!("{CODE_PREFIX}{}", random_token());
+    let row = invites::create(&app.db, &hash_key(&code), by, uses, expires_at, room).await?;
+    Ok((code, row))
 }
 
 pub async fn list(app: &App, who: &Principal) -> Result<Vec<InviteJson>, AppError> {
@@ -98,7 +120,7 @@ pub async fn list(app: &App, who: &Principal) -> Result<Vec<InviteJson>, AppErro
 }
 
 pub async fn list_all(app: &App) -> Result<Vec<InviteJson>, AppError> {
-    Ok(invites::list(&app.db)
+    Ok(invites::list(&app.db, None)
         .await?
         .into_iter()
         .map(InviteJson::from)
@@ -111,7 +133,7 @@ pub async fn revoke(app: &App, who: &Principal, id: i64) -> Result<(), AppError>
 }
 
 pub async fn revoke_by_operator(app: &App, id: i64) -> Result<(), AppError> {
-    Ok(invites::delete(&app.db, id).await?)
+    Ok(invites::delete(&app.db, id, None).await?)
 }
 
 impl From<InviteRow> for InviteJson {

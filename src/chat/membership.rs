@@ -25,23 +25,37 @@ pub enum Joined {
 /// `who` joins on their own: public rooms only (a private room they are not in is 404).
 pub async fn join(app: &App, who: &Principal, room: RoomId) -> Result<Joined, AppError> {
     let event = membership::join(&app.db, room, who.user_id, Admission::Open).await?;
-    joined(app, who, room, event.map(|event| (event, who.profile()))).await
+    joined(
+        app,
+        who,
+        room,
+        event.map(|event| (event, who.profile())),
+        false,
+    )
+    .await
 }
 
 /// After a seat was taken (or found taken): publishes `member.joined` of `seated`, if any,
-/// and answers the room as `who` now sees it.
+/// and answers the room as `who` now sees it (`moderator`: or as an operator does, for an
+/// admin who seated someone else).
 pub(crate) async fn joined(
     app: &App,
     who: &Principal,
     room: RoomId,
     seated: Option<(EventRow, Profile)>,
+    moderator: bool,
 ) -> Result<Joined, AppError> {
     let newly = seated.is_some();
     if let Some((event, actor)) = seated {
         app.publish(Frame::from_event(&EventView { event, actor }));
     }
-    let view = rooms::views(&app.db, Viewer::User(who.user_id), Some(room))
-        .await?
+    let mut views = rooms::views(&app.db, Viewer::User(who.user_id), Some(room)).await?;
+    if views.is_empty() && moderator {
+        // An admin who added someone to a private room they are not in: the room as an
+        // operator sees it (`joined` false).
+        views = rooms::views(&app.db, Viewer::Operator, Some(room)).await?;
+    }
+    let view = views
         .into_iter()
         .next()
         .map(RoomJson::from)

@@ -13,5 +13,6 @@ pub mod message_changes;
 pub mod messages;
 pub mod peers;
 pub mod reactions;
+pub mod room_invites;
 pub mod rooms;
 pub mod text;

@@ -7,6 +7,7 @@ use actix_web::{web, HttpResponse};
 use crate::app::App;
 use crate::auth::Principal;
 use crate::chat::membership::{self, Joined};
+use crate::chat::room_invites;
 use crate::error::AppError;
 use crate::ids::{RoomId, UserId};
 use crate::telemetry::SECURITY;
@@ -91,6 +92,41 @@ pub async fn remove(
     membership::remove(&app, &who, room, user).await?;
     tracing::info!(target: SECURITY, event = "member.removed", user = who.user_id.0, room = room.0, member = user.0, "member removed");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// 201 when the user takes a seat now, 200 when they already had one.
+#[utoipa::path(
+    put,
+    path = "/api/rooms/{id}/members/{user}",
+    tag = "members",
+    summary = "Add a member (owner or admin)",
+    params(("id" = i64, Path, description = "Room id"), ("user" = i64, Path, description = "User id")),
+    responses(
+        (status = 201, description = "Added now (a member.joined event); the room as you see it", body = RoomJson),
+        (status = 200, description = "Already a member; nothing changed", body = RoomJson),
+        Unauthorized,
+        (status = 403, description = "Neither the owner nor an admin (`not-owner`), or the user is banned from the room (`banned`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such room, or a private room you are not in (`room-not-found`), or no such live user (`user-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The room is full (`room-full`), or a DM (`direct-message`)", body = Problem, content_type = "application/problem+json"),
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn add(
+    app: web::Data<App>,
+    who: Principal,
+    path: web::Path<(RoomId, UserId)>,
+) -> Result<HttpResponse, AppError> {
+    let (room, user) = path.into_inner();
+    Ok(
+        match room_invites::add_member(&app, &who, room, user).await? {
+            Joined::Now(json) => {
+                tracing::info!(target: SECURITY, event = "member.added", user = who.user_id.0, room = room.0, member = user.0, "member added");
+                HttpResponse::Created().json(json)
+            }
+            Joined::Already(json) => HttpResponse::Ok().json(json),
+        },
+    )
 }
 
 #[utoipa::path(

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod principal;
 pub mod problems;
 pub mod rate_limit;
+pub mod room_invites;
 pub mod rooms;
 pub mod session;
 pub mod users;
@@ -88,7 +89,20 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                         .delete(members::leave),
                 )
                 .service(web::resource("/rooms/{id}/members").get(members::list))
-                .service(web::resource("/rooms/{id}/members/{user}").delete(members::remove))
+                .service(
+                    web::resource("/rooms/{id}/members/{user}")
+                        .put(members::add)
+                        .delete(members::remove),
+                )
+                .service(
+                    web::resource("/rooms/{id}/invites")
+                        .post(room_invites::create)
+                        .get(room_invites::list),
+                )
+                .service(
+                    web::resource("/rooms/{id}/invites/{invite_id}").delete(room_invites::revoke),
+                )
+                .service(web::resource("/room-invites/accept").post(room_invites::accept))
                 .service(
                     web::resource("/rooms/{id}/bans/{user}")
                         .put(members::ban)

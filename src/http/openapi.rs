@@ -11,7 +11,10 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 
 use crate::error::{AppError, ErrorKind, Problem};
 
-use super::{accounts, bots, events, invites, live, members, messages, ops, rooms, session, users};
+use super::{
+    accounts, bots, events, invites, live, members, messages, ops, room_invites, rooms, session,
+    users,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +38,11 @@ use super::{accounts, bots, events, invites, live, members, messages, ops, rooms
         members::leave,
         members::list,
         members::remove,
+        members::add,
+        room_invites::create,
+        room_invites::list,
+        room_invites::revoke,
+        room_invites::accept,
         members::ban,
         members::unban,
         messages::send,

@@ -60,6 +60,8 @@ pub async fn create(
                 let taken = diesel::update(
                     invites::table
                         .filter(invites::code_hash.eq(code_hash))
+                        // A room's invite is no invite to register.
+                        .filter(invites::room_id.is_null())
                         .filter(invites::uses_left.gt(0))
                         .filter(invites::expires_at.gt(now)),
                 )

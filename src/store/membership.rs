@@ -94,7 +94,6 @@ macro_rules! seat {
         }
     }};
 }
-#[allow(unused_imports)] // the room invites use it next
 pub(crate) use seat;
 
 /// Seats `user` in `room`. `Ok(None)` when already a member (nothing changes).

@@ -24,6 +24,7 @@ diesel::table! {
         uses_left -> Integer,
         expires_at -> BigInt,
         created_at -> BigInt,
+        room_id -> Nullable<BigInt>,
     }
 }
 

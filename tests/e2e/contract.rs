@@ -1123,6 +1123,95 @@ async fn real_responses_match_the_document(b: Backend) {
     c.saw("delete", one_invite, owner.delete(&made_path).await)
         .expect_problem(404, "invite-not-found");
 
+    // A private room: invites to it, accepts, a member added directly.
+    let body = json!({ "name": "core", "capacity": 3, "visibility": "private" });
+    let private = id(&owner.post("/api/rooms", &body).await.expect(201));
+    let room_invites = "/api/rooms/{id}/invites";
+    let private_invites = format!("/api/rooms/{private}/invites");
+    let made = c
+        .saw(
+            "post",
+            room_invites,
+            owner.post(&private_invites, &json!({ "uses": 1 })).await,
+        )
+        .expect(201);
+    c.saw(
+        "post",
+        room_invites,
+        owner
+            .post(&private_invites, &json!({ "expires_in_s": 1 }))
+            .await,
+    )
+    .expect_problem(422, "validation-failed");
+    c.saw(
+        "post",
+        room_invites,
+        stranger.post(&private_invites, &json!({})).await,
+    )
+    .expect_problem(404, "room-not-found");
+    c.saw("get", room_invites, owner.get(&private_invites).await)
+        .expect(200);
+    c.saw("get", room_invites, stranger.get(&private_invites).await)
+        .expect_problem(404, "room-not-found");
+    let accept = "/api/room-invites/accept";
+    c.saw(
+        "post",
+        accept,
+        stranger.post(accept, &json!({ "code": "rci_nope" })).await,
+    )
+    .expect_problem(403, "invite-invalid");
+    c.saw(
+        "post",
+        accept,
+        stranger
+            .post(accept, &json!({ "code": made["code"] }))
+            .await,
+    )
+    .expect(201);
+    c.saw(
+        "post",
+        accept,
+        stranger
+            .post(accept, &json!({ "code": made["code"] }))
+            .await,
+    )
+    .expect(200);
+    let one_room_invite = "/api/rooms/{id}/invites/{invite_id}";
+    let made_path = format!("{private_invites}/{}", made["id"]);
+    c.saw("delete", one_room_invite, stranger.delete(&made_path).await)
+        .expect_problem(403, "not-owner");
+    c.saw("delete", one_room_invite, owner.delete(&made_path).await)
+        .expect(204);
+    c.saw("delete", one_room_invite, owner.delete(&made_path).await)
+        .expect_problem(404, "invite-not-found");
+    let add = "/api/rooms/{id}/members/{user}";
+    let add_member = format!("/api/rooms/{private}/members/{}", member.id);
+    c.saw("put", add, stranger.put(&add_member).await)
+        .expect_problem(403, "not-owner");
+    c.saw("put", add, owner.put(&add_member).await).expect(201);
+    c.saw("put", add, owner.put(&add_member).await).expect(200);
+    c.saw(
+        "put",
+        add,
+        owner
+            .put(&format!("/api/rooms/{private}/members/999999"))
+            .await,
+    )
+    .expect_problem(404, "user-not-found");
+    c.saw(
+        "put",
+        add,
+        owner
+            .put(&format!("/api/rooms/{private}/members/{}", bot.id))
+            .await,
+    )
+    .expect_problem(409, "room-full");
+    let full =
+        json!({ "code": owner.post(&private_invites, &json!({})).await.expect(201)["code"] });
+    c.saw("post", accept, bot.post(accept, &full).await)
+        .expect_problem(409, "room-full");
+    owner.delete_room(private).await.expect(204);
+
     // A password change (the stranger's; nothing below needs their old password).
     let password = "/api/me/password";
     let change = |client: &User, current: &str, new: &str| {

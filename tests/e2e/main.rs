@@ -53,6 +53,7 @@ mod reactions;
 mod readme;
 mod restart;
 mod roles;
+mod room_invites;
 mod rooms;
 mod schema_limits;
 mod sessions;

@@ -54,6 +54,10 @@ fn room_paths(room: i64, user: i64, message: i64) -> Vec<(Method, String, Option
             format!("{r}/messages/{message}/reactions/%F0%9F%91%8D"),
             None,
         ),
+        (Method::PUT, format!("{r}/members/{user}"), None),
+        (Method::POST, format!("{r}/invites"), Some(json!({}))),
+        (Method::GET, format!("{r}/invites"), None),
+        (Method::DELETE, format!("{r}/invites/1"), None),
     ]
 }
 

@@ -437,6 +437,33 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
         "/api/rooms/{id}/bans/{user}",
         alice.delete(&ban).await
     );
+    // A private room: an invite, accepted; the bot added directly.
+    let body = json!({ "name": "core", "capacity": 5, "visibility": "private" });
+    let private = id(&alice.post("/api/rooms", &body).await.expect(201));
+    let invites = format!("/api/rooms/{private}/invites");
+    let made = alice.post(&invites, &json!({ "uses": 2 })).await;
+    let code = made.json["code"].as_str().unwrap_or_default().to_string();
+    let revoke = format!("{invites}/{}", made.json["id"]);
+    record!("POST", "/api/rooms/{id}/invites", made);
+    record!(
+        "POST",
+        "/api/room-invites/accept",
+        bob.post("/api/room-invites/accept", &json!({ "code": code }))
+            .await,
+    );
+    record!("GET", "/api/rooms/{id}/invites", alice.get(&invites).await);
+    record!(
+        "DELETE",
+        "/api/rooms/{id}/invites/{invite_id}",
+        alice.delete(&revoke).await
+    );
+    record!(
+        "PUT",
+        "/api/rooms/{id}/members/{user}",
+        alice
+            .put(&format!("/api/rooms/{private}/members/{bot}"))
+            .await,
+    );
     record!("GET", "/api/bots", alice.bots().await);
     record!(
         "POST",
