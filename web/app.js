@@ -924,9 +924,12 @@ function showMessage(chat, msg, pending) {
   for (const r of msg.reactions ?? []) entry.reactions.set(emojiKey(r.emoji), { ...r });
   chat.byId.set(msg.id, entry);
   wireMessageActions(chat, entry);
+  if (el.tabIndex !== 0) el.tabIndex = -1;
   renderEntry(chat, entry);
   chat.bySeq.set(msg.seq, el);
   placeBySeq(el, msg.seq);
+  if (chat.keyboardMoved) ensureCurrentMessage();
+  else setCurrentMessage([...$('messages').querySelectorAll('li.msg[data-seq]')].pop());
   if (stick && chat.loaded) scrollToBottom();
 }
 
@@ -949,6 +952,55 @@ function renderEntry(chat, entry) {
   el.querySelector('.msg-actions').hidden = entry.deleted;
   el.querySelector('.menu-open').hidden = !mine && !canDelete;
   renderReactions(chat, entry);
+  setInnerTabbable(el, el.tabIndex === 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Keyboard in the message list: one Tab stop, the "current" message (the newest until the
+// reader moves); ArrowUp / ArrowDown / Home / End move between messages, and Tab reaches
+// the current one's links, reactions and actions. Fifty messages are not 150 Tab stops.
+
+const INNER_CONTROLS = '.msg-actions button, .reaction, .content a';
+
+function setInnerTabbable(el, on) {
+  for (const c of el.querySelectorAll(INNER_CONTROLS)) c.tabIndex = on ? 0 : -1;
+}
+
+function setCurrentMessage(el) {
+  const old = $('messages').querySelector('li.msg[tabindex="0"]');
+  if (old === el) return;
+  if (old) {
+    old.tabIndex = -1;
+    setInnerTabbable(old, false);
+  }
+  el.tabIndex = 0;
+  setInnerTabbable(el, true);
+}
+
+/** Without a current message (none yet, or it was removed), the newest one is. */
+function ensureCurrentMessage() {
+  if ($('messages').querySelector('li.msg[tabindex="0"]')) return;
+  const all = $('messages').querySelectorAll('li.msg[data-seq]');
+  if (all.length) setCurrentMessage(all[all.length - 1]);
+}
+
+function onMessagesFocus(event) {
+  const el = event.target.closest('li.msg[data-seq]');
+  if (!el || !state.chat) return;
+  setCurrentMessage(el);
+  state.chat.keyboardMoved = true;
+}
+
+function onMessagesKey(event) {
+  const el = event.target;
+  if (!el.matches('li.msg[data-seq]')) return;
+  const all = [...$('messages').querySelectorAll('li.msg[data-seq]')];
+  const i = all.indexOf(el);
+  const to = { ArrowUp: i - 1, ArrowDown: i + 1, Home: 0, End: all.length - 1 }[event.key];
+  if (to === undefined || !all[to]) return;
+  event.preventDefault();
+  all[to].focus();
+  all[to].scrollIntoView({ block: 'nearest' });
 }
 
 function applyEdit(chat, id, content, editedAt) {
@@ -1856,6 +1908,8 @@ function wire() {
   $('composer-input').addEventListener('input', autoGrow);
   $('composer-input').addEventListener('input', sayTyping);
   $('new-pill').addEventListener('click', onPill);
+  $('messages').addEventListener('focusin', onMessagesFocus);
+  $('messages').addEventListener('keydown', onMessagesKey);
   $('chat-members').addEventListener('click', toggleMembers);
   $('members-close').addEventListener('click', () => closeMembers({ focus: true }));
   $('password-form').addEventListener('submit', changePassword);

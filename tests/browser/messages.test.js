@@ -386,6 +386,38 @@ describe('message features in the browser', { timeout: WHOLE_RUN_MS }, () => {
     await b.getByRole('button', { name: 'Close the member list' }).click();
   });
 
+  test('the message list is one Tab stop; arrow keys move between messages', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const b = people.bob.page;
+    await openRoom(b, room);
+    const isNewest = () => b.evaluate(() => [...document.querySelectorAll('#messages li.msg[data-seq]')].pop() === document.activeElement);
+    await b.getByLabel('Message', { exact: true }).focus();
+    let presses = 0;
+    while (!(await b.evaluate(() => document.activeElement?.matches('li.msg[data-seq]'))) && presses < 8) {
+      await b.keyboard.press('Shift+Tab');
+      presses += 1;
+    }
+    assert.ok(presses <= 4, `Shift+Tab from the composer reached a message after ${presses} presses`);
+    assert.equal(await isNewest(), true, 'the newest message is the current one');
+    await b.keyboard.press('Shift+Tab');
+    assert.equal(await b.evaluate(() => Boolean(document.activeElement?.closest('#messages'))), false,
+      `one more Shift+Tab leaves the list, not the next message: ${await focused(b)}`);
+
+    await b.locator('#messages li.msg[tabindex="0"]').focus();
+    await b.keyboard.press('ArrowUp');
+    const previous = await b.evaluate(() => {
+      const all = [...document.querySelectorAll('#messages li.msg[data-seq]')];
+      return all.indexOf(document.activeElement) === all.length - 2;
+    });
+    assert.equal(previous, true, `ArrowUp moved to the message before: ${await focused(b)}`);
+    await b.keyboard.press('Tab');
+    assert.equal(await b.evaluate(() => document.activeElement?.closest('li.msg')
+      === [...document.querySelectorAll('#messages li.msg[data-seq]')].at(-2)), true,
+    `Tab goes into the current message's controls: ${await focused(b)}`);
+    await b.keyboard.press('Shift+Tab');
+    await b.keyboard.press('End');
+    assert.equal(await isNewest(), true, 'End goes to the newest');
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
