@@ -231,6 +231,8 @@ function skipToContent(event) {
 function route() {
   if (!state.me) return;
   const hash = location.hash;
+  const invite = hash.match(/^#\/invite\/([^/?#]+)$/);
+  if (invite) return acceptInvite(decodeURIComponent(invite[1]));
   const match = hash.match(/^#\/rooms\/(\d+)$/);
   const view = match ? 'chat' : hash === '#/account' ? 'account'
     : hash === '#/admin' && state.me.admin ? 'admin' : null;
@@ -1578,6 +1580,11 @@ function openMembers() {
   $('members-panel').hidden = false;
   $('chat-members').setAttribute('aria-expanded', 'true');
   $('members-status').replaceChildren();
+  // Only the owner (or an admin) makes invites to a room; a DM has none.
+  $('invite-box').hidden = chat.room?.kind === 'dm'
+    || (chat.room?.owner.id !== state.me.id && !state.me.admin);
+  $('invite-link-row').hidden = true;
+  $('invite-link-error').textContent = '';
   loadMembers(chat);
 }
 
@@ -1699,6 +1706,51 @@ async function liftBan(chat, member) {
     if (!isStale(chat) && err.type !== 'unauthenticated') setMembersStatus(`Could not lift the ban: ${describe(err)}`);
   }
   if (!isStale(chat)) $('chat-members').focus();
+}
+
+/** An invite link (#/invite/CODE): accept it, then open the room (or say why not). */
+async function acceptInvite(code) {
+  clearAlert();
+  history.replaceState(null, '', location.pathname + location.search);
+  try {
+    const room = await api('POST', '/api/room-invites/accept', { body: { code } });
+    await refreshRooms();
+    navigate(room.id, { replace: true });
+  } catch (err) {
+    route();
+    if (err.type !== 'unauthenticated') showAlert(`Could not accept the invite: ${describe(err)}`);
+  }
+}
+
+async function makeInviteLink() {
+  const chat = state.chat;
+  if (!chat) return;
+  $('invite-link-error').textContent = '';
+  try {
+    const invite = await api('POST', `/api/rooms/${chat.id}/invites`, { body: {} });
+    if (isStale(chat)) return;
+    $('invite-link-row').hidden = false;
+    $('invite-link').value = new URL(invite.url, location.origin).href;
+    $('invite-link-copy').textContent = 'Copy';
+    $('invite-link').focus();
+    $('invite-link').select();
+  } catch (err) {
+    if (!isStale(chat) && err.type !== 'unauthenticated') {
+      $('invite-link-error').textContent = `Could not make an invite link: ${describe(err)}`;
+    }
+  }
+}
+
+async function copyField(input, button) {
+  try {
+    await navigator.clipboard.writeText(input.value);
+    button.textContent = 'Copied';
+  } catch {
+    // No clipboard API (a plain-http page): select it for Ctrl+C.
+    input.focus();
+    input.select();
+    button.textContent = 'Selected: press Ctrl+C';
+  }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1917,6 +1969,8 @@ function wire() {
   $('users-refresh').addEventListener('click', () => loadUsers().then(loadInvites));
   $('invite-form').addEventListener('submit', createInvite);
   $('invite-copy').addEventListener('click', copyInvite);
+  $('invite-make').addEventListener('click', makeInviteLink);
+  $('invite-link-copy').addEventListener('click', () => copyField($('invite-link'), $('invite-link-copy')));
   document.addEventListener('pointerdown', onDocumentPointer);
   window.addEventListener('popstate', route);
   window.addEventListener('hashchange', route);

@@ -212,6 +212,37 @@ describe('members, bans, passwords and the admin page in the browser', { timeout
       .filter({ hasText: /^by alice · joined$/ }).waitFor();
   });
 
+  test('an invite link to a private room lets bob in', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const a = people.alice.page;
+    const b = people.bob.page;
+    await a.locator('#chat-title').filter({ hasText: 'secret-plans' }).waitFor();
+    const id = Number(new URL(a.url()).hash.split('/').pop());
+    await a.getByRole('button', { name: 'Members' }).click();
+    await a.getByRole('button', { name: 'Invite link' }).click();
+    const link = a.getByLabel('Invite link (anyone with it can join)');
+    await link.waitFor();
+    const url = await link.inputValue();
+    assert.match(url, new RegExp(`^${server.url}/#/invite/[^/]+$`));
+    assert.equal(await link.evaluate((e) => e === document.activeElement), true, 'the link is focused, selected');
+
+    await b.goto(url);
+    await b.locator('#chat-title').filter({ hasText: 'secret-plans' }).waitFor();
+    await b.locator('#conn').waitFor({ state: 'hidden' });
+    assert.ok(b.url().endsWith(`#/rooms/${id}`), b.url());
+    await a.locator('#messages .notice-item').filter({ hasText: 'bob joined the room' }).waitFor();
+    await b.goto(url); // again: already a member, still fine
+    await b.locator('#chat-title').filter({ hasText: 'secret-plans' }).waitFor();
+    await b.goto(`${server.url}/#/invite/not-a-real-code`);
+    await b.getByRole('alert').filter({ hasText: 'Could not accept the invite' }).waitFor();
+
+    // Bob is not the owner: no invite links for him.
+    await b.goto(`/#/rooms/${id}`);
+    await b.locator('#conn').waitFor({ state: 'hidden' });
+    await b.getByRole('button', { name: 'Members' }).click();
+    await b.locator('#members-list li').nth(1).waitFor();
+    assert.equal(await b.getByRole('button', { name: 'Invite link' }).isHidden(), true);
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
