@@ -52,6 +52,11 @@ websocat -1 -t -U -n -H="$A" "ws://${S#http://}/api/rooms/$ROOM/events?after=2"
 # The same events over plain HTTP (no Upgrade): a page, each event exactly its frame.
 curl -H "$A" "$S/api/rooms/$ROOM/events?after=0&limit=100"
 
+# Ephemeral signals (no seq, never stored): say you are typing (the room's other sockets get a
+# `typing` frame; at most one per 3 s, calls in between are quiet 204s), and who is online.
+curl -H "$A" -X POST $S/api/rooms/$ROOM/typing -w 'POST %{http_code}'
+curl -b jar $S/api/rooms/$ROOM/presence
+
 # A second person joins and leaves; the owner removes the bot (its sockets close 4003).
 curl -X POST $S/api/accounts -H "$H" -d '{"username":"bob","password":"battery staple"}'
 curl -c bobjar -X POST $S/api/session -H "$H" -d '{"username":"bob","password":"battery staple"}'
