@@ -36,6 +36,8 @@ curl -H "$A" -X POST $S/api/rooms/$ROOM/messages -H "$H" -H 'Idempotency-Key: hi
 curl -b jar "$S/api/rooms/$ROOM/messages"
 curl -H "$A" "$S/api/rooms/$ROOM/messages?after=0&limit=20"
 curl -b jar "$S/api/rooms/$ROOM/messages?before=4"
+# Mark the room read up to seq 4 (a marker only moves forward): {room_id, last_read_seq, unread}.
+curl -b jar -X PUT $S/api/rooms/$ROOM/read -H "$H" -d '{"seq":4}'
 # Edit a message (its author only; the same rules and Idempotency-Key as a send), then
 # delete it (its author or the room's owner): history keeps a tombstone, its text is erased.
 MSG=$(curl -b jar -X POST $S/api/rooms/$ROOM/messages -H "$H" -d '{"content":"tpyo"}' | jq .id)

@@ -68,6 +68,15 @@ pub struct RoomJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     pub peer: Option<PeerJson>,
+    /// The caller's read marker (members only; absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<i64>, required = false)]
+    pub last_read_seq: Option<Seq>,
+    /// Messages by others after the marker that are not deleted (members only; absent
+    /// otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub unread: Option<i64>,
 }
 
 /// Who sees a room: everyone signed in, or only its members.
@@ -120,6 +129,8 @@ impl From<RoomView> for RoomJson {
                 id: p.id,
                 username: p.username,
             }),
+            last_read_seq: v.read.map(|r| r.last_read_seq),
+            unread: v.read.map(|r| r.unread(v.room.message_count)),
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod message_changes;
 pub mod messages;
 pub mod peers;
 pub mod reactions;
+pub mod reads;
 pub mod room_invites;
 pub mod rooms;
 pub mod text;

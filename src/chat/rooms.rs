@@ -8,8 +8,9 @@ use crate::app::App;
 use crate::auth::Principal;
 use crate::bus::Control;
 use crate::error::AppError;
-use crate::ids::RoomId;
+use crate::ids::{RoomId, Seq};
 use crate::realtime::{close, Frame};
+use crate::store::reads::ReadRow;
 use crate::store::rooms::{self, RoomView, Viewer};
 use crate::store::{Rejection, StoreError};
 
@@ -81,6 +82,11 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
         owner: who.profile(),
         joined: true,
         peer: None,
+        read: Some(ReadRow {
+            last_read_seq: Seq(1),
+            read_count: 0,
+            own_after_read: 0,
+        }),
     }))
 }
 

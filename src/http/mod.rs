@@ -88,6 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                         .put(members::join)
                         .delete(members::leave),
                 )
+                .service(web::resource("/rooms/{id}/read").put(rooms::mark_read))
                 .service(web::resource("/rooms/{id}/members").get(members::list))
                 .service(
                     web::resource("/rooms/{id}/members/{user}")

@@ -34,6 +34,7 @@ use super::{
         rooms::list,
         rooms::show,
         rooms::delete,
+        rooms::mark_read,
         members::join,
         members::leave,
         members::list,

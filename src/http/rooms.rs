@@ -7,6 +7,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::chat::reads::{self, ReadJson, ReadMarker};
 use crate::chat::rooms::{self, NewRoom};
 use crate::error::AppError;
 use crate::http::rate_limit::{Limits, Tell};
@@ -106,4 +107,32 @@ pub async fn delete(
     rooms::delete(&app, &who, room).await?;
     tracing::info!(target: SECURITY, event = "room.deleted", user = who.user_id.0, room = room.0, "room deleted");
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// Moves the caller's read marker forward; the answer is the marker and unread count after.
+#[utoipa::path(
+    put,
+    path = "/api/rooms/{id}/read",
+    tag = "rooms",
+    summary = "Mark a room read up to a seq",
+    params(("id" = i64, Path, description = "Room id")),
+    request_body = ReadMarker,
+    responses(
+        (status = 200, description = "The marker after (a smaller seq changes nothing; one past the room's last seq is clamped to it)", body = ReadJson),
+        Unauthorized,
+        (status = 403, description = "Not a member (`not-a-member`)", body = Problem, content_type = "application/problem+json"),
+        RoomNotFound,
+        BadBody,
+        DatabaseDown
+    ),
+    security(("session" = []), ("bearer" = []))
+)]
+pub async fn mark_read(
+    app: web::Data<App>,
+    who: Principal,
+    id: web::Path<RoomId>,
+    body: JsonObject<ReadMarker>,
+) -> Result<HttpResponse, AppError> {
+    let read = reads::mark(&app, &who, id.into_inner(), body.into_inner()).await?;
+    Ok(HttpResponse::Ok().json(read))
 }

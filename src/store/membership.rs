@@ -54,7 +54,7 @@ macro_rules! seat {
             if is_dm {
                 return Err(Rejection::DirectMessage.into());
             }
-            let seq: Option<Seq> = diesel::update(
+            let seated: Option<(Seq, i64)> = diesel::update(
                 rooms::table
                     .find(room)
                     .filter(rooms::member_count.lt(rooms::capacity)),
@@ -63,7 +63,7 @@ macro_rules! seat {
                 rooms::member_count.eq(rooms::member_count + 1),
                 rooms::last_seq.eq(rooms::last_seq + 1),
             ))
-            .returning(rooms::last_seq)
+            .returning((rooms::last_seq, rooms::message_count))
             .get_result(conn)
             .await
             .optional()?;
@@ -76,7 +76,15 @@ macro_rules! seat {
             if banned {
                 return Err(Rejection::Banned.into());
             }
-            let seq = seq.ok_or(Rejection::RoomFull)?;
+            let (seq, messages) = seated.ok_or(Rejection::RoomFull)?;
+            // A new member has read what came before their join: no badge for old history.
+            diesel::update(memberships::table.find((room, user)))
+                .set((
+                    memberships::last_read_seq.eq(seq),
+                    memberships::read_count.eq(messages),
+                ))
+                .execute(conn)
+                .await?;
             let event = diesel::insert_into(events::table)
                 .values(NewEvent {
                     room_id: room,

@@ -220,6 +220,7 @@ pub async fn delete(
                 .returning(EventRow::as_returning())
                 .get_result(conn)
                 .await?;
+            super::reads::forget_message!(conn, room, message.event.seq, message.event.actor_id);
             diesel::delete(reactions::table.filter(reactions::message_id.eq(message_id)))
                 .execute(conn)
                 .await?;

@@ -10,6 +10,7 @@ pub mod invites;
 pub mod membership;
 pub mod message_changes;
 pub mod reactions;
+pub mod reads;
 pub mod rooms;
 pub mod schema;
 pub mod secrets;
@@ -529,8 +530,14 @@ mod tests {
                 ))
                 .load(conn)
                 .unwrap(),
+            // The columns that predate `autoincrement` (later migrations add more).
             memberships::table
                 .order((memberships::room_id, memberships::user_id))
+                .select((
+                    memberships::room_id,
+                    memberships::user_id,
+                    memberships::joined_at,
+                ))
                 .load(conn)
                 .unwrap(),
             // The columns that predate `autoincrement` (later migrations add more).

@@ -5,6 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::accounts::Profile;
 use super::events::{EventKind, EventRow, NewEvent};
+use super::reads::ReadRow;
 use super::schema::{events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};
@@ -23,6 +24,8 @@ pub struct RoomRow {
     pub is_private: bool,
     /// A direct message: two members, fixed.
     pub is_dm: bool,
+    /// Live messages (not deleted): the base of unread counts.
+    pub message_count: i64,
 }
 
 /// A room as one viewer sees it.
@@ -33,6 +36,8 @@ pub struct RoomView {
     pub joined: bool,
     /// A DM's other member, from the viewer's side (None for rooms).
     pub peer: Option<Profile>,
+    /// The viewer's marker and counters, when a member.
+    pub read: Option<ReadRow>,
 }
 
 /// What the rules need to know about a room and one user, in one read.
@@ -84,6 +89,8 @@ pub async fn create(
                     memberships::room_id.eq(room.id),
                     memberships::user_id.eq(owner),
                     memberships::joined_at.eq(now),
+                    // The owner's join is seq 1, and read.
+                    memberships::last_read_seq.eq(Seq(1)),
                 ))
                 .execute(conn)
                 .await?;
@@ -105,6 +112,10 @@ pub async fn create(
         .await
     })
 }
+
+/// A room, its owner, and the viewer's `(last_read_seq, read_count, own_after_read)` if a
+/// member.
+type ViewRow = (RoomRow, Profile, Option<(Seq, i64, i64)>);
 
 /// All rooms `viewer` may see, or one (`only`), with the owner's name and whether `viewer` is
 /// a member. A private room is seen only by its members (and operators): for anyone else it
@@ -130,7 +141,12 @@ pub async fn views(
             .select((
                 RoomRow::as_select(),
                 Profile::as_select(),
-                memberships::user_id.nullable().is_not_null(),
+                (
+                    memberships::last_read_seq,
+                    memberships::read_count,
+                    memberships::own_after_read,
+                )
+                    .nullable(),
             ))
             .order(rooms::id.asc())
             .into_boxed();
@@ -144,14 +160,19 @@ pub async fn views(
                     .or(memberships::user_id.nullable().is_not_null()),
             );
         }
-        let rows: Vec<(RoomRow, Profile, bool)> = query.load(conn).await?;
+        let rows: Vec<ViewRow> = query.load(conn).await?;
         Ok(rows
             .into_iter()
-            .map(|(room, owner, joined)| RoomView {
+            .map(|(room, owner, read)| RoomView {
                 room,
                 owner,
-                joined,
+                joined: read.is_some(),
                 peer: None,
+                read: read.map(|(last_read_seq, read_count, own_after_read)| ReadRow {
+                    last_read_seq,
+                    read_count,
+                    own_after_read,
+                }),
             })
             .collect())
     })

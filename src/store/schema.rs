@@ -55,6 +55,7 @@ diesel::table! {
         created_at -> BigInt,
         is_private -> Bool,
         is_dm -> Bool,
+        message_count -> BigInt,
     }
 }
 
@@ -63,6 +64,9 @@ diesel::table! {
         room_id -> BigInt,
         user_id -> BigInt,
         joined_at -> BigInt,
+        last_read_seq -> BigInt,
+        read_count -> BigInt,
+        own_after_read -> BigInt,
     }
 }
 

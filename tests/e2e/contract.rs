@@ -462,6 +462,13 @@ async fn handshake(client: &Client, path: &str, headers: &[(&str, &str)]) -> Res
 }
 
 /// All of a socket's events until `n` have arrived.
+async fn put_read(who: &Client, room: i64, body: Value) -> Resp {
+    let request = who
+        .request(Method::PUT, &format!("/api/rooms/{room}/read"))
+        .json(&body);
+    who.send(request).await
+}
+
 async fn frames(socket: &mut EventSocket, n: usize) -> Vec<Value> {
     let mut out = Vec::new();
     while out.len() < n {
@@ -740,6 +747,50 @@ async fn real_responses_match_the_document(b: Backend) {
         .expect_problem(404, "room-not-found");
     c.saw("post", messages, anonymous.send_message(room, "hi").await)
         .expect_problem(401, "unauthenticated");
+    // Read markers.
+    let read = "/api/rooms/{id}/read";
+    c.saw(
+        "put",
+        read,
+        put_read(&owner, room, json!({ "seq": 2 })).await,
+    )
+    .expect(200);
+    c.saw(
+        "put",
+        read,
+        put_read(&bot, room, json!({ "seq": 999 })).await,
+    )
+    .expect(200);
+    c.saw(
+        "put",
+        read,
+        put_read(&owner, room, json!({ "seq": -1 })).await,
+    )
+    .expect_problem(422, "validation-failed");
+    c.saw(
+        "put",
+        read,
+        put_read(&stranger, room, json!({ "seq": 1 })).await,
+    )
+    .expect_problem(403, "not-a-member");
+    c.saw(
+        "put",
+        read,
+        put_read(&owner, 999_999, json!({ "seq": 1 })).await,
+    )
+    .expect_problem(404, "room-not-found");
+    c.saw(
+        "put",
+        read,
+        put_read(&anonymous, room, json!({ "seq": 1 })).await,
+    )
+    .expect_problem(401, "unauthenticated");
+    let request = owner
+        .request(Method::PUT, &format!("/api/rooms/{room}/read"))
+        .header(CONTENT_TYPE, "application/json")
+        .body("{");
+    c.saw("put", read, owner.send(request).await)
+        .expect_problem(400, "malformed-json");
     let request = owner
         .request(Method::POST, &format!("/api/rooms/{room}/messages"))
         .header(CONTENT_TYPE, "text/plain")

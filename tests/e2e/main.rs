@@ -50,6 +50,7 @@ mod private_rooms;
 mod proxies;
 mod rate_limits;
 mod reactions;
+mod read_markers;
 mod readme;
 mod restart;
 mod roles;

@@ -406,6 +406,17 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
     );
     record!("GET", "/api/rooms/{id}/members", alice.members(room).await);
     record!(
+        "PUT",
+        "/api/rooms/{id}/read",
+        alice
+            .send(
+                alice
+                    .request(reqwest::Method::PUT, &format!("/api/rooms/{room}/read"))
+                    .json(&json!({ "seq": 3 }))
+            )
+            .await
+    );
+    record!(
         "GET",
         "/api/rooms/{id}/events",
         alice

@@ -33,10 +33,17 @@ async fn create_show_and_list(b: Backend) {
     let room_id = id(&room);
 
     assert_eq!(owner.room(room_id).await.expect(200), room);
-    // `joined` is about the caller; everything else is the same room.
+    // `joined` and the read marker are about the caller; everything else is the same room.
+    assert_eq!(
+        (&room["last_read_seq"], &room["unread"]),
+        (&json!(1), &json!(0))
+    );
     let seen_by_other = other.room(room_id).await.expect(200);
     let mut expected = room.clone();
     expected["joined"] = json!(false);
+    let fields = expected.as_object_mut().unwrap();
+    fields.remove("last_read_seq");
+    fields.remove("unread");
     assert_eq!(seen_by_other, expected);
 
     let second = id(&other.create_room("random", 3).await.expect(201));

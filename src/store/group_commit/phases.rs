@@ -14,7 +14,7 @@ use crate::ids::{RoomId, Seq, UserId};
 use crate::store::accounts::Profile;
 use crate::store::batch_insert::{InsertMany, KeyInsert};
 use crate::store::events::{EventKind, EventRow, EventView, NewEvent};
-use crate::store::schema::{events, idempotency_keys, memberships, users};
+use crate::store::schema::{events, idempotency_keys, users};
 use crate::store::{now_ms, on_conn, Db, PgConn, SqliteConn, StoreError};
 
 /// Writes the batch in one transaction and says what became of each message, in batch order.
@@ -31,10 +31,10 @@ pub(super) async fn commit(
         conn.transaction(async |conn| {
             let last = reserve_seqs(conn, &reserved).await?;
             faults.inside_transaction();
-            let members = load_memberships(conn, batch).await?;
+            let members = claim_memberships(conn, batch).await?;
             let keys = load_keys(conn, batch).await?;
             let plans = plan::plan(batch, &last, &members, &keys);
-            let seqs = assign_seqs(conn, batch, &plans, &reserved, &last).await?;
+            let seqs = assign_seqs(conn, batch, &plans, &reserved, &last, &members).await?;
             let inserted = insert(conn, batch, &seqs, now).await?;
             Ok(build_outcomes(conn, batch, &plans, &seqs, inserted).await?)
         })
@@ -53,12 +53,14 @@ async fn reserve_seqs<C: Queries>(
     conn.bump_seqs(reserved).await
 }
 
-/// Which authors of the batch are members of the rooms they send to.
-async fn load_memberships<C: Queries>(
+/// Which authors of the batch are members of the rooms they send to; each such membership's
+/// own-message count (for unread counts) moves by its messages in the batch, like the seqs:
+/// `assign_seqs` gives back what was not stored.
+async fn claim_memberships<C: Queries>(
     conn: &mut C,
     batch: &[&Message],
 ) -> QueryResult<HashSet<(RoomId, UserId)>> {
-    conn.memberships(&plan::member_pairs(batch)).await
+    conn.own_counts(&plan::own_counts(batch)).await
 }
 
 /// The stored Idempotency-Keys the batch's keyed messages name.
@@ -78,10 +80,15 @@ async fn assign_seqs<C: Queries>(
     plans: &[Plan],
     reserved: &[(RoomId, i64)],
     last: &HashMap<RoomId, Seq>,
+    members: &HashSet<(RoomId, UserId)>,
 ) -> QueryResult<Vec<Option<Seq>>> {
     let seqs = plan::assign_seqs(batch, plans, reserved, last);
     if !seqs.unused.is_empty() {
         conn.bump_seqs(&seqs.unused).await?;
+    }
+    let own_unused = plan::own_unused(batch, plans, members);
+    if !own_unused.is_empty() {
+        conn.own_counts(&own_unused).await?;
     }
     Ok(seqs.each)
 }
@@ -172,10 +179,10 @@ trait Queries: InsertMany + Send {
         &mut self,
         deltas: &[(RoomId, i64)],
     ) -> impl Future<Output = QueryResult<HashMap<RoomId, Seq>>> + Send;
-    /// Which of these `(room, user)` memberships exist.
-    fn memberships(
+    /// Runs `plan::own_sql`; returns which of these `(room, user)` memberships exist.
+    fn own_counts(
         &mut self,
-        pairs: &HashSet<(RoomId, UserId)>,
+        deltas: &[((RoomId, UserId), i64)],
     ) -> impl Future<Output = QueryResult<HashSet<(RoomId, UserId)>>> + Send;
     /// Which of these `(user, room, key)` Idempotency-Keys are stored, with what.
     fn stored_keys(
@@ -197,6 +204,14 @@ struct RoomSeq {
     last_seq: Seq,
 }
 
+#[derive(QueryableByName)]
+struct Membership {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    room_id: RoomId,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    user_id: UserId,
+}
+
 macro_rules! impl_queries {
     ($conn:ty) => {
         impl Queries for $conn {
@@ -212,26 +227,17 @@ macro_rules! impl_queries {
                     .collect())
             }
 
-            async fn memberships(
+            async fn own_counts(
                 &mut self,
-                pairs: &HashSet<(RoomId, UserId)>,
+                deltas: &[((RoomId, UserId), i64)],
             ) -> QueryResult<HashSet<(RoomId, UserId)>> {
                 // Exact pairs, not `room IN (..) AND user IN (..)`: that cross product costs a
                 // probe per combination (SQLite) or reads every membership of the users.
-                let mut query = memberships::table
-                    .select((memberships::room_id, memberships::user_id))
-                    .into_boxed();
-                for (room, user) in pairs {
-                    query = query.or_filter(
-                        memberships::room_id
-                            .eq(*room)
-                            .and(memberships::user_id.eq(*user)),
-                    );
-                }
-                Ok(query
-                    .load::<(RoomId, UserId)>(self)
+                Ok(diesel::sql_query(plan::own_sql(deltas))
+                    .load::<Membership>(self)
                     .await?
                     .into_iter()
+                    .map(|m| (m.room_id, m.user_id))
                     .collect())
             }
 

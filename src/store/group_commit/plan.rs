@@ -36,11 +36,6 @@ pub(super) fn reservations(batch: &[&Message]) -> Vec<(RoomId, i64)> {
     counts.into_iter().collect()
 }
 
-/// The `(room, author)` memberships the batch depends on.
-pub(super) fn member_pairs(batch: &[&Message]) -> HashSet<(RoomId, UserId)> {
-    batch.iter().map(|m| (m.room_id, m.author.id)).collect()
-}
-
 /// The `(author, room, key)` of each keyed message.
 pub(super) fn key_triples<'a>(batch: &[&'a Message]) -> HashSet<(UserId, RoomId, &'a str)> {
     batch
@@ -53,8 +48,10 @@ pub(super) fn key_triples<'a>(batch: &[&'a Message]) -> HashSet<(UserId, RoomId,
         .collect()
 }
 
-/// `last_seq += n` for each `(room, n)` in one statement, returning the new `last_seq`s. Only
-/// integers are formatted into it, so the one text serves both backends without binds.
+/// `last_seq += n` and `message_count += n` for each `(room, n)` in one statement, returning
+/// the new `last_seq`s. Every seq a batch reserves or gives back is a message's, so the live
+/// message count (unread counts' base) moves with it at no extra statement. Only integers are
+/// formatted into it, so the one text serves both backends without binds.
 pub(super) fn bump_sql(deltas: &[(RoomId, i64)]) -> String {
     use std::fmt::Write;
     let (mut cases, mut ids) = (String::new(), String::new());
@@ -64,8 +61,54 @@ pub(super) fn bump_sql(deltas: &[(RoomId, i64)]) -> String {
         let _ = write!(ids, "{sep}{room}");
     }
     format!(
-        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} ELSE 0 END \
+        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} ELSE 0 END, \
+         message_count = message_count + CASE id{cases} ELSE 0 END \
          WHERE id IN ({ids}) RETURNING id, last_seq"
+    )
+}
+
+/// `((room, author), n)`: how many messages each author sends to each room in the batch.
+pub(super) fn own_counts(batch: &[&Message]) -> Vec<((RoomId, UserId), i64)> {
+    let mut counts: BTreeMap<(RoomId, UserId), i64> = BTreeMap::new();
+    for m in batch {
+        *counts.entry((m.room_id, m.author.id)).or_default() += 1;
+    }
+    counts.into_iter().collect()
+}
+
+/// `((room, author), -n)`: the `n` messages of each member's count in `own_counts` that were
+/// not stored (replays, refusals), to give back before commit.
+pub(super) fn own_unused(
+    batch: &[&Message],
+    plans: &[Plan],
+    members: &HashSet<(RoomId, UserId)>,
+) -> Vec<((RoomId, UserId), i64)> {
+    let mut unused: BTreeMap<(RoomId, UserId), i64> = BTreeMap::new();
+    for (m, p) in batch.iter().zip(plans) {
+        let pair = (m.room_id, m.author.id);
+        if *p != Plan::New && members.contains(&pair) {
+            *unused.entry(pair).or_default() -= 1;
+        }
+    }
+    unused.into_iter().collect()
+}
+
+/// `own_after_read += n` on each `((room, user), n)` membership in one statement, returning
+/// the pairs that are memberships: the batch's membership check and the senders' own-message
+/// counts (unread counts leave out one's own messages) in the statement that was a SELECT.
+/// Integers only, as in `bump_sql`.
+pub(super) fn own_sql(deltas: &[((RoomId, UserId), i64)]) -> String {
+    use std::fmt::Write;
+    let (mut cases, mut pairs) = (String::new(), String::new());
+    for ((room, user), n) in deltas {
+        let pair = format!("room_id = {room} AND user_id = {user}");
+        let _ = write!(cases, " WHEN {pair} THEN {n}");
+        let sep = if pairs.is_empty() { "" } else { " OR " };
+        let _ = write!(pairs, "{sep}({pair})");
+    }
+    format!(
+        "UPDATE memberships SET own_after_read = own_after_read + CASE{cases} ELSE 0 END \
+         WHERE {pairs} RETURNING room_id, user_id"
     )
 }
 
@@ -274,8 +317,8 @@ mod tests {
         ];
         let batch = refs(&batch);
         assert_eq!(
-            member_pairs(&batch),
-            HashSet::from([(RoomId(1), UserId(5)), (RoomId(2), UserId(5))])
+            own_counts(&batch),
+            [((RoomId(1), UserId(5)), 2), ((RoomId(2), UserId(5)), 1)]
         );
         assert_eq!(
             key_triples(&batch),
@@ -288,12 +331,49 @@ mod tests {
         assert_eq!(
             bump_sql(&rooms(&[(3, 2), (10, -1)])),
             "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 3 THEN 2 WHEN 10 THEN -1 \
+             ELSE 0 END, message_count = message_count + CASE id WHEN 3 THEN 2 WHEN 10 THEN -1 \
              ELSE 0 END WHERE id IN (3,10) RETURNING id, last_seq"
         );
         assert_eq!(
             bump_sql(&rooms(&[(1, 1)])),
-            "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 1 THEN 1 ELSE 0 END \
+            "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 1 THEN 1 ELSE 0 END, \
+             message_count = message_count + CASE id WHEN 1 THEN 1 ELSE 0 END \
              WHERE id IN (1) RETURNING id, last_seq"
+        );
+    }
+
+    #[test]
+    fn own_counts_give_back_what_members_did_not_store() {
+        let batch = [
+            msg(1, 5, None),
+            msg(1, 5, None),
+            msg(1, 6, None),
+            msg(2, 7, None),
+        ];
+        let members = HashSet::from([(RoomId(1), UserId(5)), (RoomId(1), UserId(6))]);
+        let plans = [
+            Plan::New,
+            Plan::SameAs(0),
+            Plan::Refuse(Rejection::IdempotencyKeyReused),
+            Plan::Refuse(Rejection::NotAMember),
+        ];
+        // Not a member: no row was counted, so none is given back.
+        assert_eq!(
+            own_unused(&refs(&batch), &plans, &members),
+            [((RoomId(1), UserId(5)), -1), ((RoomId(1), UserId(6)), -1)]
+        );
+        assert!(own_unused(&refs(&batch[..1]), &plans[..1], &members).is_empty());
+    }
+
+    #[test]
+    fn own_sql_names_every_membership_with_its_delta() {
+        let pair = |r, u| (RoomId(r), UserId(u));
+        assert_eq!(
+            own_sql(&[(pair(1, 2), 3), (pair(4, 5), -1)]),
+            "UPDATE memberships SET own_after_read = own_after_read + CASE \
+             WHEN room_id = 1 AND user_id = 2 THEN 3 WHEN room_id = 4 AND user_id = 5 THEN -1 \
+             ELSE 0 END WHERE (room_id = 1 AND user_id = 2) OR (room_id = 4 AND user_id = 5) \
+             RETURNING room_id, user_id"
         );
     }
 
