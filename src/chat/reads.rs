@@ -16,8 +16,27 @@ pub struct ReadMarker {
     /// room's last seq is taken as the last seq ("everything read"). A seq at or below the
     /// current marker changes nothing.
     #[schema(minimum = 0)]
-    #[serde(deserialize_with = "super::rooms::whole_number")]
+    #[serde(deserialize_with = "int64")]
     pub seq: i64,
+}
+
+/// An integer as JSON Schema means it (`7` or `7.0`) within int64: anything else, a larger
+/// number included, is refused (422), never saturated.
+fn int64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    // 2^63 is exactly representable; every whole float below it (and from -2^63) is an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (-LIMIT..LIMIT).contains(&f) => {
+            format!("{f:.0}").parse().map_err(serde::de::Error::custom)
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a 64-bit integer, got {n}"
+        ))),
+    }
 }
 
 /// The caller's marker in a room after a `PUT`.

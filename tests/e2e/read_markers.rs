@@ -163,6 +163,7 @@ async fn the_marker_only_moves_forward_and_is_for_members(b: Backend) {
         json!({ "seq": "7" }),
         json!({}),
         json!({ "seq": 1.5 }),
+        json!({ "seq": 9_223_372_036_854_775_808_u64 }),
     ] {
         put(&bob, &path, bad)
             .await
