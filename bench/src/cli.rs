@@ -140,6 +140,10 @@ pub enum Command {
     /// The durable-write floor: BEGIN, one INSERT, COMMIT in a loop on a fresh SQLite file
     /// (WAL, synchronous=FULL) beside the server's; with --with-send, also send at c=1.
     Commit(CommitArgs),
+    /// Unread counts: one user in N rooms holding M messages in all (seeded with SQL straight
+    /// into the database), then GET /api/rooms again and again. Needs --spawn (or
+    /// --database-url with --url).
+    Unread(UnreadArgs),
     /// Every scenario once, with modest sizes.
     All,
     /// Medians of JSON result lines (from --json-out files) as Markdown tables.
@@ -290,6 +294,22 @@ pub struct JoinsArgs {
     /// Room capacity (the owner holds one seat).
     #[arg(long, default_value_t = 100)]
     pub capacity: i64,
+}
+
+#[derive(Args, Clone)]
+pub struct UnreadArgs {
+    /// Rooms the user is a member of.
+    #[arg(long, default_value_t = 100)]
+    pub rooms: i64,
+    /// Messages in all, by another user, spread evenly over the rooms.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub messages: i64,
+    /// Measured GET /api/rooms requests, one at a time.
+    #[arg(long, default_value_t = 1000)]
+    pub requests: usize,
+    /// Unmeasured requests first.
+    #[arg(long, default_value_t = 50)]
+    pub warmup: usize,
 }
 
 #[derive(Args, Clone)]

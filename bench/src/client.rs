@@ -162,6 +162,21 @@ impl Api {
         res.json().await.context("room")
     }
 
+    /// GET `path` as `user`, expecting 200: the JSON body.
+    pub async fn get_json(&self, user: &User, path: &str) -> Result<serde_json::Value> {
+        let res = self
+            .http
+            .get(self.url(path))
+            .header(reqwest::header::COOKIE, user.cookie.clone())
+            .send()
+            .await
+            .with_context(|| format!("GET {path}"))?;
+        let res = expect(res.status(), StatusCode::OK, path, res).await?;
+        res.json()
+            .await
+            .with_context(|| format!("GET {path}: JSON"))
+    }
+
     pub async fn room(&self, user: &User, id: i64) -> Result<Room> {
         let res = self
             .http

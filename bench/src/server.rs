@@ -50,6 +50,9 @@ pub struct Target {
     /// else e.g. "instances=2" or "instances=1 bus=redis".
     pub topology: String,
     pub cookie_name: String,
+    /// The database the instances use, when known (spawned, or --database-url): the `unread`
+    /// scenario seeds it directly.
+    pub database_url: Option<String>,
     /// Every instance's log lines, together.
     pub log: ServerLog,
     /// The instances' bus, when the bench started it: `bus-recovery` kills and restarts it.
@@ -251,6 +254,7 @@ impl Target {
             backend,
             topology,
             cookie_name: args.cookie_name.clone(),
+            database_url: args.database_url.clone(),
             log,
             redis: redis.map(tokio::sync::Mutex::new),
             spawned,
@@ -512,7 +516,7 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
         (1, true) => "instances=1 bus=redis".to_string(),
         (n, _) => format!("instances={n}"),
     };
-    Target::new(
+    let mut target = Target::new(
         instances,
         backend_name.to_string(),
         topology,
@@ -520,7 +524,9 @@ async fn spawn(binary: &Path, args: &ServerArgs) -> Result<Target> {
         log,
         redis,
         Some(Spawned { children, cleanup }),
-    )
+    )?;
+    target.database_url = Some(database_url);
+    Ok(target)
 }
 
 /// `roomcast serve` on a free port with the bench's settings; `announce` prints which limits

@@ -9,6 +9,7 @@ mod joins;
 mod latency;
 mod send;
 mod steady;
+mod unread;
 
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ pub async fn run(cli: &Cli, target: &Target) -> Result<bool> {
         Command::Idle(a) => ok &= emit(&bench, idle::run(&bench, a).await?)?,
         Command::Joins(a) => ok &= emit(&bench, joins::run(&bench, a).await?)?,
         Command::Commit(a) => ok &= emit(&bench, commit::run(&bench, a).await?)?,
+        Command::Unread(a) => ok &= emit(&bench, unread::run(&bench, a).await?)?,
         Command::All => {
             let (send, fanout, latency, idle, joins) = modest();
             ok &= emit(&bench, send::run(&bench, &send).await?)?;
