@@ -17,6 +17,7 @@ const REACTIONS = [
 const NOTIFY_KEY = 'roomcast.notify-mentions';
 const TYPING_SEND_MS = 3_000; // the server takes one typing call per 3 s per user and room
 const TYPING_SHOW_MS = 5_000; // how long a typing frame is shown without a newer one
+const READ_DELAY_MS = 1_000; // a read marker is saved after the newest message has been in view this long
 
 const $ = (id) => document.getElementById(id);
 
@@ -375,6 +376,11 @@ function fillRoomItem(li, room) {
     dm ? '' : mine ? 'your room' : `by ${room.owner.username}`,
     room.joined && !mine && !dm ? 'joined' : '',
   ].filter(Boolean).join(' · ');
+  const unread = li.querySelector('.unread');
+  const count = state.chat?.id === room.id ? 0 : room.unread ?? 0;
+  unread.hidden = !room.joined || count === 0;
+  unread.textContent = count > 99 ? '99+' : String(count);
+  li.querySelector('.unread-text').textContent = unread.hidden ? '' : `, ${count} unread`;
   const seats = li.querySelector('.seats');
   seats.textContent = `${room.member_count}/${room.capacity}`;
   seats.classList.toggle('full', full);
@@ -445,6 +451,8 @@ function newChat(id) {
     typing: new Map(), // user id -> {username, timer}: who is typing, from typing frames
     typingSentAt: 0, // when we last said we are typing
     online: new Set(), // ids of members with a socket on the room (presence)
+    readSeq: 0, // the seq up to which the server has us as having read
+    readTimer: 0,
     pending: new Map(), // idempotency key -> {key, content, el}, sends without a known seq
     ws: null,
     attempt: 0, // reconnect attempts since the socket last opened
@@ -477,6 +485,7 @@ function closeChat() {
   if (!chat) return;
   state.chat = null;
   clearTimeout(chat.timer);
+  clearTimeout(chat.readTimer);
   if (chat.ws) {
     chat.ws.onclose = null;
     chat.ws.onmessage = null;
@@ -494,7 +503,12 @@ function closeChat() {
 
 function highlightActiveRoom() {
   for (const li of $('room-list').children) {
-    li.classList.toggle('active', Number(li.dataset.id) === state.chat?.id);
+    const active = Number(li.dataset.id) === state.chat?.id;
+    li.classList.toggle('active', active);
+    if (active) {
+      li.querySelector('.unread').hidden = true; // the open room is being read
+      li.querySelector('.unread-text').textContent = '';
+    }
   }
 }
 
@@ -577,7 +591,13 @@ async function connect(chat) {
     if (isStale(chat)) return;
     if (!room.joined) return exitRoom(chat, `You are not a member of “${room.name}”.`);
     setChatRoom(chat, room);
-    if (!chat.loaded) await loadLatest(chat, room.last_seq);
+    if (!chat.loaded) {
+      chat.readSeq = room.last_read_seq ?? 0;
+      await loadLatest(chat, room.last_seq);
+      if (isStale(chat)) return;
+      showUnreadDivider(chat);
+      markReadSoon(chat);
+    }
     if (isStale(chat)) return;
     openSocket(chat);
   } catch (err) {
@@ -643,6 +663,7 @@ function onEvent(chat, event) {
       stopTyping(chat, event.data.author.id);
       const stick = isNearBottom();
       showMessage(chat, event.data, findPendingFor(chat, event.data));
+      markReadSoon(chat);
       if (fresh && event.data.author.id !== state.me.id) {
         if (!stick) $('new-pill').hidden = false;
         notifyMention(chat, event.data);
@@ -773,7 +794,44 @@ function fillViewport(chat) {
 
 function onScroll() {
   if (state.chat && $('scroller').scrollTop < 120) loadOlder(state.chat);
-  if (isNearBottom()) $('new-pill').hidden = true;
+  if (isNearBottom()) {
+    $('new-pill').hidden = true;
+    if (state.chat) markReadSoon(state.chat);
+  }
+}
+
+/** A "New messages" line above the first message after our read marker, on opening. */
+function showUnreadDivider(chat) {
+  $('messages').querySelector('.divider')?.remove();
+  const first = [...$('messages').querySelectorAll('li.msg[data-seq]')]
+    .find((el) => Number(el.dataset.seq) > chat.readSeq && Number(el.dataset.author) !== state.me.id);
+  if (!first || chat.readSeq === 0 && !chat.atStart) return;
+  const line = document.createElement('li');
+  line.className = 'divider';
+  line.setAttribute('role', 'separator');
+  line.textContent = 'New messages';
+  first.before(line);
+  first.classList.remove('cont'); // a header after the line, so it is clear who wrote it
+}
+
+/** Save the read marker once the newest message has been seen: the tab visible, scrolled down. */
+function markReadSoon(chat) {
+  clearTimeout(chat.readTimer);
+  chat.readTimer = setTimeout(() => markRead(chat), READ_DELAY_MS);
+}
+
+async function markRead(chat) {
+  if (isStale(chat) || document.visibilityState !== 'visible' || !isNearBottom()) return;
+  const seq = chat.lastSeq;
+  if (seq <= chat.readSeq) return;
+  chat.readSeq = seq;
+  try {
+    await api('PUT', `/api/rooms/${chat.id}/read`, { body: { seq } });
+    const listed = state.rooms.get(chat.id);
+    if (listed) listed.unread = 0;
+  } catch {
+    if (!isStale(chat)) chat.readSeq = Math.min(chat.readSeq, seq - 1); // try again next time
+  }
 }
 
 /** Prepending older messages must not move what the reader is looking at. */
@@ -1976,6 +2034,7 @@ function wire() {
   window.addEventListener('hashchange', route);
   window.addEventListener('online', reconnectNow);
   document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.chat) markReadSoon(state.chat);
     if (document.visibilityState === 'visible' && state.me) refreshRooms();
   });
 }

@@ -418,6 +418,31 @@ describe('message features in the browser', { timeout: WHOLE_RUN_MS }, () => {
     assert.equal(await isNewest(), true, 'End goes to the newest');
   });
 
+  test('unread counts in the room list; a "New messages" line where bob stopped reading', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const alice = people.alice;
+    const b = people.bob.page;
+    await openRoom(b, room);
+    await sleep(1500); // the read marker is saved after a second in view
+    await b.goto('/#/account'); // bob is elsewhere: nothing more is read
+    await post(alice.context, room, 'Unread one');
+    await post(alice.context, room, 'Unread two');
+    await b.getByRole('button', { name: 'Refresh the room list' }).click();
+    const item = b.locator('li.room').filter({ hasText: 'features' });
+    await item.locator('.unread').filter({ hasText: /^2$/ }).waitFor();
+    assert.match(await item.locator('.room-open').textContent(), /2 unread/);
+    await item.locator('.room-open').click();
+    await b.locator('#conn').waitFor({ state: 'hidden' });
+    const order = await b.locator('#messages > li').evaluateAll((els) => els.slice(-3).map((e) => e.textContent.trim()
+      .replace(/\s+/g, ' ')));
+    assert.equal(order[0], 'New messages');
+    assert.match(order[1], /Unread one/);
+    assert.match(order[2], /Unread two/);
+    await item.locator('.unread').waitFor({ state: 'hidden' });
+    await sleep(1500);
+    const listed = await (await people.bob.context.request.get('/api/rooms')).json();
+    assert.equal(listed.rooms.find((r) => r.id === room).unread, 0, 'read once seen');
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
