@@ -3,15 +3,20 @@
 
 use std::sync::Arc;
 
+use bytestring::ByteString;
+
 use crate::auth::cache::AuthCache;
 use crate::auth::password::Passwords;
 use crate::bus::{Bus, Heard};
+use crate::bus::{Interest, UserNote};
 use crate::config::Config;
+use crate::ids::{RoomId, Seq, UserId};
 use crate::realtime::frame::FrameError;
 use crate::realtime::hub::Backfill;
 use crate::realtime::presence::Presence;
 use crate::realtime::slots::Slots;
 use crate::realtime::typing::Throttle;
+use crate::realtime::users::UserStreams;
 use crate::realtime::{Frame, Hub};
 use crate::store::group_commit::Writer;
 use crate::store::{events, Db};
@@ -42,6 +47,8 @@ pub struct App {
     pub slots: Slots,
     /// Who has a socket open on which room, here and (through the bus) on every instance.
     pub presence: Presence,
+    /// Each user's summary streams here (`/api/me/events`), and the rooms they follow.
+    pub users: UserStreams,
     /// The last typing frame per user and room: one per 3 s.
     pub typing: Arc<Throttle>,
     /// The settings this process started with.
@@ -70,7 +77,9 @@ impl App {
     async fn build(config: Config, bus: Bus) -> Result<App, String> {
         let db = Db::connect(&config).await?;
         let hub = Hub::new(config.ws_queue, bus.clone(), backfill(db.clone()));
-        let (publisher_hub, publisher_bus) = (hub.clone(), bus.clone());
+        let users = UserStreams::new(config.ws_queue);
+        let (publisher_hub, publisher_bus, publisher_users) =
+            (hub.clone(), bus.clone(), users.clone());
         let writer = Writer::start(
             db.clone(),
             config.write_batch_max,
@@ -81,6 +90,7 @@ impl App {
                     publish(
                         &publisher_hub,
                         &publisher_bus,
+                        &publisher_users,
                         Frame::from_event(event).map(|f| f.sent_at(*received_at)),
                     );
                 }
@@ -102,6 +112,7 @@ impl App {
             slots: Slots::new(config.ws_max_per_user, config.ws_max_per_ip),
             typing: Arc::default(),
             presence,
+            users,
             config: Arc::new(config),
         })
     }
@@ -109,14 +120,53 @@ impl App {
     /// A committed event goes to every instance: the others through the bus, this one's
     /// sockets through the hub.
     pub fn publish(&self, frame: Result<Frame, FrameError>) {
-        publish(&self.hub, &self.bus, frame);
+        publish(&self.hub, &self.bus, &self.users, frame);
+    }
+
+    /// A summary frame for `user`'s streams (`/api/me/events`) on every instance; `interest`
+    /// says which room they now follow or stop following. A frame that cannot be encoded is
+    /// a bug: logged, not sent.
+    pub fn notify_user(
+        &self,
+        user: UserId,
+        interest: Interest,
+        frame: Result<ByteString, serde_json::Error>,
+    ) {
+        match frame {
+            Ok(frame) => {
+                self.users.deliver(user, interest, &frame);
+                self.bus.publish_user(&UserNote {
+                    user,
+                    interest,
+                    frame,
+                });
+            }
+            Err(e) => tracing::error!(error = %e, "summary frame not sent"),
+        }
     }
 }
 
-fn publish(hub: &Hub, bus: &Bus, frame: Result<Frame, FrameError>) {
+impl App {
+    /// `user`'s read marker of `room` moved: `read.updated` on their summary streams, on every
+    /// instance (the hook for PUT /api/rooms/{id}/read).
+    pub fn notify_read(&self, user: UserId, room: RoomId, last_read_seq: Seq, unread: i64) {
+        self.notify_user(
+            user,
+            Interest::Same,
+            crate::realtime::users::read_updated(room, last_read_seq, unread),
+        );
+    }
+}
+
+fn publish(hub: &Hub, bus: &Bus, users: &UserStreams, frame: Result<Frame, FrameError>) {
     match frame {
         Ok(frame) => {
             bus.publish_event(frame.room_id, frame.seq, frame.terminal, &frame.json);
+            if !frame.terminal {
+                // The members' summary streams: here, and (one small message) elsewhere.
+                users.activity(frame.room_id, frame.seq);
+                bus.publish_activity(frame.room_id, frame.seq);
+            }
             hub.offer(Arc::new(frame));
         }
         // Logged by the hub; the sockets read the event from the store and fail there too.

@@ -6,6 +6,8 @@
 //! C <origin>\n<control as JSON>                             a credential or room end
 //! T <origin> <room> <skip user|->\n<frame bytes>             an ephemeral frame (typing)
 //! P <origin>\n<presence message as JSON>                     who is online where
+//! A <origin> <room> <seq>\n                                   a room's new last seq
+//! U <origin> <user> <+room|-room|.>\n<frame bytes>           a user's summary frame
 //! ```
 //!
 //! The frame bytes are the ones sockets send, so no instance serializes an event twice. The
@@ -13,7 +15,7 @@
 
 use bytestring::ByteString;
 
-use super::{Control, Heard, PresenceMsg, RoomEphemeral, RoomEvent};
+use super::{Control, Heard, Interest, PresenceMsg, RoomEphemeral, RoomEvent, UserNote};
 use crate::ids::{RoomId, Seq, UserId};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +63,21 @@ pub fn encode_presence(origin: u64, p: &PresenceMsg) -> Result<Vec<u8>, serde_js
     Ok(out)
 }
 
+pub fn encode_activity(origin: u64, room: RoomId, seq: Seq) -> Vec<u8> {
+    format!("A {origin} {} {}\n", room.0, seq.0).into_bytes()
+}
+
+pub fn encode_user(origin: u64, n: &UserNote) -> Vec<u8> {
+    let change = match n.interest {
+        Interest::Joined(room) => format!("+{}", room.0),
+        Interest::Left(room) => format!("-{}", room.0),
+        Interest::Same => ".".to_string(),
+    };
+    let mut out = format!("U {origin} {} {change}\n", n.user.0).into_bytes();
+    out.extend_from_slice(n.frame.as_bytes());
+    out
+}
+
 /// What a payload says, or `None` if `me` published it.
 pub fn decode(payload: &[u8], me: u64) -> Result<Option<Heard>, DecodeError> {
     let (head, body) = match payload.iter().position(|&b| b == b'\n') {
@@ -98,6 +115,29 @@ pub fn decode(payload: &[u8], me: u64) -> Result<Option<Heard>, DecodeError> {
             origin,
             msg: serde_json::from_slice(body)?,
         })),
+        "A" => {
+            let mut num = || -> Result<i64, DecodeError> {
+                words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)
+            };
+            let (room, seq) = (RoomId(num()?), Seq(num()?));
+            Ok(Some(Heard::Activity(room, seq)))
+        }
+        "U" => {
+            let user = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
+            let change = words.next().ok_or_else(bad)?;
+            let room = |w: &str| w.parse().map(RoomId).map_err(|_not_a_number| bad());
+            let interest = match change.split_at_checked(1) {
+                Some(("+", r)) => Interest::Joined(room(r)?),
+                Some(("-", r)) => Interest::Left(room(r)?),
+                Some((".", "")) => Interest::Same,
+                _ => return Err(bad()),
+            };
+            Ok(Some(Heard::User(UserNote {
+                user: UserId(user),
+                interest,
+                frame: ByteString::from(std::str::from_utf8(body)?),
+            })))
+        }
         "T" => {
             let room = words.next().and_then(|w| w.parse().ok()).ok_or_else(bad)?;
             let skip = match words.next().ok_or_else(bad)? {
@@ -213,6 +253,29 @@ mod tests {
     }
 
     #[test]
+    fn activity_and_user_notes_round_trip() {
+        match decode(&encode_activity(9, RoomId(3), Seq(8)), 1).expect("decodes") {
+            Some(Heard::Activity(room, seq)) => assert_eq!((room, seq), (RoomId(3), Seq(8))),
+            other => panic!("not activity: {other:?}"),
+        }
+        for interest in [
+            Interest::Joined(RoomId(4)),
+            Interest::Left(RoomId(5)),
+            Interest::Same,
+        ] {
+            let n = UserNote {
+                user: UserId(2),
+                interest,
+                frame: ByteString::from_static("{\"type\":\"room.added\"}"),
+            };
+            match decode(&encode_user(9, &n), 1).expect("decodes") {
+                Some(Heard::User(got)) => assert_eq!(got, n),
+                other => panic!("not a user note: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
         for bad in [
             &b""[..],
@@ -227,6 +290,11 @@ mod tests {
             b"T 2 1 x\n{}",
             b"T 2 x -\n{}",
             b"P 2\n{\"kind\":\"nope\"}",
+            b"A 2 1\n",
+            b"U 2 1\n{}",
+            b"U 2 1 *3\n{}",
+            b"U 2 1 +x\n{}",
+            b"U 2 1 .x\n{}",
         ] {
             assert!(decode(bad, 1).is_err(), "{bad:?}");
         }

@@ -70,6 +70,22 @@ pub enum PresenceMsg {
     },
 }
 
+/// How a user note changes the rooms a user's summary stream follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interest {
+    Joined(RoomId),
+    Left(RoomId),
+    Same,
+}
+
+/// A frame for one user's summary streams (`/api/me/events`), on whichever instance they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserNote {
+    pub user: UserId,
+    pub interest: Interest,
+    pub frame: ByteString,
+}
+
 /// A user as presence frames show them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Present {
@@ -103,6 +119,9 @@ pub enum Heard {
         origin: u64,
         msg: PresenceMsg,
     },
+    /// A room got a new event (its seq): for the summary streams of its members.
+    Activity(RoomId, Seq),
+    User(UserNote),
     /// The connection to the bus dropped: anything published meanwhile may be lost.
     Down,
     /// Back, and subscribed again to every room this instance watches: time to repair every
@@ -122,6 +141,10 @@ pub trait Transport: Send + Sync + 'static {
     fn publish_presence(&self, msg: &PresenceMsg);
     /// This process's id on the bus.
     fn origin(&self) -> u64;
+    /// To every instance.
+    fn publish_activity(&self, room: RoomId, seq: Seq);
+    /// To every instance.
+    fn publish_user(&self, note: &UserNote);
     /// Starts receiving `room`'s events. Resolves once subscribed, or once it failed (a
     /// failure is repaired like any other loss: from the database).
     fn watch(&self, room: RoomId) -> BoxFuture<'static, ()>;
@@ -142,6 +165,8 @@ impl Transport for Alone {
     fn origin(&self) -> u64 {
         0
     }
+    fn publish_activity(&self, _: RoomId, _: Seq) {}
+    fn publish_user(&self, _: &UserNote) {}
     fn watch(&self, _: RoomId) -> BoxFuture<'static, ()> {
         Box::pin(std::future::ready(()))
     }
@@ -236,6 +261,20 @@ impl Bus {
     pub fn publish_presence(&self, msg: &PresenceMsg) {
         if self.shared {
             self.transport.publish_presence(msg);
+        }
+    }
+
+    /// Tells every instance that `room` reached `seq` (summary streams; lossy).
+    pub fn publish_activity(&self, room: RoomId, seq: Seq) {
+        if self.shared {
+            self.transport.publish_activity(room, seq);
+        }
+    }
+
+    /// Hands a frame to `note.user`'s summary streams on the other instances.
+    pub fn publish_user(&self, note: &UserNote) {
+        if self.shared && note.frame.len() <= self.frame_max {
+            self.transport.publish_user(note);
         }
     }
 

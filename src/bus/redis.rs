@@ -19,10 +19,13 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind};
 use tokio::sync::{mpsc, oneshot};
 
-use super::codec::{decode, encode_control, encode_ephemeral, encode_event, encode_presence};
-use super::{Control, Heard, PresenceMsg, RoomEphemeral, RoomEvent, Transport};
+use super::codec::{
+    decode, encode_activity, encode_control, encode_ephemeral, encode_event, encode_presence,
+    encode_user,
+};
+use super::{Control, Heard, PresenceMsg, RoomEphemeral, RoomEvent, Transport, UserNote};
 use crate::config::Config;
-use crate::ids::RoomId;
+use crate::ids::{RoomId, Seq};
 
 const CONTROL_CHANNEL: &str = "roomcast:control";
 /// Messages waiting for the publisher; past this the bus drops them (receivers repair).
@@ -152,6 +155,17 @@ impl Transport for RedisBus {
 
     fn origin(&self) -> u64 {
         self.origin
+    }
+
+    fn publish_activity(&self, room: RoomId, seq: Seq) {
+        self.enqueue(
+            CONTROL_CHANNEL.into(),
+            encode_activity(self.origin, room, seq),
+        );
+    }
+
+    fn publish_user(&self, note: &UserNote) {
+        self.enqueue(CONTROL_CHANNEL.into(), encode_user(self.origin, note));
     }
 
     fn watch(&self, room: RoomId) -> BoxFuture<'static, ()> {

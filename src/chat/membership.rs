@@ -2,10 +2,10 @@
 
 use crate::app::App;
 use crate::auth::Principal;
-use crate::bus::Control;
+use crate::bus::{Control, Interest};
 use crate::error::AppError;
 use crate::ids::{RoomId, UserId};
-use crate::realtime::{close, Frame};
+use crate::realtime::{close, users, Frame};
 use crate::store::accounts::Profile;
 use crate::store::events::{EventRow, EventView};
 use crate::store::membership::Admission;
@@ -60,6 +60,13 @@ pub(crate) async fn joined(
         .next()
         .map(RoomJson::from)
         .ok_or(AppError::RoomNotFound)?;
+    if newly {
+        app.notify_user(
+            who.user_id,
+            Interest::Joined(room),
+            users::room_added(&view),
+        );
+    }
     Ok(if newly {
         Joined::Now(view)
     } else {
@@ -103,6 +110,7 @@ pub async fn remove(
     app.hub.close_member(room, target, close::NOT_A_MEMBER);
     app.bus
         .publish_control(Control::MemberRemoved { room, user: target });
+    app.notify_user(target, Interest::Left(room), users::room_removed(room));
     Ok(())
 }
 
@@ -120,6 +128,7 @@ pub async fn ban(app: &App, who: &Principal, room: RoomId, target: UserId) -> Re
     let left = conceal(app, who, room, true, left.map_err(AppError::from)).await?;
     if let Some(event) = left {
         app.publish(Frame::from_event(&event));
+        app.notify_user(target, Interest::Left(room), users::room_removed(room));
     }
     // Also when no membership ended here: a join racing the ban may have just been undone.
     app.hub.close_member(room, target, close::NOT_A_MEMBER);

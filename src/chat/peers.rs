@@ -30,6 +30,8 @@ pub async fn follow(app: App, mut heard: mpsc::UnboundedReceiver<Heard>) {
                 Some(Heard::Event(event)) => deliver(&app, event),
                 Some(Heard::Control(control)) => apply(&app, control),
                 Some(Heard::Presence { origin, msg }) => app.presence.heard(origin, msg),
+                Some(Heard::Activity(room, seq)) => app.users.activity(room, seq),
+                Some(Heard::User(n)) => app.users.deliver(n.user, n.interest, &n.frame),
                 Some(Heard::Ephemeral(e)) => app.hub.ephemeral(Arc::new(Frame::ephemeral_json(
                     e.room,
                     e.skip.map_or(Audience::All, Audience::AllBut),
@@ -73,6 +75,7 @@ pub fn apply(app: &App, control: Control) {
         }
         Control::RoomDeleted { room } => {
             app.hub.close_room(room, close::ROOM_DELETED);
+            app.users.room_gone(room);
         }
     }
 }

@@ -84,9 +84,8 @@ pub async fn mark(
 
 /// Called after a committed marker move, with the state the `PUT` answered: the hook for the
 /// `read.updated` frame to the same user's other sockets (so another tab clears its badge).
-/// The per-user live stream is not on main yet: when it lands, this is where it is told
-/// (`{"type":"read.updated","room_id","data":{"last_read_seq","unread"}}` to `who.user_id`'s
-/// sockets, on every instance). Until then it does nothing.
+/// `{"type":"read.updated","data":{"room_id","last_read_seq","unread"}}` on `who`'s summary
+/// streams (`/api/me/events`), on every instance.
 pub fn read_updated(app: &App, who: &Principal, read: ReadJson) {
-    let _ = (app, who, read);
+    app.notify_read(who.user_id, read.room_id, read.last_read_seq, read.unread);
 }

@@ -6,10 +6,10 @@ use utoipa::ToSchema;
 use super::text::{check_text, trim_blank, Lines};
 use crate::app::App;
 use crate::auth::Principal;
-use crate::bus::Control;
+use crate::bus::{Control, Interest};
 use crate::error::AppError;
 use crate::ids::{RoomId, Seq};
-use crate::realtime::{close, Frame};
+use crate::realtime::{close, users, Frame};
 use crate::store::reads::ReadRow;
 use crate::store::rooms::{self, RoomView, Viewer};
 use crate::store::{Rejection, StoreError};
@@ -77,7 +77,7 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
     let (room, _owner_joined) =
         rooms::create(&app.db, who.user_id, name, capacity, private).await?;
     // Nobody can be subscribed to a room that did not exist, so the join event is not published.
-    Ok(RoomJson::from(rooms::RoomView {
+    let json = RoomJson::from(rooms::RoomView {
         room,
         owner: who.profile(),
         joined: true,
@@ -87,7 +87,14 @@ pub async fn create(app: &App, who: &Principal, input: NewRoom) -> Result<RoomJs
             read_count: 0,
             own_after_read: 0,
         }),
-    }))
+    });
+    // The owner's other pages hear of it on their summary streams.
+    app.notify_user(
+        who.user_id,
+        Interest::Joined(json.id),
+        users::room_added(&json),
+    );
+    Ok(json)
 }
 
 /// The public rooms and the private ones `who` is a member of.
@@ -217,6 +224,8 @@ fn announce_deleted(app: &App, room: RoomId, last_seq: crate::ids::Seq, by: User
     // Also as a control: the frame may be lost on the bus, and there is no stored event to
     // repair it from.
     app.bus.publish_control(Control::RoomDeleted { room });
+    // Each instance tells the members it has summary streams of (see `peers::apply`).
+    app.users.room_gone(room);
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod events;
 pub mod front;
 pub mod invites;
 pub mod live;
+pub mod me_events;
 pub mod members;
 pub mod messages;
 pub mod openapi;
@@ -76,6 +77,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 )
                 .service(web::resource("/sessions").delete(session::logout_everywhere))
                 .service(web::resource("/me").get(session::me))
+                .service(web::resource("/me/events").get(me_events::subscribe))
                 .service(web::resource("/me/password").put(session::change_password))
                 .service(web::resource("/rooms").post(rooms::create).get(rooms::list))
                 .service(

@@ -12,8 +12,8 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 use crate::error::{AppError, ErrorKind, Problem};
 
 use super::{
-    accounts, bots, events, invites, live, members, messages, ops, room_invites, rooms, session,
-    users,
+    accounts, bots, events, invites, live, me_events, members, messages, ops, room_invites, rooms,
+    session, users,
 };
 
 #[derive(OpenApi)]
@@ -55,6 +55,7 @@ use super::{
         events::events,
         live::typing,
         live::presence,
+        me_events::subscribe,
         bots::create,
         bots::list,
         bots::rotate,
@@ -72,6 +73,7 @@ use super::{
     components(schemas(
         crate::realtime::frame::EventFrame,
         crate::realtime::frame::EphemeralFrame,
+        crate::realtime::users::UserFrame,
         crate::views::MessageUpdatedJson,
         crate::views::MessageDeletedJson,
         crate::views::ReactionEventJson,

@@ -57,7 +57,8 @@ struct Inner {
 
 /// What the registry knows of an open socket, to find it when it must be closed.
 struct SocketEntry {
-    room_id: RoomId,
+    /// `None` for a user's summary stream (`/api/me/events`), which no room owns.
+    room_id: Option<RoomId>,
     user_id: UserId,
     session_id: Option<String>,
     close: oneshot::Sender<u16>,
@@ -93,7 +94,9 @@ impl Registry {
             index(&mut self.by_session, sid.clone(), id);
         }
         index(&mut self.by_user, entry.user_id, id);
-        index(&mut self.by_room, entry.room_id, id);
+        if let Some(room) = entry.room_id {
+            index(&mut self.by_room, room, id);
+        }
         self.sockets.insert(id, entry);
     }
 
@@ -109,7 +112,9 @@ impl Registry {
             }
         }
         unindex(&mut self.by_user, entry.user_id, id);
-        unindex(&mut self.by_room, entry.room_id, id);
+        if let Some(room) = entry.room_id {
+            unindex(&mut self.by_room, room, id);
+        }
         Some(entry)
     }
 
@@ -189,7 +194,7 @@ impl Hub {
         lock(&self.inner.sockets).insert(
             id,
             SocketEntry {
-                room_id,
+                room_id: Some(room_id),
                 user_id,
                 session_id,
                 close,
@@ -358,7 +363,7 @@ impl Hub {
         let ids = reg.by_user.get(&user).map_or_else(Vec::new, |ids| {
             ids.iter()
                 .copied()
-                .filter(|id| reg.sockets.get(id).is_some_and(|e| e.room_id == room))
+                .filter(|id| reg.sockets.get(id).is_some_and(|e| e.room_id == Some(room)))
                 .collect()
         });
         reg.close(ids, code)
@@ -371,6 +376,31 @@ impl Hub {
         reg.close(ids, code)
     }
 
+    /// Registers a user's summary stream, so that a logout, a revocation or a shutdown closes
+    /// it like the user's room sockets. Dropping the registration unregisters it.
+    pub fn register_user_stream(
+        &self,
+        user_id: UserId,
+        session_id: Option<String>,
+    ) -> Registration {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (close, closed) = oneshot::channel();
+        lock(&self.inner.sockets).insert(
+            id,
+            SocketEntry {
+                room_id: None,
+                user_id,
+                session_id,
+                close,
+            },
+        );
+        Registration {
+            closed,
+            id,
+            hub: self.clone(),
+        }
+    }
+
     pub fn open_sockets(&self) -> usize {
         lock(&self.inner.sockets).sockets.len()
     }
@@ -378,6 +408,20 @@ impl Hub {
 
 fn ids_of(ids: Option<&HashSet<u64>>) -> Vec<u64> {
     ids.map_or_else(Vec::new, |ids| ids.iter().copied().collect())
+}
+
+/// A summary stream's place in the registry.
+pub struct Registration {
+    /// Fires with a close code when the server ends the stream.
+    pub closed: oneshot::Receiver<u16>,
+    id: u64,
+    hub: Hub,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.hub.inner.sockets).remove(self.id);
+    }
 }
 
 impl Drop for Subscription {
@@ -490,7 +534,9 @@ mod tests {
                     index(&mut sessions, sid.clone(), *id);
                 }
                 index(&mut users, e.user_id, *id);
-                index(&mut rooms, e.room_id, *id);
+                if let Some(room) = e.room_id {
+                    index(&mut rooms, room, *id);
+                }
             }
             assert_eq!(reg.by_session, sessions);
             assert_eq!(reg.by_user, users);

@@ -8,6 +8,8 @@ pub mod sequencer;
 pub mod slots;
 pub mod socket;
 pub mod typing;
+pub mod user_socket;
+pub mod users;
 
 pub use frame::Frame;
 pub use hub::Hub;

@@ -338,6 +338,23 @@ impl Contract {
                 "/components/schemas/MessageDeletedJson",
                 &frame["data"],
             ),
+            // The summary stream's frames: data as UserFrame documents it.
+            Some("room.added") => {
+                self.validate(&at, "/components/schemas/RoomJson", &frame["data"])
+            }
+            Some("room.activity" | "room.removed" | "read.updated") => {
+                let data = &frame["data"];
+                let ok = data["room_id"].is_i64()
+                    && match frame["type"].as_str() {
+                        Some("room.activity") => data["last_seq"].is_i64(),
+                        Some("read.updated") => data["last_read_seq"].is_i64(),
+                        _ => data.as_object().map(Map::len) == Some(1),
+                    };
+                if !ok {
+                    self.failures
+                        .push(format!("{at}: data is not as documented: {data}"));
+                }
+            }
             Some(_) => {
                 let user = &frame["data"]["user"];
                 self.validate(&at, "/components/schemas/UserRef", user);
@@ -1047,6 +1064,41 @@ async fn real_responses_match_the_document(b: Backend) {
             .await,
     )
     .expect_problem(400, "bad-request");
+
+    // The summary stream: refusals, then frames of every kind but read.updated (checked
+    // against the document's UserFrame).
+    let me_events = "/api/me/events";
+    c.saw(
+        "get",
+        me_events,
+        handshake(&anonymous, me_events, &[]).await,
+    )
+    .expect_problem(401, "unauthenticated");
+    c.saw(
+        "get",
+        me_events,
+        handshake(
+            &owner,
+            me_events,
+            &[(ORIGIN.as_str(), "https://evil.example")],
+        )
+        .await,
+    )
+    .expect_problem(403, "origin-not-allowed");
+    c.saw("get", me_events, owner.get(me_events).await)
+        .expect_problem(400, "bad-request");
+    let mut summaries = crate::user_stream::user_stream(&owner).await;
+    c.seen
+        .entry(("get".into(), me_events.into()))
+        .or_default()
+        .insert(101);
+    let other = owner.new_room(5).await;
+    owner.say(other, "for the summary").await;
+    owner.delete_room(other).await.expect(204);
+    for _ in 0..3 {
+        let frame = summaries.next_event().await;
+        c.frame(me_events, &frame);
+    }
 
     // Leaving and removal: member.left frames.
     let remove = "/api/rooms/{id}/members/{user}";

@@ -7,6 +7,7 @@ use reqwest::Method;
 
 use crate::presence::{assert_presence, presence_ids, watch};
 use crate::support::{kind, seq, Cluster, EventSocket, Incoming, User};
+use crate::user_stream::{assert_frame, user_stream};
 
 /// Effects that cross instances must arrive within this.
 const CROSS_INSTANCE: Duration = Duration::from_secs(1);
@@ -84,4 +85,27 @@ async fn presence_crosses_instances_and_a_killed_instances_users_go_offline() {
     let after = killed.elapsed();
     assert!(after < BOUND, "offline {after:?} after the kill");
     assert_eq!(presence_ids(&alice, room).await, [alice.id]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_user_stream_hears_what_happens_on_another_instance() {
+    let cluster = Cluster::start(2, &[]).await;
+    let b = cluster.servers[1].url();
+    let alice = cluster.servers[0].user().await;
+    let bob = cluster.servers[0].user().await;
+    let room = bob.new_room(5).await;
+    let mut stream = user_stream(&on(&alice, &b)).await;
+
+    // Alice joins through A: her stream on B hears it, then bob's message there.
+    alice.join(room).await.expect(201);
+    let added = next_within(&mut stream, CROSS_INSTANCE).await;
+    assert_frame(&added, "room.added", room);
+    let said = seq(&bob.say(room, "hello").await);
+    let activity = next_within(&mut stream, CROSS_INSTANCE).await;
+    assert_frame(&activity, "room.activity", room);
+    assert_eq!(activity["data"]["last_seq"], said);
+    // The room deleted on A: removed on B.
+    bob.delete_room(room).await.expect(204);
+    let removed = next_within(&mut stream, CROSS_INSTANCE).await;
+    assert_frame(&removed, "room.removed", room);
 }

@@ -59,5 +59,6 @@ mod rooms;
 mod schema_limits;
 mod sessions;
 mod typing;
+mod user_stream;
 mod ws_closes;
 mod ws_refusals;

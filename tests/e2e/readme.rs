@@ -355,6 +355,11 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
 
     // Another person joins, speaks and leaves; a bot joins and is removed.
     let bob = server.user().await;
+    let mut summaries = crate::user_stream::user_stream(&bob).await;
+    answers
+        .entry(route_key("GET", "/api/me/events"))
+        .or_default()
+        .push((101, Value::Null));
     record!("PUT", "/api/rooms/{id}/members/me", bob.join(room).await);
     record!(
         "GET",
@@ -603,6 +608,20 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
         match events.iter().find(|e| e["type"] == kind) {
             Some(real) => same_shape(&example, real, &format!("event {kind}"), &mut problems),
             None => problems.push(format!("event {kind}: the server sent none: {events:?}")),
+        }
+    }
+    let mut summary_frames = Vec::new();
+    while !summary_frames
+        .iter()
+        .any(|f: &Value| f["type"] == "room.removed")
+    {
+        summary_frames.push(summaries.next_event().await);
+    }
+    for example in examples(&readme, "summaries") {
+        let kind = example["type"].as_str().unwrap_or_default();
+        match summary_frames.iter().find(|e| e["type"] == kind) {
+            Some(real) => same_shape(&example, real, &format!("summary {kind}"), &mut problems),
+            None => problems.push(format!("summary {kind}: none came: {summary_frames:?}")),
         }
     }
     for example in examples(&readme, "problem") {
