@@ -148,7 +148,9 @@ _HANDSHAKE = {
 
 
 def _one_handshake(case, kwargs):
-    if case.method.upper() != "GET" or not str(case.path).endswith("/events"):
+    # Only the room's path: /api/me/events is a WebSocket alone, its headers required.
+    path = str(case.path)
+    if case.method.upper() != "GET" or not (path.startswith("/api/rooms/") and path.endswith("/events")):
         return
     headers = {
         k: v

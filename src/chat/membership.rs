@@ -46,6 +46,8 @@ pub(crate) async fn joined(
     moderator: bool,
 ) -> Result<Joined, AppError> {
     let newly = seated.is_some();
+    // Whoever took the seat: the caller, or the member an owner or admin added.
+    let seated_user = seated.as_ref().map(|(_, actor)| actor.id);
     if let Some((event, actor)) = seated {
         app.publish(Frame::from_event(&EventView { event, actor }));
     }
@@ -60,12 +62,18 @@ pub(crate) async fn joined(
         .next()
         .map(RoomJson::from)
         .ok_or(AppError::RoomNotFound)?;
-    if newly {
-        app.notify_user(
-            who.user_id,
-            Interest::Joined(room),
-            users::room_added(&view),
-        );
+    match seated_user {
+        Some(user) if user == who.user_id => {
+            app.notify_user(user, Interest::Joined(room), users::room_added(&view));
+        }
+        // Added by someone else: the room as the added member sees it.
+        Some(user) => {
+            let theirs = rooms::views(&app.db, Viewer::User(user), Some(room)).await?;
+            if let Some(theirs) = theirs.into_iter().next().map(RoomJson::from) {
+                app.notify_user(user, Interest::Joined(room), users::room_added(&theirs));
+            }
+        }
+        None => {}
     }
     Ok(if newly {
         Joined::Now(view)

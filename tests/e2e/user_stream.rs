@@ -108,6 +108,19 @@ async fn the_stream_tells_of_activity_joins_leaves_and_deletions_without_bodies(
     bob.delete_room(room).await.expect(204);
     assert_frame(&stream.next_event().await, "room.removed", room);
     quiet(&mut stream).await;
+
+    // Added by an owner: the room as she sees it (joined), on her stream, not on his.
+    let added_to = bob.new_room(5).await;
+    let mut bobs = user_stream(&bob).await;
+    bob.put(&format!("/api/rooms/{added_to}/members/{}", alice.id))
+        .await
+        .expect(201);
+    let added = stream.next_event().await;
+    assert_frame(&added, "room.added", added_to);
+    assert_eq!(added["data"]["joined"], true, "{added}");
+    // Bob hears only the activity of his room (the member.joined event).
+    assert_frame(&bobs.next_event().await, "room.activity", added_to);
+    quiet(&mut bobs).await;
 }
 
 async fn the_stream_needs_a_session_and_a_same_origin_and_closes_like_a_room_socket(b: Backend) {
