@@ -32,6 +32,9 @@ const state = {
   view: null, // 'chat' | 'account' | 'admin' | null (the placeholder)
   popup: null, // the open message menu or reaction picker: {el, trigger, msgEl}
   membersTimer: 0,
+  userWs: null, // the per-user summary socket (GET /api/me/events): the room list, live
+  userAttempt: 0,
+  userTimer: 0,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -112,6 +115,7 @@ function newKey() {
 
 function showAuth(message = '') {
   state.me = null;
+  closeUserSocket();
   state.view = null;
   state.routedHash = null;
   closeChat();
@@ -176,8 +180,9 @@ async function submitAuth(event) {
 
 async function logOut() {
   clearAlert();
-  // Close our socket first, so the server's 4001 for this session is not mistaken for an expiry.
+  // Close our sockets first, so the server's 4001 for this session is not mistaken for an expiry.
   closeChat();
+  closeUserSocket();
   try {
     await api('DELETE', '/api/session');
     showAuth();
@@ -203,6 +208,7 @@ function showApp(me, { focus = false } = {}) {
   hideNotice();
   clearAlert();
   refreshRooms();
+  openUserSocket();
   clearInterval(state.roomsTimer);
   state.roomsTimer = setInterval(() => {
     if (document.visibilityState === 'visible') refreshRooms();
@@ -428,6 +434,61 @@ async function createRoom(event) {
   } catch (err) {
     // Next to the form (role=alert): announced, and the user sees what to change.
     $('create-error').textContent = `Could not create the room: ${describe(err)}`;
+  }
+}
+
+/**
+ * The per-user summary socket: a room added, removed, active or read elsewhere refreshes the
+ * list (its unread counts included). Its frames have no seq and never touch a room's resume
+ * logic. The periodic refresh stays, for a summary the servers' bus lost.
+ */
+function openUserSocket() {
+  closeUserSocket();
+  if (!state.me) return;
+  const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const ws = new WebSocket(`${scheme}//${location.host}/api/me/events`);
+  state.userWs = ws;
+  ws.onopen = () => {
+    // Whatever happened while it was down: the list is read again.
+    if (state.userAttempt > 0) refreshRooms();
+    state.userAttempt = 0;
+  };
+  ws.onmessage = (e) => onUserEvent(JSON.parse(e.data));
+  ws.onclose = (e) => {
+    if (state.userWs !== ws) return;
+    state.userWs = null;
+    if (!state.me) return;
+    if (e.code === 4001) return showAuth('Your session ended. Please log in again.');
+    if (e.code === 1008) return;
+    const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** state.userAttempt);
+    state.userAttempt += 1;
+    state.userTimer = setTimeout(openUserSocket, delay);
+  };
+}
+
+function closeUserSocket() {
+  clearTimeout(state.userTimer);
+  const ws = state.userWs;
+  state.userWs = null;
+  if (!ws) return;
+  ws.onclose = null;
+  ws.onmessage = null;
+  ws.close(1000);
+}
+
+function onUserEvent(event) {
+  switch (event.type) {
+    case 'room.activity':
+      // The open room's own socket shows its activity; others change their unread counts.
+      if (event.data.room_id !== state.chat?.id) refreshRoomsSoon();
+      break;
+    case 'room.added':
+    case 'room.removed':
+    case 'read.updated':
+      refreshRoomsSoon();
+      break;
+    default:
+      break; // a newer server's summary: nothing to show yet
   }
 }
 

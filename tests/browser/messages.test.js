@@ -443,6 +443,26 @@ describe('message features in the browser', { timeout: WHOLE_RUN_MS }, () => {
     assert.equal(listed.rooms.find((r) => r.id === room).unread, 0, 'read once seen');
   });
 
+  test('the room list updates live: a room joined in another tab, its unread count, its deletion', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const alice = people.alice;
+    const bob = people.bob;
+    const b = bob.page;
+    await b.goto('/#/account');
+    await b.locator('#account-view').waitFor();
+    const other = await (await alice.context.request.post('/api/rooms', { data: { name: 'live-list', capacity: 5 } })).json();
+    await sleep(500);
+    // Another tab of bob's joins: this page hears it at once (the list's own refresh is every 10 s).
+    assert.equal((await bob.context.request.put(`/api/rooms/${other.id}/members/me`)).status(), 201);
+    const item = b.locator('li.room').filter({ has: b.locator('.room-name', { hasText: /^live-list$/ }) });
+    await item.locator('.room-info').filter({ hasText: 'joined' }).waitFor({ timeout: 4_000 });
+    // A message there: its unread count comes without a refresh.
+    await post(alice.context, other.id, 'Something new in live-list');
+    await item.locator('.unread').filter({ hasText: /^1$/ }).waitFor({ timeout: 4_000 });
+    // Removed elsewhere (alice deletes the room): gone here too.
+    assert.equal((await alice.context.request.delete(`/api/rooms/${other.id}`)).status(), 204);
+    await item.waitFor({ state: 'detached', timeout: 4_000 });
+  });
+
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
       assert.deepEqual(user.problems, [], `${name}: ${user.problems.join('\n')}`);
