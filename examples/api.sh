@@ -82,6 +82,11 @@ curl -b jar $S/api/rooms/$PRIV/invites
 curl -b jar -X DELETE $S/api/rooms/$PRIV/invites/$(jq .id <<<"$INV") -w '%{http_code}'
 curl -b jar -X PUT $S/api/rooms/$PRIV/members/$BOT_ID
 curl -b jar -X DELETE $S/api/rooms/$PRIV -w '%{http_code}'
+# A DM: a private room of two (kind dm), one per pair whoever opens it (200 if it exists);
+# either member may delete it.
+DM=$(curl -b jar -X POST $S/api/dms -H "$H" -d "{\"user_id\":$BOB_ID}" | jq .id)
+curl -b bobjar -X POST $S/api/rooms/$DM/messages -H "$H" -d '{"content":"hi alice"}'
+curl -b bobjar -X DELETE $S/api/rooms/$DM -w '%{http_code}'
 
 # Admins (alice registered first on this server, so she is its admin): every account;
 # disable one (its sessions end, its sockets close 4001) and enable it again.

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod backup;
 pub mod bots;
 pub mod credentials;
+pub mod dms;
 pub mod invites;
 pub mod live;
 pub mod membership;

@@ -59,12 +59,12 @@ pub struct AcceptInvite {
 async fn managed_by(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
     let outcome = match rooms::access(&app.db, room, who.user_id).await? {
         None => Err(AppError::RoomNotFound),
-        Some(a) if a.owner != who.user_id && !admin::is_admin(app, who).await? => {
-            Err(AppError::NotOwner)
-        }
         Some(a) if a.is_dm => Err(AppError::DirectMessage(
             "a direct message's two members are fixed: it takes no invites or added members",
         )),
+        Some(a) if a.owner != who.user_id && !admin::is_admin(app, who).await? => {
+            Err(AppError::NotOwner)
+        }
         Some(_) => Ok(()),
     };
     conceal(app, who, room, true, outcome).await

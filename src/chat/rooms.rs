@@ -197,7 +197,10 @@ pub async fn ensure_visible(
 pub async fn delete(app: &App, who: &Principal, room: RoomId) -> Result<(), AppError> {
     // Admin rights are only read when the owner's condition failed.
     let deleted = match rooms::delete(&app.db, room, Some(who.user_id)).await {
-        Err(StoreError::Rejected(Rejection::NotOwner)) if admin::is_admin(app, who).await? => {
+        // Either member of a DM deletes it (its `owner` is only who opened it); so do admins.
+        Err(StoreError::Rejected(Rejection::NotOwner))
+            if dm_member(app, who, room).await? || admin::is_admin(app, who).await? =>
+        {
             rooms::delete(&app.db, room, None).await
         }
         deleted => deleted,
@@ -205,6 +208,12 @@ pub async fn delete(app: &App, who: &Principal, room: RoomId) -> Result<(), AppE
     let last_seq = conceal(app, who, room, true, deleted.map_err(AppError::from)).await?;
     announce_deleted(app, room, last_seq, who.user_ref());
     Ok(())
+}
+
+async fn dm_member(app: &App, who: &Principal, room: RoomId) -> Result<bool, AppError> {
+    Ok(rooms::access(&app.db, room, who.user_id)
+        .await?
+        .is_some_and(|a| a.is_dm && a.member))
 }
 
 /// Deletes any room, for an operator at the console: returns it as it was. Its sockets close

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod assets;
 pub mod body;
 pub mod bots;
+pub mod dms;
 pub mod events;
 pub mod front;
 pub mod invites;
@@ -80,6 +81,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, sessions: SessionMiddleware<DbSessio
                 .service(web::resource("/me/events").get(me_events::subscribe))
                 .service(web::resource("/me/password").put(session::change_password))
                 .service(web::resource("/rooms").post(rooms::create).get(rooms::list))
+                .service(web::resource("/dms").post(dms::open))
                 .service(
                     web::resource("/rooms/{id}")
                         .get(rooms::show)

@@ -12,8 +12,8 @@ use utoipa::{IntoResponses, Modify, OpenApi, PartialSchema};
 use crate::error::{AppError, ErrorKind, Problem};
 
 use super::{
-    accounts, bots, events, invites, live, me_events, members, messages, ops, room_invites, rooms,
-    session, users,
+    accounts, bots, dms, events, invites, live, me_events, members, messages, ops, room_invites,
+    rooms, session, users,
 };
 
 #[derive(OpenApi)]
@@ -35,6 +35,7 @@ use super::{
         rooms::show,
         rooms::delete,
         rooms::mark_read,
+        dms::open,
         members::join,
         members::leave,
         members::list,

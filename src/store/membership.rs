@@ -184,11 +184,12 @@ pub async fn leave(
                 .await
                 .optional()?
                 .ok_or(Rejection::RoomNotFound)?;
-            if actor.is_some_and(|actor| actor != target && actor != owner) {
-                return Err(Rejection::NotOwner.into());
-            }
+            // First: to a DM's members the truth is that nobody may (others see its 404).
             if is_dm {
                 return Err(Rejection::DirectMessage.into());
+            }
+            if actor.is_some_and(|actor| actor != target && actor != owner) {
+                return Err(Rejection::NotOwner.into());
             }
             if target == owner {
                 return Err(Rejection::OwnerCannotLeave.into());
@@ -248,11 +249,11 @@ pub async fn ban(
                 .await
                 .optional()?
                 .ok_or(Rejection::RoomNotFound)?;
-            if actor.is_some_and(|actor| actor != owner) {
-                return Err(Rejection::NotOwner.into());
-            }
             if is_dm {
                 return Err(Rejection::DirectMessage.into());
+            }
+            if actor.is_some_and(|actor| actor != owner) {
+                return Err(Rejection::NotOwner.into());
             }
             if target == owner {
                 return Err(Rejection::OwnerCannotBeBanned.into());

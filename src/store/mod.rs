@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod batch_insert;
 pub mod bots;
+pub mod dms;
 pub mod events;
 pub mod group_commit;
 pub mod invites;

@@ -6,7 +6,9 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use super::accounts::Profile;
 use super::events::{EventKind, EventRow, NewEvent};
 use super::reads::ReadRow;
-use super::schema::{events, memberships, rooms, users};
+use std::collections::HashMap;
+
+use super::schema::{dm_pairs, events, memberships, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};
 
@@ -161,13 +163,41 @@ pub async fn views(
             );
         }
         let rows: Vec<ViewRow> = query.load(conn).await?;
+        // A DM's peer: the pair's other user, from the viewer's side (none for operators).
+        let dms: Vec<RoomId> = rows
+            .iter()
+            .filter(|(room, _, _)| room.is_dm && !everything)
+            .map(|(room, _, _)| room.id)
+            .collect();
+        let mut peers: HashMap<RoomId, Profile> = HashMap::new();
+        if !dms.is_empty() {
+            let pairs: Vec<(RoomId, UserId, UserId)> = dm_pairs::table
+                .filter(dm_pairs::room_id.eq_any(dms))
+                .select((dm_pairs::room_id, dm_pairs::low_id, dm_pairs::high_id))
+                .load(conn)
+                .await?;
+            let others: HashMap<UserId, RoomId> = pairs
+                .into_iter()
+                .map(|(room, low, high)| (if low == viewer { high } else { low }, room))
+                .collect();
+            let profiles: Vec<Profile> = users::table
+                .filter(users::id.eq_any(others.keys().copied().collect::<Vec<_>>()))
+                .select(Profile::as_select())
+                .load(conn)
+                .await?;
+            for p in profiles {
+                if let Some(room) = others.get(&p.id) {
+                    peers.insert(*room, p);
+                }
+            }
+        }
         Ok(rows
             .into_iter()
             .map(|(room, owner, read)| RoomView {
+                peer: peers.remove(&room.id),
                 room,
                 owner,
                 joined: read.is_some(),
-                peer: None,
                 read: read.map(|(last_read_seq, read_count, own_after_read)| ReadRow {
                     last_read_seq,
                     read_count,

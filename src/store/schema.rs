@@ -123,6 +123,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    dm_pairs (low_id, high_id) {
+        low_id -> BigInt,
+        high_id -> BigInt,
+        room_id -> BigInt,
+    }
+}
+
 diesel::joinable!(rooms -> users (owner_id));
 diesel::joinable!(memberships -> rooms (room_id));
 diesel::joinable!(memberships -> users (user_id));
@@ -140,5 +148,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     admin_claim,
     invites,
     bans,
-    reactions
+    reactions,
+    dm_pairs
 );

@@ -1315,6 +1315,36 @@ async fn real_responses_match_the_document(b: Backend) {
         .expect_problem(409, "room-full");
     owner.delete_room(private).await.expect(204);
 
+    // DMs.
+    let dms = "/api/dms";
+    let with_stranger = json!({ "user_id": stranger.id });
+    let made = c
+        .saw("post", dms, owner.post(dms, &with_stranger).await)
+        .expect(201);
+    c.saw(
+        "post",
+        dms,
+        stranger.post(dms, &json!({ "user_id": owner.id })).await,
+    )
+    .expect(200);
+    c.saw(
+        "post",
+        dms,
+        owner.post(dms, &json!({ "user_id": owner.id })).await,
+    )
+    .expect_problem(422, "validation-failed");
+    c.saw(
+        "post",
+        dms,
+        owner.post(dms, &json!({ "user_id": 999_999 })).await,
+    )
+    .expect_problem(404, "user-not-found");
+    c.saw("post", dms, bot.post(dms, &with_stranger).await)
+        .expect_problem(403, "forbidden");
+    c.saw("post", dms, anonymous.post(dms, &with_stranger).await)
+        .expect_problem(401, "unauthenticated");
+    owner.delete_room(id(&made)).await.expect(204);
+
     // A password change (the stranger's; nothing below needs their old password).
     let password = "/api/me/password";
     let change = |client: &User, current: &str, new: &str| {

@@ -25,6 +25,7 @@ mod cli;
 mod contract;
 mod csrf;
 mod deployment;
+mod dms;
 mod dropped_requests;
 mod event_history;
 mod examples;

@@ -480,6 +480,11 @@ async fn the_readmes_response_shapes_match_the_server(b: Backend) {
             .put(&format!("/api/rooms/{private}/members/{bot}"))
             .await,
     );
+    record!(
+        "POST",
+        "/api/dms",
+        alice.post("/api/dms", &json!({ "user_id": bob.id })).await
+    );
     record!("GET", "/api/bots", alice.bots().await);
     record!(
         "POST",
