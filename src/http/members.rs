@@ -53,7 +53,7 @@ pub async fn join(
         (status = 204, description = "Left (or was not a member); sockets close with 4003"),
         Unauthorized,
         RoomNotFound,
-        (status = 409, description = "The owner cannot leave (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The owner cannot leave (`owner-cannot-leave`), nor anyone a DM (`direct-message`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
@@ -78,7 +78,7 @@ pub async fn leave(
         Unauthorized,
         (status = 403, description = "Neither the owner nor an admin (`not-owner`)", body = Problem, content_type = "application/problem+json"),
         RoomNotFound,
-        (status = 409, description = "The owner cannot be removed (`owner-cannot-leave`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The owner cannot be removed (`owner-cannot-leave`), nor anyone from a DM (`direct-message`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
@@ -140,6 +140,7 @@ pub async fn add(
         Unauthorized,
         (status = 403, description = "Neither the owner nor an admin (`not-owner`), or banning the owner (`forbidden`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such room (`room-not-found`) or user (`user-not-found`)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A DM: its members are fixed (`direct-message`)", body = Problem, content_type = "application/problem+json"),
         DatabaseDown
     ),
     security(("session" = []), ("bearer" = []))
