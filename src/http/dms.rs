@@ -18,7 +18,7 @@ use crate::views::RoomJson;
     summary = "Open a direct message with someone",
     request_body = NewDm,
     responses(
-        (status = 201, description = "Created: a private room of two (kind `dm`, capacity 2), both seated; `peer` is the other member", body = RoomJson),
+        (status = 201, description = "Created: a private room of two (kind dm, capacity 2), both seated; peer is the other member", body = RoomJson),
         (status = 200, description = "The pair's existing DM", body = RoomJson),
         Unauthorized,
         (status = 403, description = "Bots do not open DMs (`forbidden`)", body = Problem, content_type = "application/problem+json"),
