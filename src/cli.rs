@@ -48,6 +48,11 @@ pub enum UserCommand {
         after_help = "Example:\n  echo 'a new good password' | roomcast user reset-password carol"
     )]
     ResetPassword { username: String },
+    /// Delete an account: its sessions and tokens end (sockets close 4001), its name is freed
+    /// (its messages stay, under `deleted-<id>`), the rooms it owns and its DMs are deleted,
+    /// it leaves every other room, and its bots are deleted.
+    #[command(after_help = "Example:\n  roomcast user delete carol")]
+    Delete { username: String },
     /// Grant (on) or withdraw (off) admin rights.
     #[command(after_help = "Example:\n  roomcast user admin carol on")]
     Admin { username: String, state: OnOff },
@@ -97,6 +102,16 @@ pub enum RoomCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Show one room, private rooms and DMs too: its owner, seats, visibility and members.
+    #[command(after_help = "Example:\n  roomcast room show 7 --json")]
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a room: its sockets get room.deleted and close 4004, on running servers too.
+    #[command(after_help = "Example:\n  roomcast room delete 7")]
+    Delete { id: i64 },
 }
 
 pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
@@ -175,6 +190,19 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), String> {
             tracing::info!(target: SECURITY, event = "password.reset", account = user.0, username = %name, sessions_ended = ended, via = "cli", "password reset");
             app.bus.flush().await;
             println!("new password set for {name} (id {user}); {ended} sessions ended");
+        }
+        UserCommand::Delete { username } => {
+            let (name, user) = find_user(&app, &username).await?;
+            let done = admin::delete_user(&app, user)
+                .await
+                .map_err(|e| e.report())?;
+            tracing::info!(target: SECURITY, event = "user.deleted", account = user.0, username = %name, rooms_deleted = done.rooms_deleted, rooms_left = done.rooms_left, bots_deleted = done.bots_deleted, via = "cli", "user deleted");
+            app.bus.flush().await;
+            println!(
+                "deleted {name} (id {user}): {} rooms deleted, {} left, {} bots deleted; \
+                 messages kept as deleted-{user}",
+                done.rooms_deleted, done.rooms_left, done.bots_deleted
+            );
         }
         UserCommand::Admin { username, state } => {
             let (name, user) = find_user(&app, &username).await?;
@@ -280,8 +308,72 @@ pub async fn room(config: Config, cmd: RoomCommand) -> Result<(), String> {
                 })?;
             }
         }
+        RoomCommand::Show { id, json } => {
+            let room = RoomId(id);
+            let r = rooms::show_any(&app, room)
+                .await
+                .map_err(|e| format!("room {id}: {}", e.report()))?;
+            let members = rooms::members_any(&app, room)
+                .await
+                .map_err(|e| e.report())?;
+            let show = RoomShow {
+                id: r.room.id,
+                name: r.room.name,
+                owner: r.owner.username,
+                visibility: if r.room.is_private {
+                    "private"
+                } else {
+                    "public"
+                },
+                kind: if r.room.is_dm { "dm" } else { "room" },
+                member_count: r.room.member_count,
+                capacity: r.room.capacity,
+                last_seq: r.room.last_seq,
+                created_at: timestamp(r.room.created_at),
+                members: members.iter().map(|m| m.username.clone()).collect(),
+            };
+            print_row(json, &show, || {
+                format!(
+                    "{}  {}\nowner {}  {} {}  {}/{} seats  seq {}  created {}\nmembers: {}",
+                    show.id,
+                    show.name,
+                    show.owner,
+                    show.visibility,
+                    show.kind,
+                    show.member_count,
+                    show.capacity,
+                    show.last_seq,
+                    show.created_at,
+                    show.members.join(", ")
+                )
+            })?;
+        }
+        RoomCommand::Delete { id } => {
+            let gone = rooms::delete_by_operator(&app, RoomId(id))
+                .await
+                .map_err(|e| format!("room {id}: {}", e.report()))?;
+            tracing::info!(target: SECURITY, event = "room.deleted", room = id, via = "cli", "room deleted");
+            // With a bus, running servers close its sockets at once (else at their next
+            // position check).
+            app.bus.flush().await;
+            println!("deleted room {id} ({})", gone.room.name);
+        }
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct RoomShow {
+    id: RoomId,
+    name: String,
+    owner: String,
+    visibility: &'static str,
+    kind: &'static str,
+    member_count: i32,
+    capacity: i32,
+    last_seq: Seq,
+    created_at: String,
+    members: Vec<String>,
 }
 
 #[derive(Serialize)]

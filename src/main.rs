@@ -40,7 +40,7 @@ enum Command {
     /// Manage bots.
     #[command(subcommand)]
     Bot(cli::BotCommand),
-    /// Inspect rooms.
+    /// Inspect and delete rooms.
     #[command(subcommand)]
     Room(cli::RoomCommand),
     /// Manage invites to register.

@@ -122,6 +122,18 @@ pub async fn remove(
     Ok(())
 }
 
+/// An operator takes `target` out of a room (not its owner): `member.left`, their sockets
+/// close 4003 here and on every instance. A no-op if they were not in it.
+pub async fn remove_by_operator(app: &App, room: RoomId, target: UserId) -> Result<(), AppError> {
+    if let Some(event) = membership::leave(&app.db, room, target, None).await? {
+        app.publish(Frame::from_event(&event));
+        app.hub.close_member(room, target, close::NOT_A_MEMBER);
+        app.bus
+            .publish_control(Control::MemberRemoved { room, user: target });
+    }
+    Ok(())
+}
+
 /// The owner (or an admin) bans `target`: removed at once if a member (`member.left`, their
 /// sockets close 4003 on every instance), and refused every later join (403 `banned`) until
 /// the ban is lifted.

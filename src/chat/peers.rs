@@ -20,7 +20,15 @@ use crate::store::rooms;
 /// Follows the bus for the life of the process. Returns at once for one instance.
 pub async fn follow(app: App, mut heard: mpsc::UnboundedReceiver<Heard>) {
     if !app.bus.is_shared() {
-        return;
+        // One instance still has a writer besides itself: the admin CLI (a room deleted, a
+        // user deleted and so gone from rooms). The same position check finds its deleted
+        // rooms (4004) and its stored events, at the revocation poll's pace.
+        let mut check = tokio::time::interval(Duration::from_millis(app.config.revocation_poll_ms));
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            check.tick().await;
+            check_positions(&app).await;
+        }
     }
     let mut check = tokio::time::interval(Duration::from_millis(app.config.bus_check_ms));
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

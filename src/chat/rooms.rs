@@ -119,6 +119,18 @@ pub async fn list_all(app: &App) -> Result<Vec<RoomView>, AppError> {
     Ok(rooms::views(&app.db, Viewer::Operator, None).await?)
 }
 
+/// A room's members in join order, whatever the room, for operators.
+pub async fn members_any(
+    app: &App,
+    room: RoomId,
+) -> Result<Vec<crate::views::MemberJson>, AppError> {
+    let members = crate::store::membership::list(&app.db, room).await?;
+    Ok(members
+        .into_iter()
+        .map(crate::views::MemberJson::from)
+        .collect())
+}
+
 /// One room, whatever it is, for operators.
 pub async fn show_any(app: &App, room: RoomId) -> Result<RoomView, AppError> {
     rooms::views(&app.db, Viewer::Operator, Some(room))

@@ -227,6 +227,37 @@ pub async fn disable(db: &Db, user: UserId) -> Result<(), StoreError> {
     })
 }
 
+/// Deletes an account the way that keeps its messages: the row stays (messages, reactions
+/// and bans point at it) under the name `deleted-<id>` (the old name is free again), with no
+/// password, token or admin right, disabled and revoked (every instance closes its sockets);
+/// its sessions go. Idempotent.
+pub async fn tombstone(db: &Db, user: UserId) -> Result<(), StoreError> {
+    let now = now_ms();
+    with_conn!(db, writer, |conn| {
+        conn.transaction(async |conn| {
+            let n = diesel::update(users::table.find(user))
+                .set((
+                    users::username.eq(format!("deleted-{}", user.0)),
+                    users::password_hash.eq(""),
+                    users::token_hash.eq(None::<String>),
+                    users::is_admin.eq(false),
+                    users::disabled_at.eq(Some(now)),
+                    users::revoked_at.eq(now),
+                ))
+                .execute(conn)
+                .await?;
+            if n == 0 {
+                return Err(Rejection::UserNotFound.into());
+            }
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(user)))
+                .execute(conn)
+                .await?;
+            Ok(())
+        })
+        .await
+    })
+}
+
 /// Principals whose credentials were revoked after `since`, with the newest such time.
 pub async fn revoked_since(db: &Db, since: i64) -> Result<Vec<(UserId, i64)>, StoreError> {
     with_conn!(db, readers, |conn| {

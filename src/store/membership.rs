@@ -200,6 +200,19 @@ pub async fn leave(
     })
 }
 
+/// The rooms `user` is in: `(room, its owner, whether a DM)`.
+pub async fn rooms_of(db: &Db, user: UserId) -> Result<Vec<(RoomId, UserId, bool)>, StoreError> {
+    with_conn!(db, readers, |conn| {
+        Ok(memberships::table
+            .inner_join(rooms::table)
+            .filter(memberships::user_id.eq(user))
+            .select((rooms::id, rooms::owner_id, rooms::is_dm))
+            .order(rooms::id.asc())
+            .load(conn)
+            .await?)
+    })
+}
+
 pub async fn is_member(db: &Db, room: RoomId, user: UserId) -> Result<bool, StoreError> {
     with_conn!(db, readers, |conn| {
         Ok(

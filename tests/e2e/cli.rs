@@ -26,12 +26,17 @@ backend_tests!(
     an_unknown_database_scheme_is_refused,
     the_bots_variables_stop_neither_the_server_nor_the_cli,
     every_command_has_help_with_an_example,
+    room_show_and_delete_reach_the_running_server,
+    user_delete_keeps_messages_and_takes_everything_else,
 );
 
 /// `roomcast <command> --help` for every command: exit 0, and an example to copy.
 async fn every_command_has_help_with_an_example(b: Backend) {
     let db = TestDb::create_via(b, None).await;
-    let commands: [&[&str]; 15] = [
+    let commands: [&[&str]; 18] = [
+        &["user", "delete"],
+        &["room", "show"],
+        &["room", "delete"],
         &["migrate"],
         &["backup"],
         &["user", "create"],
@@ -537,4 +542,128 @@ async fn the_bots_variables_stop_neither_the_server_nor_the_cli(b: Backend) {
     let quiet = roomcast(server.database_url(), &["user", "list"], "").await;
     quiet.ok();
     assert_eq!(quiet.stderr.trim(), "", "{}", quiet.stderr);
+}
+
+async fn room_show_and_delete_reach_the_running_server(b: Backend) {
+    let server = TestServer::start(b).await;
+    let url = server.database_url().to_string();
+    let owner = server.user().await;
+    let body = serde_json::json!({ "name": "hidden", "capacity": 4, "visibility": "private" });
+    let room = crate::support::id(&owner.post("/api/rooms", &body).await.expect(201));
+    owner.say(room, "hello").await;
+    let mut socket = owner.events(room, None).await;
+    let id = room.to_string();
+
+    // An operator sees any room, private ones too.
+    let shown = json_lines(
+        roomcast(&url, &["room", "show", &id, "--json"], "")
+            .await
+            .ok(),
+    );
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(shown[0]["visibility"], "private");
+    assert_eq!(shown[0]["kind"], "room");
+    assert_eq!(shown[0]["members"], serde_json::json!([owner.username]));
+    let text = roomcast(&url, &["room", "show", &id], "").await;
+    assert!(text.ok().contains("hidden"), "{}", text.ok());
+
+    let deleted = roomcast(&url, &["room", "delete", &id], "").await;
+    assert!(deleted.ok().contains(&id), "{}", deleted.ok());
+    // The running server finds it gone (its position check, 1 s).
+    closes_within(
+        &mut socket,
+        4004,
+        Duration::from_secs(5),
+        "the room's socket",
+    )
+    .await;
+    owner.room(room).await.expect_problem(404, "room-not-found");
+
+    // Errors: one line, a non-zero exit.
+    let again = roomcast(&url, &["room", "delete", &id], "").await;
+    assert!(
+        again.failed().contains("no such room"),
+        "{}",
+        again.failed()
+    );
+    assert_eq!(again.failed().lines().count(), 1, "{}", again.failed());
+    let missing = roomcast(&url, &["room", "show", "999999"], "").await;
+    assert!(
+        missing.failed().contains("no such room"),
+        "{}",
+        missing.failed()
+    );
+}
+
+async fn user_delete_keeps_messages_and_takes_everything_else(b: Backend) {
+    let server = TestServer::start(b).await;
+    let url = server.database_url().to_string();
+    let _admin = server.user().await;
+    let alice = server.user().await;
+    let bob = server.user().await;
+    let own = alice.new_room(5).await;
+    let bobs = bob.new_room(5).await;
+    alice.join(bobs).await.expect(201);
+    let said = alice.say(bobs, "remember me").await;
+    let dm = crate::support::id(
+        &alice
+            .post("/api/dms", &serde_json::json!({ "user_id": bob.id }))
+            .await
+            .expect(201),
+    );
+    let bot = Bot::create(&alice).await;
+    let mut alices = alice.events(bobs, None).await;
+    let mut bobs_socket = bob.events(bobs, None).await;
+    let mut in_dm = bob.events(dm, None).await;
+
+    let deleted = roomcast(&url, &["user", "delete", &alice.username], "").await;
+    let out = deleted.ok();
+    assert!(
+        out.contains("2 rooms deleted, 1 left, 1 bots deleted"),
+        "{out}"
+    );
+
+    // Her sockets close (revocation poll), bob hears her leave, the DM and her room go.
+    closes_within(&mut alices, 4001, Duration::from_secs(5), "alice's socket").await;
+    closes_within(&mut in_dm, 4004, Duration::from_secs(5), "the DM's socket").await;
+    let left = timeout(Duration::from_secs(5), bobs_socket.next_event())
+        .await
+        .expect("member.left reaches the running server");
+    assert_eq!(left["type"], "member.left", "{left}");
+    assert_eq!(left["data"]["user"]["id"], alice.id, "{left}");
+    alice.me().await.expect_unauthenticated();
+    bob.room(own).await.expect_problem(404, "room-not-found");
+    bob.room(dm).await.expect_problem(404, "room-not-found");
+    let members = bob.members(bobs).await.expect(200);
+    assert_eq!(members["members"].as_array().unwrap().len(), 1, "{members}");
+    server
+        .client()
+        .with_bearer(&bot.token)
+        .me()
+        .await
+        .expect_problem(401, "invalid-token");
+
+    // Her messages stay, under the tombstone's name; her name is free again.
+    let history = bob.history(bobs, "").await.expect(200);
+    let kept = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == said["id"])
+        .cloned()
+        .unwrap_or_else(|| panic!("the message is gone: {history}"));
+    assert_eq!(kept["content"], "remember me");
+    assert_eq!(kept["author"]["username"], format!("deleted-{}", alice.id));
+    server
+        .client()
+        .register(&alice.username, PASSWORD)
+        .await
+        .expect(201);
+
+    let unknown = roomcast(&url, &["user", "delete", "nobody_here"], "").await;
+    assert!(
+        unknown.failed().contains("no user named"),
+        "{}",
+        unknown.failed()
+    );
 }
