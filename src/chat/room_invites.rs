@@ -16,6 +16,7 @@ use crate::store::accounts::{self, Profile};
 use crate::store::invites::{self, Accepted, InviteRow};
 use crate::store::membership::{self as seats, Admission};
 use crate::store::rooms;
+use crate::store::{Rejection, StoreError};
 use crate::views::{timestamp, NewRoomInviteJson, RoomInviteJson};
 
 use super::admin;
@@ -113,9 +114,15 @@ pub async fn revoke(app: &App, who: &Principal, room: RoomId, id: i64) -> Result
 /// Unknown, expired, used-up and revoked codes are one answer (403 `invite-invalid`); a ban
 /// wins over any code (403 `banned`, no use taken), as does a full room (409 `room-full`).
 pub async fn accept(app: &App, who: &Principal, input: AcceptInvite) -> Result<Joined, AppError> {
-    let code = input.code.trim();
-    if code.is_empty() || code.chars().count() > 200 {
+    // A pasted code may carry spaces or a newline. One that is blank once trimmed names no
+    // invite: it gets the same 403 as any unknown code, not a 422 the document cannot
+    // predict (the schema can say 1-200 characters, not "not only whitespace").
+    if input.code.is_empty() || input.code.chars().count() > 200 {
         return Err(AppError::validation("code", "must be 1-200 characters"));
+    }
+    let code = input.code.trim();
+    if code.is_empty() {
+        return Err(StoreError::from(Rejection::InviteInvalid).into());
     }
     match invites::accept(&app.db, &hash_key(code), who.user_id).await? {
         Accepted::Joined(room, event, actor) => {

@@ -134,6 +134,11 @@ async fn an_invite_seats_its_holder_once_per_use(b: Backend) {
     accept(&bob, "")
         .await
         .expect_problem(422, "validation-failed");
+    // Only whitespace (here U+0085, which trims away) is a code that names no invite: the
+    // same 403 as any unknown code, since the schema's 1-200 characters allow it.
+    accept(&bob, "\u{85}")
+        .await
+        .expect_problem(403, "invite-invalid");
 }
 
 async fn only_the_owner_or_an_admin_manages_invites(b: Backend) {
