@@ -8,8 +8,10 @@ use utoipa::ToSchema;
 
 use crate::app::App;
 use crate::auth::Principal;
+use crate::bus::Interest;
 use crate::error::AppError;
-use crate::ids::UserId;
+use crate::ids::{RoomId, UserId};
+use crate::realtime::users;
 use crate::store::accounts;
 use crate::store::dms::{self, Opened};
 use crate::store::rooms::{self, Viewer};
@@ -46,11 +48,26 @@ pub async fn open(app: &App, who: &Principal, input: NewDm) -> Result<(bool, Roo
         Opened::Existing(room) => (false, room),
     };
     // Nobody can be subscribed to a DM that did not exist: the joins are not published.
-    let view = rooms::views(&app.db, Viewer::User(who.user_id), Some(room))
+    let view = as_seen_by(app, who.user_id, room).await?;
+    if created {
+        // Both people's room lists learn of it live (the peer's the first they hear of it),
+        // each with the room as they see it (`peer` is the other one).
+        app.notify_user(
+            who.user_id,
+            Interest::Joined(room),
+            users::room_added(&view),
+        );
+        let theirs = as_seen_by(app, peer.id, room).await?;
+        app.notify_user(peer.id, Interest::Joined(room), users::room_added(&theirs));
+    }
+    Ok((created, view))
+}
+
+async fn as_seen_by(app: &App, user: UserId, room: RoomId) -> Result<RoomJson, AppError> {
+    rooms::views(&app.db, Viewer::User(user), Some(room))
         .await?
         .into_iter()
         .next()
         .map(RoomJson::from)
-        .ok_or(AppError::RoomNotFound)?;
-    Ok((created, view))
+        .ok_or(AppError::RoomNotFound)
 }

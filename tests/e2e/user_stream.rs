@@ -11,6 +11,7 @@ use crate::support::{connect, kind, seq, Backend, Client, EventSocket, Incoming,
 backend_tests!(
     the_stream_tells_of_activity_joins_leaves_and_deletions_without_bodies,
     the_stream_needs_a_session_and_a_same_origin_and_closes_like_a_room_socket,
+    a_new_dm_reaches_both_peoples_streams_each_as_they_see_it,
 );
 
 pub fn user_stream_url(client: &Client) -> String {
@@ -154,4 +155,34 @@ async fn the_stream_needs_a_session_and_a_same_origin_and_closes_like_a_room_soc
     let mut stream = user_stream(&alice).await;
     alice.logout().await.expect(204);
     stream.expect_close(4001).await;
+}
+
+/// A DM is the one room someone else puts you in without a join or an add: the peer's list
+/// must still learn of it live, with `peer` naming the opener (and the opener's, the peer).
+/// Opening it again is no news.
+async fn a_new_dm_reaches_both_peoples_streams_each_as_they_see_it(b: Backend) {
+    let server = TestServer::start(b).await;
+    let alice = server.user().await;
+    let bob = server.user().await;
+    let mut alices = user_stream(&alice).await;
+    let mut bobs = user_stream(&bob).await;
+
+    let made = alice
+        .post("/api/dms", &serde_json::json!({ "user_id": bob.id }))
+        .await
+        .expect(201);
+    let room = made["id"].as_i64().unwrap();
+    let hers = alices.next_event().await;
+    assert_frame(&hers, "room.added", room);
+    assert_eq!(hers["data"]["peer"]["id"], bob.id, "{hers}");
+    let his = bobs.next_event().await;
+    assert_frame(&his, "room.added", room);
+    assert_eq!(his["data"]["peer"]["id"], alice.id, "{his}");
+    assert_eq!(his["data"]["kind"], "dm", "{his}");
+
+    bob.post("/api/dms", &serde_json::json!({ "user_id": alice.id }))
+        .await
+        .expect(200);
+    quiet(&mut alices).await;
+    quiet(&mut bobs).await;
 }
