@@ -1767,8 +1767,19 @@ function renderMembers(chat, members) {
     const status = document.createElement('span');
     status.className = 'presence-text visually-hidden';
     li.append(dot, status);
-    const name = document.createElement('span');
-    name.className = 'member-name';
+    let name;
+    if (m.id === state.me.id || m.bot || chat.room?.kind === 'dm') {
+      name = document.createElement('span');
+    } else {
+      // A member's name opens (or starts) a direct message with them.
+      name = document.createElement('button');
+      name.type = 'button';
+      name.className = 'link member-dm';
+      name.title = `Send ${m.username} a direct message`;
+      name.setAttribute('aria-label', `Message ${m.username} directly`);
+      name.addEventListener('click', () => openDm(m));
+    }
+    name.classList.add('member-name');
     name.textContent = m.username;
     li.append(name);
     if (m.id === ownerId) li.append(tag('owner'));
@@ -1869,6 +1880,18 @@ async function copyField(input, button) {
     input.focus();
     input.select();
     button.textContent = 'Selected: press Ctrl+C';
+  }
+}
+
+/** A direct message with a member: the server answers the existing DM if there is one. */
+async function openDm(member) {
+  clearAlert();
+  try {
+    const room = await api('POST', '/api/dms', { body: { user_id: member.id } });
+    await refreshRooms();
+    navigate(room.id);
+  } catch (err) {
+    if (err.type !== 'unauthenticated') showAlert(`Could not open a conversation with ${member.username}: ${describe(err)}`);
   }
 }
 

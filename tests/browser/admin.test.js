@@ -68,7 +68,9 @@ describe('members, bans, passwords and the admin page in the browser', { timeout
     await b.getByRole('button', { name: 'Members' }).click();
     await member(b, 'alice').filter({ hasText: 'owner' }).waitFor();
     await member(b, 'bob').filter({ hasText: 'you' }).waitFor();
-    assert.equal(await b.locator('#members-list').getByRole('button').count(), 0, 'bob may not ban');
+    // Names are buttons (they open a DM); no ban or lift action is offered to a member.
+    assert.equal(await b.locator('#members-list').getByRole('button', { name: /^(Ban|Lift)/ }).count(), 0, 'bob may not ban');
+    assert.equal(await b.locator('#members-list').getByRole('button', { name: 'Message alice directly' }).count(), 1);
     await b.getByRole('button', { name: 'Close the member list' }).click();
     await b.locator('#members-panel').waitFor({ state: 'hidden' });
     assert.equal(await b.getByRole('button', { name: 'Members' }).evaluate((e) => e === document.activeElement), true);
@@ -242,6 +244,24 @@ describe('members, bans, passwords and the admin page in the browser', { timeout
     await b.locator('#members-list li').nth(1).waitFor();
     assert.equal(await b.getByRole('button', { name: 'Invite link' }).isHidden(), true);
   });
+
+  test('a member\'s name opens a direct message with them', { timeout: STEP_TIMEOUT_MS }, async () => {
+    const a = people.alice.page;
+    const b = people.bob.page;
+    await b.locator('#members-list li').nth(1).waitFor();
+    await b.getByRole('button', { name: 'Message alice directly' }).click();
+    await b.locator('#chat-title').filter({ hasText: /^alice$/ }).waitFor();
+    await b.locator('#chat-meta').filter({ hasText: /^direct message$/ }).waitFor();
+    assert.equal(await b.locator('#chat-leave').isHidden(), true, 'nobody leaves a DM');
+    await b.locator('li.room .room-info').filter({ hasText: 'direct message' }).waitFor();
+    await b.locator('#conn').waitFor({ state: 'hidden' });
+    await b.getByLabel('Message', { exact: true }).fill('Just between us.');
+    await b.getByLabel('Message', { exact: true }).press('Enter');
+    await a.getByRole('button', { name: 'Refresh the room list' }).click();
+    await a.locator('li.room').filter({ has: a.locator('.room-name', { hasText: /^bob$/ }) }).locator('.room-open').click();
+    await a.locator('#messages li.msg[data-seq]').filter({ hasText: 'Just between us.' }).waitFor();
+  });
+
 
   test('nothing tripped the content security policy, threw or opened a dialog', () => {
     for (const [name, user] of Object.entries(people)) {
