@@ -1,6 +1,10 @@
 #!/usr/bin/env python3
 """A roomcast bot: joins a room and answers every message that mentions it.
 
+It marks each mention it answers with a 👀 reaction first. Only new messages
+are answered: an edit (of a message it already answered, or of its own reply)
+is not a new question.
+
 Receives over the room's WebSocket, sends over HTTP, and after any disconnect
 reconnects with ?after=<last seq seen>, so it misses nothing and answers
 nothing twice. Needs Python 3.9+ and `pip install requests websockets`.
@@ -16,6 +20,7 @@ import os
 import re
 import sys
 import time
+from urllib.parse import quote
 
 import requests
 from websockets.asyncio.client import connect
@@ -47,6 +52,18 @@ def call(method, path):
     if r.status_code >= 400:
         sys.exit(f"bot: {method} {path}: HTTP {r.status_code} {r.text}")
     return r.json()
+
+
+def react(message, emoji):
+    """Reacts to `message`. A repeat is a no-op on the server, so a replayed
+    event after a reconnect is harmless; a failure only loses the hint."""
+    path = f"/api/rooms/{ROOM}/messages/{message['id']}/reactions/{quote(emoji)}"
+    try:
+        r = http.put(URL + path, timeout=10)
+        if r.status_code >= 400:
+            log(f"reaction refused: HTTP {r.status_code} {r.text}")
+    except requests.RequestException as e:
+        log("reaction failed:", e)
 
 
 def reply(message, text):
@@ -90,12 +107,15 @@ async def main():
                 try:
                     async for frame in ws:
                         event = json.loads(frame)
+                        if "seq" not in event:
+                            continue  # typing, presence: ephemeral, not in the stream
                         message = event["data"]
                         if (
-                            event["type"] == "message.created"
+                            event["type"] == "message.created"  # not message.updated
                             and not message["author"]["bot"]  # never answer bots: no loops
                             and mention.search(message["content"])
                         ):
+                            await asyncio.to_thread(react, message, "👀")
                             text = f"@{message['author']['username']} pong: {message['content'][:3000]}"
                             await asyncio.to_thread(reply, message, text)
                         after = event["seq"]

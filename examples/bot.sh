@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # A roomcast bot in bash: joins a room and answers every message that mentions it.
+# It marks each mention it answers with a 👀 reaction first. Only new messages are
+# answered: an edit (of a message it already answered, or of its own reply) is not a
+# new question.
 #
 # Receives over the room's WebSocket (websocat prints one event per line), sends
 # with curl, reads JSON with jq. After any disconnect it asks the server why, and
@@ -41,11 +44,18 @@ reply() { # SEQ BODY
     "$url/api/rooms/$room/messages" || echo "bot: the reply to seq $1 failed" >&2
 }
 
+# 👀 on a message (percent-encoded). A repeat is a no-op on the server, so a replayed
+# event is harmless; a failure only loses the hint.
+react() { # MESSAGE_ID
+  curl -sS --fail-with-body -o /dev/null --retry 6 --retry-connrefused -X PUT -H "$auth" \
+    "$url/api/rooms/$room/messages/$1/reactions/%F0%9F%91%80" || echo "bot: the reaction to message $1 failed" >&2
+}
+
 me=$(api GET /api/me | jq -r .username)
 # Join (200 if already a member) and answer only what is said from now on.
 after=$(api PUT "/api/rooms/$room/members/me" | jq .last_seq)
 events="${url/#http/ws}/api/rooms/$room/events"
-# An event -> the reply to send, or nothing. Never answers a bot: no loops.
+# An event -> the reply to send, or nothing. Never answers a bot (no loops), nor an edit.
 answer='select(.type == "message.created" and (.data.author.bot | not)
           and (.data.content | test("(^|[^a-z0-9_.-])@" + $me + "([^a-z0-9_-]|$)"; "i")))
         | {content: "@\(.data.author.username) pong: \(.data.content[0:3000])"}'
@@ -57,9 +67,14 @@ while true; do
   exec 3< <(exec websocat --text -U -n -H="$auth" "$events?after=$after")
   reader=${!:-}
   while IFS= read -r frame <&3; do
+    seq=$(jq '.seq // empty' <<<"$frame")
+    # Typing and presence frames have no seq: they are not in the stream.
+    [ -n "$seq" ] || continue
     body=$(jq -c --arg me "${me//./\\.}" "$answer" <<<"$frame")
-    seq=$(jq .seq <<<"$frame")
-    if [ -n "$body" ]; then reply "$seq" "$body"; fi
+    if [ -n "$body" ]; then
+      react "$(jq .data.id <<<"$frame")"
+      reply "$seq" "$body"
+    fi
     after=$seq
   done
   exec 3<&-

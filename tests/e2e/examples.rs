@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::{sleep, timeout, Instant};
@@ -287,11 +287,38 @@ async fn bot_example(b: Backend, program: &str, script: &str) {
     human.say(room, "nobody in particular").await;
     human.say(room, &format!("@{name}x is someone else")).await;
     human.say(room, &format!("write to me@{name} please")).await;
+    // A typing frame has no seq: the bot must pass over it, not resume from it or crash.
+    human
+        .post(&format!("/api/rooms/{room}/typing"), &json!({}))
+        .await
+        .expect(204);
     let asked = human.say(room, &format!("hey @{name}, ping")).await;
     let replies = bot_messages(&human, room, &bot, 1, &running).await;
     assert_eq!(replies[0]["content"], pong(&asked), "{replies:?}");
     assert_eq!(replies[0]["author"], bot.user_ref());
     assert!(seq(&replies[0]) > seq(&asked));
+    // It marked the mention with 👀 (before replying, so it is there by now).
+    let history = human.history(room, "").await.expect(200);
+    let marked = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == asked["id"])
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        marked["reactions"],
+        json!([{ "emoji": "👀", "count": 1, "me": false }]),
+        "{marked}\n{}",
+        running.output()
+    );
+    // An edit is not a new question: it gets no second reply (counted below, after the
+    // replay that follows the restart has passed over the edit too).
+    let asked_id = asked["id"].as_i64().unwrap();
+    human
+        .edit_message(room, asked_id, &format!("hey @{name}, ping again?"), None)
+        .await
+        .expect(200);
     assert_eq!(
         running.count("listening"),
         1,
