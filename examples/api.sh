@@ -58,6 +58,12 @@ curl -H "$A" "$S/api/rooms/$ROOM/events?after=0&limit=100"
 # `typing` frame; at most one per 3 s, calls in between are quiet 204s), and who is online.
 curl -H "$A" -X POST $S/api/rooms/$ROOM/typing -w 'POST %{http_code}'
 curl -b jar $S/api/rooms/$ROOM/presence
+# The summary stream, one socket per user (no message bodies): room.activity, room.added,
+# room.removed, read.updated frames. Here it listens 2 s while alice speaks (room.activity).
+timeout 2 websocat -t -U -n -H="$A" "ws://${S#http://}/api/me/events" & SUMMARY=$!
+sleep 0.5
+curl -b jar -X POST $S/api/rooms/$ROOM/messages -H "$H" -d '{"content":"anyone?"}'
+wait $SUMMARY || true
 
 # A second person joins and leaves; the owner removes the bot (its sockets close 4003).
 curl -X POST $S/api/accounts -H "$H" -d '{"username":"bob","password":"battery staple"}'
