@@ -267,5 +267,8 @@ mod tests {
         assert_eq!(capacity("1e300"), Ok(i64::MAX));
         assert!(capacity("9790.5").is_err());
         assert!(capacity("\"12\"").is_err());
+        // A whole number near 2^52, where the float grid is 0.5 wide: parsed exactly, not
+        // one ulp off into a fraction (the fuzzer sent it as a read marker's seq).
+        assert_eq!(capacity("3674759375244442.0"), Ok(3_674_759_375_244_442));
     }
 }
