@@ -2,7 +2,9 @@ use std::{
     collections::VecDeque,
     fmt,
     future::Future,
-    io, mem, net,
+    io,
+    mem::{self, MaybeUninit},
+    net,
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
@@ -15,7 +17,7 @@ use bytes::{Buf, BytesMut};
 use futures_core::ready;
 use pin_project_lite::pin_project;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     time::sleep_until,
 };
 use tokio_util::codec::{Decoder as _, Encoder as _};
@@ -304,8 +306,9 @@ where
                     graceful_shutdown: config.graceful_shutdown(),
 
                     io: Some(io),
-                    read_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
-                    write_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
+                    // Allocated when data comes, released when idle (see `poll_read_small`).
+                    read_buf: BytesMut::new(),
+                    write_buf: BytesMut::new(),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
                     codec: Codec::new(config),
@@ -399,7 +402,7 @@ where
 
         // All bytes have been accepted by the I/O stream, so the buffer can be reused or released.
         if *write_buf_needs_reset {
-            *write_buf = BytesMut::with_capacity(HW_BUFFER_SIZE);
+            *write_buf = BytesMut::new();
             *write_buf_needs_reset = false;
         } else {
             write_buf.clear();
@@ -1234,13 +1237,20 @@ where
                 return Ok(false);
             }
 
-            // grow buffer if necessary.
             let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW_BUFFER_SIZE {
-                this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
-            }
+            let read = if remaining < LW_BUFFER_SIZE && this.read_buf.len() < HW_BUFFER_SIZE {
+                // Little buffered and no room: read through the stack, so that a wake-up with
+                // nothing to read allocates nothing.
+                poll_read_small(io.as_mut(), cx, this.read_buf)
+            } else {
+                // grow buffer if necessary.
+                if remaining < LW_BUFFER_SIZE {
+                    this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
+                }
+                tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf)
+            };
 
-            match tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf) {
+            match read {
                 Poll::Ready(Ok(n)) => {
                     // When draining a dropped request payload, keep FINISHED set so the
                     // disconnect/keep-alive decision can be made once the payload is fully drained.
@@ -1490,6 +1500,16 @@ where
                         inner_p.shutdown_timer,
                     );
 
+                    // Everything read is decoded and everything written is flushed: release both
+                    // buffers, so an idle connection (keep-alive, or a streaming response such as
+                    // a WebSocket between frames) holds none.
+                    if inner_p.read_buf.is_empty() {
+                        *inner_p.read_buf = BytesMut::new();
+                    }
+                    if inner_p.write_buf.is_empty() {
+                        *inner_p.write_buf = BytesMut::new();
+                    }
+
                     if inner_p.flags.intersects(Flags::LINGER | Flags::SHUTDOWN) {
                         cx.waker().wake_by_ref();
                     }
@@ -1502,6 +1522,20 @@ where
             }
         }
     }
+}
+
+/// Reads into a buffer on the stack and appends what came to `buf`, which then holds exactly
+/// that (a buffer of the whole 8 KiB would be kept alive by the payload chunks split from it).
+fn poll_read_small<T: AsyncRead>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut stack = [MaybeUninit::<u8>::uninit(); HW_BUFFER_SIZE];
+    let mut stack = ReadBuf::uninit(&mut stack);
+    ready!(io.poll_read(cx, &mut stack))?;
+    buf.extend_from_slice(stack.filled());
+    Poll::Ready(Ok(stack.filled().len()))
 }
 
 fn should_close_for_unread_payload(
