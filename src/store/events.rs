@@ -81,7 +81,7 @@ where
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = events)]
 pub struct EventRow {
     pub id: i64,
@@ -106,7 +106,7 @@ pub struct EventView {
     pub actor: Profile,
 }
 
-/// An event to insert: joins and leaves one at a time, messages in batches (`batch_insert`).
+/// An event to insert: joins and leaves one at a time, messages in batches (`group_commit`).
 // None is NULL, never DEFAULT: SQLite's multi-row INSERT has no DEFAULT keyword.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = events, treat_none_as_default_value = false)]
@@ -118,6 +118,18 @@ pub struct NewEvent {
     pub content: Option<String>,
     pub created_at: i64,
     pub target_id: Option<i64>,
+}
+
+/// An Idempotency-Key to store with the event it made.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = idempotency_keys, treat_none_as_default_value = false)]
+pub struct KeyInsert {
+    pub user_id: UserId,
+    pub room_id: RoomId,
+    pub idem_key: String,
+    pub request_hash: String,
+    pub event_id: Option<i64>,
+    pub created_at: i64,
 }
 
 /// Removes keys older than `cutoff`; returns how many.

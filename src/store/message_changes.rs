@@ -7,8 +7,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 
 use super::accounts::Profile;
-use super::batch_insert::KeyInsert;
-use super::events::{EventKind, EventRow, EventView, NewEvent};
+use super::events::{EventKind, EventRow, EventView, KeyInsert, NewEvent};
 use super::schema::{events, idempotency_keys, memberships, reactions, rooms, users};
 use super::{now_ms, with_conn, Db, Rejection, StoreError};
 use crate::ids::{RoomId, Seq, UserId};

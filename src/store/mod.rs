@@ -2,7 +2,6 @@
 //! SQLite and the PostgreSQL connection type, so both backends are type-checked from one copy.
 
 pub mod accounts;
-pub mod batch_insert;
 pub mod bots;
 pub mod dms;
 pub mod events;
@@ -21,6 +20,7 @@ pub mod sessions;
 #[path = "../../tests/e2e/support/backend.rs"]
 #[allow(dead_code)]
 pub(crate) mod test_db;
+pub mod value_rows;
 
 use std::time::Duration;
 

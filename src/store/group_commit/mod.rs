@@ -32,6 +32,7 @@ use crate::ids::RoomId;
 use plan::Outcome;
 
 /// One message to store.
+#[derive(Clone)]
 pub struct Message {
     pub room_id: RoomId,
     pub author: Profile,
@@ -267,16 +268,32 @@ fn refused(e: StoreError) -> StoreError {
 struct Faults {
     #[cfg(test)]
     panic_next: Arc<std::sync::atomic::AtomicBool>,
+    #[cfg(test)]
+    fired: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Faults {
-    /// Called inside a batch's transaction, after its seqs are reserved.
-    fn inside_transaction(&self) {
+    /// Called inside a batch's transaction, after its seqs are reserved: fails it, so that it
+    /// rolls back, and `die_if_fired` then kills the shard task with the batch in hand. (A
+    /// panic on SQLite's blocking thread would reach the task only as an error.)
+    fn inside_transaction(&self) -> diesel::QueryResult<()> {
         #[cfg(test)]
         if self
             .panic_next
             .swap(false, std::sync::atomic::Ordering::SeqCst)
         {
+            self.fired.store(true, std::sync::atomic::Ordering::SeqCst);
+            return Err(DieselError::QueryBuilderError(
+                "injected writer fault".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Called by the shard task after each transaction.
+    fn die_if_fired(&self) {
+        #[cfg(test)]
+        if self.fired.swap(false, std::sync::atomic::Ordering::SeqCst) {
             panic!("injected writer fault");
         }
     }

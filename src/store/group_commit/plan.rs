@@ -1,6 +1,6 @@
 //! The decisions of a batch, with no database in them: which seqs to reserve, what becomes of
-//! each message, which seq each new one gets and which go back, what each request is told,
-//! and the text of the statement that moves the seqs. `phases` runs the queries in between.
+//! each message, which seq each new one gets and which go back, and what each request is told.
+//! `phases` runs the queries in between.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -48,25 +48,6 @@ pub(super) fn key_triples<'a>(batch: &[&'a Message]) -> HashSet<(UserId, RoomId,
         .collect()
 }
 
-/// `last_seq += n` and `message_count += n` for each `(room, n)` in one statement, returning
-/// the new `last_seq`s. Every seq a batch reserves or gives back is a message's, so the live
-/// message count (unread counts' base) moves with it at no extra statement. Only integers are
-/// formatted into it, so the one text serves both backends without binds.
-pub(super) fn bump_sql(deltas: &[(RoomId, i64)]) -> String {
-    use std::fmt::Write;
-    let (mut cases, mut ids) = (String::new(), String::new());
-    for (room, n) in deltas {
-        let _ = write!(cases, " WHEN {room} THEN {n}");
-        let sep = if ids.is_empty() { "" } else { "," };
-        let _ = write!(ids, "{sep}{room}");
-    }
-    format!(
-        "UPDATE rooms SET last_seq = last_seq + CASE id{cases} ELSE 0 END, \
-         message_count = message_count + CASE id{cases} ELSE 0 END \
-         WHERE id IN ({ids}) RETURNING id, last_seq"
-    )
-}
-
 /// `((room, author), n)`: how many messages each author sends to each room in the batch.
 pub(super) fn own_counts(batch: &[&Message]) -> Vec<((RoomId, UserId), i64)> {
     let mut counts: BTreeMap<(RoomId, UserId), i64> = BTreeMap::new();
@@ -91,25 +72,6 @@ pub(super) fn own_unused(
         }
     }
     unused.into_iter().collect()
-}
-
-/// `own_after_read += n` on each `((room, user), n)` membership in one statement, returning
-/// the pairs that are memberships: the batch's membership check and the senders' own-message
-/// counts (unread counts leave out one's own messages) in the statement that was a SELECT.
-/// Integers only, as in `bump_sql`.
-pub(super) fn own_sql(deltas: &[((RoomId, UserId), i64)]) -> String {
-    use std::fmt::Write;
-    let (mut cases, mut pairs) = (String::new(), String::new());
-    for ((room, user), n) in deltas {
-        let pair = format!("room_id = {room} AND user_id = {user}");
-        let _ = write!(cases, " WHEN {pair} THEN {n}");
-        let sep = if pairs.is_empty() { "" } else { " OR " };
-        let _ = write!(pairs, "{sep}({pair})");
-    }
-    format!(
-        "UPDATE memberships SET own_after_read = own_after_read + CASE{cases} ELSE 0 END \
-         WHERE {pairs} RETURNING room_id, user_id"
-    )
 }
 
 /// Decides each message: store it, replay a stored one, or refuse it. `last` has an entry for
@@ -327,22 +289,6 @@ mod tests {
     }
 
     #[test]
-    fn bump_sql_names_every_room_with_its_delta() {
-        assert_eq!(
-            bump_sql(&rooms(&[(3, 2), (10, -1)])),
-            "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 3 THEN 2 WHEN 10 THEN -1 \
-             ELSE 0 END, message_count = message_count + CASE id WHEN 3 THEN 2 WHEN 10 THEN -1 \
-             ELSE 0 END WHERE id IN (3,10) RETURNING id, last_seq"
-        );
-        assert_eq!(
-            bump_sql(&rooms(&[(1, 1)])),
-            "UPDATE rooms SET last_seq = last_seq + CASE id WHEN 1 THEN 1 ELSE 0 END, \
-             message_count = message_count + CASE id WHEN 1 THEN 1 ELSE 0 END \
-             WHERE id IN (1) RETURNING id, last_seq"
-        );
-    }
-
-    #[test]
     fn own_counts_give_back_what_members_did_not_store() {
         let batch = [
             msg(1, 5, None),
@@ -363,18 +309,6 @@ mod tests {
             [((RoomId(1), UserId(5)), -1), ((RoomId(1), UserId(6)), -1)]
         );
         assert!(own_unused(&refs(&batch[..1]), &plans[..1], &members).is_empty());
-    }
-
-    #[test]
-    fn own_sql_names_every_membership_with_its_delta() {
-        let pair = |r, u| (RoomId(r), UserId(u));
-        assert_eq!(
-            own_sql(&[(pair(1, 2), 3), (pair(4, 5), -1)]),
-            "UPDATE memberships SET own_after_read = own_after_read + CASE \
-             WHEN room_id = 1 AND user_id = 2 THEN 3 WHEN room_id = 4 AND user_id = 5 THEN -1 \
-             ELSE 0 END WHERE (room_id = 1 AND user_id = 2) OR (room_id = 4 AND user_id = 5) \
-             RETURNING room_id, user_id"
-        );
     }
 
     #[test]
