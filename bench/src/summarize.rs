@@ -78,6 +78,7 @@ fn columns(scenario: &str) -> &'static [&'static str] {
             "rss_per_socket_kib",
             "server_rss_before_mib",
             "server_rss_after_mib",
+            "rss_per_socket_rested_kib",
             "server_cpu_rest_pct",
             "pings_during_rest",
             "opens_per_s",

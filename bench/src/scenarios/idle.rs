@@ -87,6 +87,9 @@ pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
     let rest_start = Pair::now(&Procs::one(pid));
     tokio::time::sleep(Duration::from_secs_f64(a.rest_seconds.max(0.0))).await;
     let rest_end = Pair::now(&Procs::one(pid));
+    // Again after the rest: with `--rest-seconds` past the heartbeat, every socket has then
+    // read a pong and written a ping, which leaves more behind than a socket never used.
+    let rss_rested = pid.and_then(|p| procfs::sample(Some(p)).ok());
     let rest_pings = pings.load(Ordering::Relaxed) - pings_before_rest;
     let closed_total = closed.load(Ordering::Relaxed);
     let cpu = rest_end.cpu_since(&rest_start);
@@ -126,6 +129,16 @@ pub async fn run(b: &Bench<'_>, a: &IdleArgs) -> Result<Report> {
             before.rss_mib(),
             after.rss_mib()
         );
+        if let (Some(rested), true) = (rss_rested, open > 0) {
+            let per_socket =
+                (num::float(rested.rss_kib) - num::float(before.rss_kib)) / num::float_usize(open);
+            cell.set("server_rss_rested_mib", round1(rested.rss_mib()));
+            cell.set("rss_per_socket_rested_kib", round1(per_socket));
+            println!(
+                "  after the rest: {:.1} MiB, {per_socket:.1} KiB per socket ({rest_pings} heartbeat pings meanwhile)",
+                rested.rss_mib()
+            );
+        }
     }
     if let Some(fds) = fds {
         cell.set("server_fds", fds);
