@@ -1,6 +1,7 @@
 //! The task behind one receive-only WebSocket: backfill from the store, then live frames from
 //! the hub, with duplicates dropped and gaps repaired from the store; heartbeats; closes.
 
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Message, MessageStream, Session};
@@ -76,7 +77,7 @@ impl Socket {
     }
 
     async fn serve(&mut self) -> Result<(), End> {
-        let tally = Tally::new();
+        let tally = Tally::shared();
         // Boxed: a store read is a large future, and an unboxed one would make every idle
         // socket's task that large for its whole life.
         Box::pin(self.catch_up(None)).await?;
@@ -93,7 +94,7 @@ impl Socket {
                     let mut next = frame;
                     loop {
                         match next {
-                            Ok(frame) => self.deliver(&frame, &tally).await?,
+                            Ok(frame) => self.deliver(&frame, tally).await?,
                             Err(RecvError::Lagged(_)) => {
                                 tally.slow.increment(1);
                                 return Err(End::Close(close::TOO_SLOW, "too slow: resume with after"));
@@ -200,10 +201,10 @@ impl Socket {
     async fn send(&mut self, json: ByteString) -> Result<(), End> {
         let mut write = std::pin::pin!(self.session.text(json));
         // Nearly always the connection's queue has room: only a frame that must wait pays
-        // for a timer.
+        // for a timer, boxed so that every socket's task is not the timer's size larger.
         let written = match (&mut write).now_or_never() {
             Some(done) => Ok(done),
-            None => tokio::time::timeout(self.settings.write_timeout, write).await,
+            None => Box::pin(tokio::time::timeout(self.settings.write_timeout, write)).await,
         };
         match written {
             Ok(Ok(())) => Ok(()),
@@ -217,7 +218,8 @@ impl Socket {
     }
 }
 
-/// The socket's metric handles, looked up once rather than per frame.
+/// The sockets' metric handles, looked up once per process: not per frame, and not per
+/// socket either, where each lookup allocated and lived as long as the socket (96 bytes).
 struct Tally {
     deliveries: metrics::Counter,
     latency: metrics::Histogram,
@@ -225,6 +227,12 @@ struct Tally {
 }
 
 impl Tally {
+    /// Made at the first socket, after `serve` installed the recorder.
+    fn shared() -> &'static Tally {
+        static TALLY: OnceLock<Tally> = OnceLock::new();
+        TALLY.get_or_init(Tally::new)
+    }
+
     fn new() -> Tally {
         Tally {
             deliveries: metrics::counter!("roomcast_deliveries_total"),
