@@ -173,7 +173,14 @@ async fn run(shard: Shard, queue: Queue) {
 /// Commits one batch, answers every request in it, then publishes its new events.
 async fn write(shard: &Shard, batch: &mut Vec<(Message, Reply)>) {
     let messages: Vec<&Message> = batch.iter().map(|(m, _)| m).collect();
+    // Where a send's time goes: waiting to reach the writer, then its batch's transaction.
+    let started = Instant::now();
+    for m in &messages {
+        metrics::histogram!("roomcast_send_queue_seconds")
+            .record(started.duration_since(m.received_at).as_secs_f64());
+    }
     let result = phases::commit(&shard.db, &messages, &shard.faults).await;
+    metrics::histogram!("roomcast_batch_commit_seconds").record(started.elapsed().as_secs_f64());
     // Requests held in memory at once: never past u32::MAX (and a metric may saturate).
     let size = u32::try_from(batch.len()).unwrap_or(u32::MAX);
     metrics::histogram!("roomcast_batch_size").record(size);
