@@ -2,10 +2,11 @@
 //!
 //! Requests queue their message; one task takes everything queued, writes it in ONE
 //! transaction and commits once; each request gets its answer only after that commit. A batch
-//! costs a handful of statements whatever its size: one statement that locks its rooms and
-//! reserves their seqs, one read of memberships (and one of keys), one multi-row insert of
-//! events (and one of idempotency keys). The
-//! committed events are handed to `on_commit` in seq order, right after the senders are answered.
+//! costs a handful of statements whatever its size: one that locks its rooms and reserves their
+//! seqs, one that claims the senders' memberships (with the keys' read beside it), one insert
+//! of events (and one of idempotency keys), each a fixed text over the batch's rows
+//! (`store::value_rows`). The committed events are handed to `on_commit` in seq order, right
+//! after the senders are answered.
 //!
 //! One row the database refuses fails its whole transaction; the writer then retries that
 //! batch one message per transaction, so only the refused message fails. An unreachable
